@@ -1,0 +1,84 @@
+"""Typed errors, so DAG authors can catch what they can act on.
+
+Every error carries the HTTP status (``status_code``) and the service's own
+``message`` (``api_message``) where there was one, and never a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.providers.common.compat.sdk import AirflowException
+
+
+class PartnerCenterInsightsError(AirflowException):
+    """Base of every error this provider raises about the service."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        api_message: str | None = None,
+        report_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.api_message = api_message
+        self.report_id = report_id
+
+
+class ReportNotFoundError(PartnerCenterInsightsError):
+    """The report id is unknown to this account (HTTP 404)."""
+
+
+class BadRequestError(PartnerCenterInsightsError):
+    """The service refused the request's parameters (HTTP 400 and other 4xx)."""
+
+
+class AuthenticationError(PartnerCenterInsightsError):
+    """Sign-in failed, or the service rejected the token even after renewing it."""
+
+
+class PermissionDeniedError(PartnerCenterInsightsError):
+    """Signed in, but the app or user lacks the Partner Center role (HTTP 403)."""
+
+
+class ThrottledError(PartnerCenterInsightsError):
+    """The service still answered 429 after every retry."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailableError(PartnerCenterInsightsError):
+    """5xx answers, dropped connections or timeouts outlived the retries."""
+
+
+class UnexpectedResponseError(PartnerCenterInsightsError):
+    """The answer was not the JSON envelope the service documents."""
+
+
+class ReportInactiveError(PartnerCenterInsightsError):
+    """The report is ``Inactive`` (its recurrences are used up), so it cannot be resumed."""
+
+
+class ReportActionError(PartnerCenterInsightsError):
+    """Some reports of a list failed; the others were still handled.
+
+    ``failures`` maps each failed id to its error; ``records`` holds the records
+    of the reports that succeeded, by id, so nothing done is left unsaid.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failures: Mapping[str, BaseException],
+        records: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        super().__init__(message)
+        self.failures = dict(failures)
+        self.records = dict(records)
