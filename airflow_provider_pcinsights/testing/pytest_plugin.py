@@ -1,0 +1,1 @@
+"""pytest plugin: the ``pcinsights_emulator`` fixture (filled in with the emulator)."""
