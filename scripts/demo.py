@@ -1,0 +1,262 @@
+"""`make demo`: run the main example DAG with real Airflow against the local emulator.
+
+It starts the emulator in its own process, runs
+``airflow dags test example_pause_reports_for_backfill`` in a throwaway
+AIRFLOW_HOME, and tells from the emulator's request log and Airflow's own
+task records what happened to each report: its status before the run, during
+the backfill, and after. It exits non-zero when anything failed, so it doubles
+as an end-to-end check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+HOME = REPO / ".airflow-demo"
+DAG_ID = "example_pause_reports_for_backfill"
+CONN_VAR = "AIRFLOW_CONN_PCINSIGHTS_DEFAULT"
+REPORTS = 3
+BACKFILL_SECONDS = 3
+
+
+class DemoFailed(Exception):
+    """Something a person watching the demo should be told about, then exit 1."""
+
+
+@dataclass
+class Emulator:
+    """The emulator process and how to reach its admin endpoints."""
+
+    process: subprocess.Popen[str]
+    connection: dict[str, Any]
+
+    @property
+    def base_url(self) -> str:
+        return self.connection["host"].rstrip("/")
+
+    @property
+    def verify(self) -> str | bool:
+        return self.connection.get("extra", {}).get("verify", True)
+
+    def admin(self, path: str, **params: Any) -> Any:
+        response = requests.get(
+            f"{self.base_url}/_emulator/{path}", params=params, verify=self.verify, timeout=10
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def heading(text: str) -> None:
+    say()
+    say(f"== {text}")
+
+
+def start_emulator(state_dir: Path, request_log: Path) -> Emulator:
+    """Start the emulator and read the connection line it prints when ready."""
+    command = [
+        sys.executable,
+        "-m",
+        "airflow_provider_pcinsights.emulator",
+        "--port",
+        "0",
+        "--reports",
+        str(REPORTS),
+        "--state-dir",
+        str(state_dir),
+        "--request-log",
+        str(request_log),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    seen: list[str] = []
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line.rstrip())
+        words = shlex.split(line.strip().removeprefix("export "))
+        if words and words[0].startswith(f"{CONN_VAR}="):
+            connection = json.loads(words[0].split("=", 1)[1])
+            return Emulator(process, connection)
+    process.kill()
+    raise DemoFailed("the emulator did not print its connection line:\n" + "\n".join(seen[-20:]))
+
+
+def report_statuses(emulator: Emulator, program: str) -> dict[str, dict[str, Any]]:
+    """Reports as the emulator holds them, by id."""
+    answer = emulator.admin("reports", program=program)
+    records = answer["reports"] if isinstance(answer, dict) else answer
+    return {record["ReportId"]: record for record in records}
+
+
+def run_airflow(env: dict[str, str], log_file: Path, *args: str) -> int:
+    with log_file.open("a") as log:
+        log.write(f"\n$ airflow {' '.join(args)}\n")
+        log.flush()
+        return subprocess.run(
+            [sys.executable, "-m", "airflow", *args], env=env, stdout=log, stderr=subprocess.STDOUT
+        ).returncode
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Airflow's sqlite timestamps and the emulator's log times, as aware UTC datetimes."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def task_runs(database: Path) -> dict[str, dict[str, Any]]:
+    """State, start and end of each task of the demo's run, from Airflow's database."""
+    with sqlite3.connect(database) as db:
+        rows = db.execute(
+            "SELECT task_id, state, start_date, end_date FROM task_instance WHERE dag_id = ?", (DAG_ID,)
+        ).fetchall()
+    return {
+        task_id: {"state": state, "start": parse_time(start), "end": parse_time(end)}
+        for task_id, state, start, end in rows
+    }
+
+
+def status_changes(request_log: Path, report_ids: list[str]) -> list[dict[str, Any]]:
+    """Each call that touched one of the demo's reports, in order, from the request log."""
+    changes = []
+    for line in request_log.read_text().splitlines():
+        entry = json.loads(line)
+        if entry.get("report_id") in report_ids and entry.get("report_status") is not None:
+            changes.append(entry)
+    return changes
+
+
+def status_at(moment: datetime, before: str, changes: list[dict[str, Any]], report_id: str) -> str:
+    status = before
+    for entry in changes:
+        if entry["report_id"] == report_id and parse_time(entry["time"]) <= moment:
+            status = entry["report_status"]
+    return status
+
+
+def main() -> int:
+    shutil.rmtree(HOME, ignore_errors=True)
+    HOME.mkdir(parents=True)
+    request_log = HOME / "emulator-requests.jsonl"
+    airflow_log = HOME / "airflow.log"
+    emulator = start_emulator(HOME / "emulator", request_log)
+    try:
+        return show(emulator, request_log, airflow_log)
+    except DemoFailed as failure:
+        say(f"\nDEMO FAILED: {failure}")
+        return 1
+    finally:
+        emulator.stop()
+
+
+def show(emulator: Emulator, request_log: Path, airflow_log: Path) -> int:
+    connection = emulator.connection
+    extra = connection.get("extra", {})
+    program = extra.get("program", "mpn")
+    heading(f"Partner Center Insights emulator at {emulator.base_url} (program {program})")
+
+    before = report_statuses(emulator, program)
+    report_ids = list(before)[:REPORTS]
+    names = {rid: before[rid].get("ReportName", rid) for rid in report_ids}
+    width = max(len(n) for n in names.values())
+    heading("Reports before the DAG run")
+    for rid in report_ids:
+        say(f"   {names[rid]:<{width}}  {rid}  {before[rid]['ReportStatus']}")
+
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(HOME),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        CONN_VAR: json.dumps(connection),
+        "PCINSIGHTS_REPORT_IDS": ",".join(report_ids),
+    }
+    heading(f"Running: airflow dags test {DAG_ID}   (full output: {airflow_log.relative_to(REPO)})")
+    started = time.monotonic()
+    if run_airflow(env, airflow_log, "db", "migrate") != 0:
+        raise DemoFailed(f"airflow db migrate failed; see {airflow_log}")
+    conf = json.dumps({"report_ids": report_ids, "backfill_seconds": BACKFILL_SECONDS})
+    exit_code = run_airflow(env, airflow_log, "dags", "test", DAG_ID, "--conf", conf)
+    say(f"   finished in {time.monotonic() - started:.0f}s with exit code {exit_code}")
+
+    tasks = task_runs(HOME / "airflow.db")
+    for task_id in ("pause_reports", "backfill", "resume_reports", "wait_until_active"):
+        run = tasks.get(task_id, {})
+        say(f"   {task_id:<18} {run.get('state') or 'did not run'}")
+
+    changes = status_changes(request_log, report_ids)
+    heading("Timeline, from the emulator's request log")
+    origin = parse_time(changes[0]["time"]) if changes else None
+    for entry in changes:
+        offset = (parse_time(entry["time"]) - origin).total_seconds()
+        say(
+            f"   +{offset:5.1f}s  {entry['method']:<4} {entry['path']:<60} "
+            f"{entry.get('status', ''):>3}  {names[entry['report_id']]}: {entry['report_status']}"
+        )
+
+    backfill = tasks.get("backfill", {})
+    after = report_statuses(emulator, program)
+    heading("Report statuses")
+    say(f"   {'report':<{width}}  {'before':<8}  {'during backfill':<15}  after")
+    problems = []
+    for rid in report_ids:
+        during = "?"
+        if backfill.get("start") and backfill.get("end"):
+            midpoint = backfill["start"] + (backfill["end"] - backfill["start"]) / 2
+            during = status_at(midpoint, before[rid]["ReportStatus"], changes, rid)
+        final = after[rid]["ReportStatus"]
+        say(f"   {names[rid]:<{width}}  {before[rid]['ReportStatus']:<8}  {during:<15}  {final}")
+        if during.lower() != "paused":
+            problems.append(f"{names[rid]} was {during} during the backfill, not Paused")
+        if final.lower() != "active":
+            problems.append(f"{names[rid]} is {final} after the run, not Active")
+
+    failed_tasks = [t for t, run in tasks.items() if run["state"] != "success"]
+    if exit_code != 0 or failed_tasks or problems or not tasks:
+        raise DemoFailed(
+            "; ".join(
+                [f"airflow dags test exited {exit_code}"] * (exit_code != 0)
+                + [f"task {t} ended {tasks[t]['state']}" for t in failed_tasks]
+                + ["no task ran"] * (not tasks)
+                + problems
+            )
+            + f" (see {airflow_log})"
+        )
+    say("\nOK: the reports were paused during the backfill and are active again.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
