@@ -1,0 +1,60 @@
+"""Airflow discovers the provider and its connection type, on the Airflow line under test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from airflow_provider_pcinsights import get_provider_info
+
+
+def _airflow(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=True,
+    )
+    return result.stdout
+
+
+def test_airflow_providers_list_shows_the_provider():
+    providers = json.loads(_airflow("providers", "list", "--output", "json"))
+    names = {p["package_name"] for p in providers}
+    assert "airflow-provider-pcinsights" in names
+
+
+def test_airflow_providers_hooks_shows_the_connection_type():
+    hooks = json.loads(_airflow("providers", "hooks", "--output", "json"))
+    by_type = {h["connection_type"]: h for h in hooks}
+    assert by_type["pcinsights"]["class"] == (
+        "airflow_provider_pcinsights.hooks.insights.PartnerCenterInsightsHook"
+    )
+
+
+def test_every_module_named_in_provider_info_imports():
+    import importlib
+
+    info = get_provider_info()
+    modules = [m for kind in ("hooks", "operators", "sensors", "triggers") for e in info[kind] for m in e["python-modules"]]
+    for module in modules:
+        importlib.import_module(module)
+    for connection_type in info["connection-types"]:
+        module, _, cls = connection_type["hook-class-name"].rpartition(".")
+        assert getattr(importlib.import_module(module), cls).conn_type == connection_type["connection-type"]
+
+
+def test_connection_form_matches_the_hook():
+    """Airflow 3's UI reads conn-fields; the classic UI asks the hook. They must agree."""
+    from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
+
+    info = get_provider_info()["connection-types"][0]
+    behaviour = PartnerCenterInsightsHook.get_ui_field_behaviour()
+    assert sorted(behaviour["hidden_fields"]) == sorted(info["ui-field-behaviour"]["hidden-fields"])
+    assert behaviour["relabeling"] == info["ui-field-behaviour"]["relabeling"]
+    widgets = PartnerCenterInsightsHook.get_connection_form_widgets()
+    widget_fields = {name.removeprefix("extra__pcinsights__") for name in widgets}
+    assert widget_fields == set(info["conn-fields"])

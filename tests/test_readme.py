@@ -1,0 +1,55 @@
+"""The README shows what works: its snippets are the example DAGs' own code, and its
+fixture example runs as written."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text()
+
+README_BLOCK = re.compile(r"<!-- START (\S+) -->\n```python\n(.*?)```\n<!-- END \1 -->", re.S)
+DAG_BLOCK = re.compile(r"# \[START (\S+)\]\n(.*?)\n\s*# \[END \1\]", re.S)
+
+
+def _example_dag_blocks() -> dict[str, str]:
+    blocks = {}
+    for path in (REPO / "example_dags").glob("*.py"):
+        for name, body in DAG_BLOCK.findall(path.read_text()):
+            blocks[name] = body
+    return blocks
+
+
+def test_readme_opens_with_the_two_commands():
+    first_block = README.split("```")[1]
+    assert "make demo" in first_block
+    assert "make test" in first_block
+
+
+@pytest.mark.parametrize("name", [name for name, _ in README_BLOCK.findall(README)])
+def test_readme_snippet_is_the_example_dag_code(name):
+    readme_snippet = dict(README_BLOCK.findall(README))[name]
+    dag_snippet = _example_dag_blocks().get(name)
+    assert dag_snippet is not None, f"no [START {name}] block in example_dags"
+    assert textwrap.dedent(readme_snippet).strip() == textwrap.dedent(dag_snippet).strip()
+
+
+def test_readme_fixture_example_runs_as_written(pcinsights_emulator):
+    snippet = README.split("def test_my_dag_pauses_the_reports(pcinsights_emulator):")[1].split("```")[0]
+    namespace: dict = {}
+    exec(  # the README's own lines, run against a real emulator
+        "from airflow_provider_pcinsights.operators.report import PauseReportOperator\n"
+        "def readme_test(pcinsights_emulator):" + snippet,
+        namespace,
+    )
+    namespace["readme_test"](pcinsights_emulator)
+    paused = [
+        rid
+        for rid in pcinsights_emulator.report_ids("mpn")
+        if pcinsights_emulator.report("mpn", rid)["ReportStatus"] == "Paused"
+    ]
+    assert len(paused) == 1
