@@ -1,0 +1,102 @@
+"""The example DAGs, run end to end with real Airflow (sqlite) against the emulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "example_dags"
+
+
+def _dagbag():
+    try:  # Airflow 3
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 2.11
+        from airflow.models.dagbag import DagBag
+    return DagBag(dag_folder=str(EXAMPLES), include_examples=False)
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    return _dagbag()
+
+
+def _task_states(dag_run) -> dict[str, str]:
+    return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
+
+
+def _statuses(emu, ids):
+    return [emu.report("mpn", rid)["ReportStatus"] for rid in ids]
+
+
+def _actions(emu, ids):
+    """(action, report id) for each pause/resume call the emulator answered, in order."""
+    return [
+        (r.path.split("/")[-2], r.path.split("/")[-1])
+        for r in emu.requests
+        if r.method == "PUT" and r.path.split("/")[-1] in ids
+    ]
+
+
+def test_example_dags_load_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert {
+        "example_pause_reports_for_backfill",
+        "example_upstream_sales_load",
+        "example_resume_after_upstream_load",
+    } <= set(dagbag.dag_ids)
+
+
+def test_backfill_dag_pauses_then_resumes_and_waits(dagbag, pcinsights_emulator):
+    emu = pcinsights_emulator
+    ids = emu.report_ids("mpn")[:2]
+    dag = dagbag.get_dag("example_pause_reports_for_backfill")
+
+    dag_run = dag.test(run_conf={"report_ids": ids, "backfill_seconds": 0})
+
+    assert _task_states(dag_run) == dict.fromkeys(
+        ["pause_reports", "backfill", "resume_reports", "wait_until_active"], "success"
+    )
+    assert _statuses(emu, ids) == ["Active", "Active"]
+    actions = _actions(emu, ids)
+    assert sorted(actions[:2]) == sorted(("pause", rid) for rid in ids)
+    assert sorted(actions[2:]) == sorted(("resume", rid) for rid in ids)
+
+
+def test_backfill_dag_resumes_the_reports_even_when_the_backfill_fails(dagbag, pcinsights_emulator):
+    emu = pcinsights_emulator
+    ids = emu.report_ids("mpn")[:2]
+    dag = dagbag.get_dag("example_pause_reports_for_backfill")
+
+    dag_run = dag.test(run_conf={"report_ids": ids, "backfill_seconds": 0, "fail_backfill": True})
+
+    states = _task_states(dag_run)
+    assert states["backfill"] == "failed"
+    assert states["resume_reports"] == "success"
+    assert _statuses(emu, ids) == ["Active", "Active"]
+    assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed"
+
+
+def test_resume_dag_resumes_and_waits_in_deferrable_mode(dagbag, pcinsights_emulator):
+    emu = pcinsights_emulator
+    ids = emu.report_ids("mpn")[:3]
+    for rid in ids:
+        emu.set_report_status("mpn", rid, "Paused")
+    dag = dagbag.get_dag("example_resume_after_upstream_load")
+    assert dag.get_task("wait_until_active").deferrable is True
+
+    dag_run = dag.test(run_conf={"report_ids": ids})
+
+    assert _task_states(dag_run) == {"resume_reports": "success", "wait_until_active": "success"}
+    assert _statuses(emu, ids) == ["Active"] * 3
+
+
+def test_resume_dag_is_scheduled_on_the_upstream_load(dagbag):
+    upstream = dagbag.get_dag("example_upstream_sales_load")
+    resume = dagbag.get_dag("example_resume_after_upstream_load")
+    outlets = upstream.get_task("load_sales").outlets
+    assert [a.uri for a in outlets] == ["file:///data/warehouse/sales_daily.csv"]
+    scheduled_on = getattr(resume, "dataset_triggers", None) or getattr(resume, "timetable").asset_condition
+    assert "file:///data/warehouse/sales_daily.csv" in str(scheduled_on)
