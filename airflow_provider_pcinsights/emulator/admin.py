@@ -1,0 +1,79 @@
+"""Admin endpoints under ``/_emulator/`` so another process (the demo, a shell) can steer the emulator."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from .messages import Request, Response
+
+if TYPE_CHECKING:
+    from .core import Emulator
+
+
+class Admin:
+    """``GET requests``, ``GET reports?program=``, ``POST faults``, ``POST behaviour``, ``POST reset``,
+    and ``POST report-status``, ``POST revoke-tokens``, ``GET state`` for convenience."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+
+    def handle(self, request: Request) -> Response:
+        if request.client_address not in ("127.0.0.1", "::1"):
+            return Response.json(403, {"error": "admin endpoints answer loopback clients only"})
+        name = request.path[len("/_emulator/") :].strip("/")
+        route = (request.method, name)
+        try:
+            if route == ("GET", "requests"):
+                include = (request.param("all") or "").lower() in ("1", "true", "yes")
+                return Response.json(
+                    200, [r.to_dict() for r in self.emulator.request_log.records(include_discovery=include)]
+                )
+            if route == ("GET", "reports"):
+                return Response.json(200, self.emulator.state.reports(request.param("program") or "mpn"))
+            if route == ("GET", "state"):
+                return Response.json(200, self._state())
+            if route == ("POST", "faults"):
+                self.emulator.faults.configure(self._body(request))
+                return Response.json(200, {"pending": self.emulator.faults.pending()})
+            if route == ("POST", "behaviour"):
+                self.emulator.behaviour.update(self._body(request))
+                return Response.json(200, self.emulator.behaviour.to_dict())
+            if route == ("POST", "reset"):
+                self.emulator.reset()
+                return Response.json(200, {"reset": True})
+            if route == ("POST", "report-status"):
+                body = self._body(request)
+                record = self.emulator.set_report_status(
+                    body.get("program", "mpn"), body.get("report_id"), body.get("status")
+                )
+                return Response.json(200, record)
+            if route == ("POST", "revoke-tokens"):
+                self.emulator.revoke_tokens()
+                return Response.json(200, {"revoked": True})
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            return Response.json(400, {"error": str(error).strip("'\"")})
+        return Response.json(404, {"error": f"no admin endpoint {request.method} /_emulator/{name}"})
+
+    def _state(self) -> dict[str, Any]:
+        emu = self.emulator
+        return {
+            "url": emu.url,
+            "behaviour": emu.behaviour.to_dict(),
+            "faults": {
+                "latency": emu.faults.latency,
+                "error_rate": emu.faults.error_rate,
+                "pending": emu.faults.pending(),
+            },
+            "reports": {p: emu.state.report_ids(p) for p in emu.state.programs},
+        }
+
+    @staticmethod
+    def _body(request: Request) -> dict[str, Any]:
+        try:
+            body = json.loads(request.body.decode("utf-8") or "{}")
+        except (ValueError, UnicodeDecodeError):
+            raise ValueError("the request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ValueError("the request body must be a JSON object")
+        return body

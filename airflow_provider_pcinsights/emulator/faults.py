@@ -1,0 +1,189 @@
+"""Fault injection: the failures a client must survive, on demand and in order.
+
+Faults are queued: each ``fail``/``throttle``/... call adds a rule that
+answers the next ``count`` calls whose path contains ``path``. Rules are used
+up in the order they were added. On top of the queue, ``latency`` slows every
+call and ``error_rate`` turns a share of calls into 5xx answers, drawn from a
+seeded RNG so a failing run can be replayed.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+FAULT_KINDS = ("fail", "throttle", "drop", "hang", "error_in_body", "html")
+
+
+@dataclass
+class Fault:
+    """One fault to apply to one call."""
+
+    kind: str
+    status: int = 500
+    retry_after: float = 1
+    seconds: float = 0
+    then: str = "answer"  # after a hang: "answer" or "close"
+    message: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "fail":
+            return f"fail:{self.status}"
+        if self.kind == "throttle":
+            return f"throttle:{self.retry_after:g}"
+        if self.kind == "hang":
+            return f"hang:{self.seconds:g}:{self.then}"
+        if self.kind in ("error_in_body", "html"):
+            return f"{self.kind}:{self.status}"
+        return self.kind
+
+
+@dataclass
+class _Rule:
+    fault: Fault
+    remaining: int
+    path: str | None
+
+    def matches(self, path: str, is_token_call: bool) -> bool:
+        if self.path is not None:
+            return self.path in path
+        return not is_token_call
+
+
+class Faults:
+    """The fault queue of one emulator; every method is safe to call from any thread.
+
+    Without a ``path`` filter a rule applies to Insights API calls only; give a
+    path such as ``"/oauth2/v2.0/token"`` to make the token endpoint fail.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[_Rule] = []
+        self._seed = seed
+        self._rng = random.Random(seed)
+        self._latency = 0.0
+        self._error_rate = 0.0
+        self.error_rate_status = 503
+
+    # -- knobs -----------------------------------------------------------
+    @property
+    def latency(self) -> float:
+        return self._latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        seconds = float(seconds)
+        if seconds < 0:
+            raise ValueError(f"latency must be >= 0 seconds, got {seconds}")
+        self._latency = seconds
+
+    @property
+    def error_rate(self) -> float:
+        return self._error_rate
+
+    @error_rate.setter
+    def error_rate(self, rate: float) -> None:
+        rate = float(rate)
+        if not 0 <= rate <= 1:
+            raise ValueError(f"error_rate must be between 0 and 1, got {rate}")
+        self._error_rate = rate
+
+    # -- queued faults ----------------------------------------------------
+    def fail(
+        self, count: int = 1, status: int = 503, path: str | None = None, message: str | None = None
+    ) -> None:
+        """The next ``count`` matching calls answer ``status`` with the service's JSON envelope."""
+        if not 400 <= int(status) <= 599:
+            raise ValueError(f"fail status must be an HTTP error (400..599), got {status}")
+        self._add(Fault("fail", status=int(status), message=message), count, path)
+
+    def throttle(self, count: int = 1, retry_after: float = 1, path: str | None = None) -> None:
+        """429 with ``Retry-After`` (seconds) and Partner Center's rate-limit message."""
+        if float(retry_after) < 0:
+            raise ValueError(f"retry_after must be >= 0, got {retry_after}")
+        self._add(Fault("throttle", status=429, retry_after=float(retry_after)), count, path)
+
+    def drop(self, count: int = 1, path: str | None = None) -> None:
+        """Close the connection without answering."""
+        self._add(Fault("drop"), count, path)
+
+    def hang(self, count: int = 1, seconds: float = 5, path: str | None = None, then: str = "answer") -> None:
+        """Hold the call ``seconds`` (other calls go on), then answer normally or close the connection."""
+        if then not in ("answer", "close"):
+            raise ValueError(f"then must be 'answer' or 'close', got {then!r}")
+        if float(seconds) < 0:
+            raise ValueError(f"seconds must be >= 0, got {seconds}")
+        self._add(Fault("hang", seconds=float(seconds), then=then), count, path)
+
+    def error_in_body(
+        self, count: int = 1, status: int = 500, path: str | None = None, message: str | None = None
+    ) -> None:
+        """HTTP 200 whose envelope says ``statusCode`` ``status``."""
+        self._add(Fault("error_in_body", status=int(status), message=message), count, path)
+
+    def html(self, count: int = 1, status: int = 502, path: str | None = None) -> None:
+        """An HTML error page, as a gateway in front of the service would send."""
+        self._add(Fault("html", status=int(status)), count, path)
+
+    def clear(self) -> None:
+        """Forget queued faults and reset latency and error rate (the RNG restarts from its seed)."""
+        with self._lock:
+            self._rules.clear()
+            self._latency = 0.0
+            self._error_rate = 0.0
+            self._rng = random.Random(self._seed)
+
+    def pending(self) -> list[dict[str, Any]]:
+        """What is still queued, for the admin endpoint and for debugging tests."""
+        with self._lock:
+            return [
+                {"fault": r.fault.describe(), "remaining": r.remaining, "path": r.path} for r in self._rules
+            ]
+
+    def configure(self, settings: dict[str, Any]) -> None:
+        """Apply the JSON form used by ``POST /_emulator/faults`` and the command line.
+
+        Keys: ``latency``, ``error_rate``, ``clear`` (bool), and ``fail``,
+        ``throttle``, ``drop``, ``hang``, ``error_in_body``, ``html``, each an
+        object (or list of objects) of the same keyword arguments as the methods.
+        """
+        unknown = set(settings) - {"latency", "error_rate", "clear", *FAULT_KINDS}
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        if settings.get("clear"):
+            self.clear()
+        if "latency" in settings:
+            self.latency = settings["latency"]
+        if "error_rate" in settings:
+            self.error_rate = settings["error_rate"]
+        for kind in FAULT_KINDS:
+            if kind not in settings:
+                continue
+            specs = settings[kind]
+            for spec in specs if isinstance(specs, list) else [specs]:
+                if not isinstance(spec, dict):
+                    raise ValueError(f"{kind} takes an object of keyword arguments, got {spec!r}")
+                getattr(self, kind)(**spec)
+
+    # -- used by the server -----------------------------------------------
+    def take(self, path: str, is_token_call: bool) -> Fault | None:
+        """The fault for this call, if any, using it up."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.matches(path, is_token_call):
+                    rule.remaining -= 1
+                    if rule.remaining <= 0:
+                        self._rules.remove(rule)
+                    return rule.fault
+            if not is_token_call and self._error_rate and self._rng.random() < self._error_rate:
+                return Fault("fail", status=self.error_rate_status, message=None)
+        return None
+
+    def _add(self, fault: Fault, count: int, path: str | None) -> None:
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"count must be a positive integer, got {count!r}")
+        with self._lock:
+            self._rules.append(_Rule(fault, count, path))

@@ -1,0 +1,134 @@
+"""Send each call to Entra, the Insights API or the admin endpoints, applying faults and logging it.
+
+Faults are decided here, before the handler runs, so a faulted call changes
+nothing in the store, exactly as a call lost in front of the real service.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .entra import Entra, is_entra_path
+from .envelope import envelope, error_body
+from .faults import Fault, Faults
+from .insights import Insights, is_insights_path
+from .messages import Request, Response
+from .requestlog import RequestLog
+
+ADMIN_PREFIX = "/_emulator/"
+_STATUS_MESSAGES = {
+    500: "An internal server error occurred. Correlation id: {cid}",
+    502: "Bad gateway.",
+    503: "The service is temporarily unavailable. Please retry later.",
+    504: "Gateway timeout.",
+}
+
+
+class Router:
+    def __init__(
+        self,
+        *,
+        entra: Entra,
+        insights: Insights,
+        admin: Callable[[Request], Response],
+        faults: Faults,
+        log: RequestLog,
+        key_case: Callable[[], str],
+        stopping: threading.Event,
+    ) -> None:
+        self.entra = entra
+        self.insights = insights
+        self.admin = admin
+        self.faults = faults
+        self.log = log
+        self.key_case = key_case
+        self.stopping = stopping
+        self._calls = 0
+        self._calls_lock = threading.Lock()
+        self.throttle_every = 0
+        self.throttle_every_retry_after = 1.0
+
+    def handle(self, request: Request) -> Response:
+        if request.path.startswith(ADMIN_PREFIX):
+            return self.admin(request)
+        if is_entra_path(request.path):
+            return self._with_faults(request, self.entra.handle, token_call=True)
+        if is_insights_path(request.path):
+            return self._with_faults(request, self.insights.handle, token_call=False)
+        return Response.json(404, error_body(404, "Resource not found.", key_case=self.key_case()))
+
+    def _with_faults(
+        self, request: Request, handler: Callable[[Request], Response], *, token_call: bool
+    ) -> Response:
+        fault = self.faults.take(request.path, is_token_call=token_call)
+        if fault is None and not token_call:
+            fault = self._periodic_throttle()
+        if not token_call and self.faults.latency:
+            self.stopping.wait(self.faults.latency)
+        if fault is not None and fault.kind == "hang":
+            self.stopping.wait(fault.seconds)
+            if self.stopping.is_set() or fault.then == "close":
+                return self._record(request, Response.dropped(), fault)
+            response = handler(request)
+        elif fault is not None:
+            response = self._faulted(fault, request)
+        else:
+            response = handler(request)
+        return self._record(request, response, fault)
+
+    def _periodic_throttle(self) -> Fault | None:
+        if not self.throttle_every:
+            return None
+        with self._calls_lock:
+            self._calls += 1
+            due = self._calls % self.throttle_every == 0
+        return Fault("throttle", status=429, retry_after=self.throttle_every_retry_after) if due else None
+
+    def _faulted(self, fault: Fault, request: Request) -> Response:
+        key_case = self.key_case()
+        cid = (
+            request.headers.get("client-request-id")
+            or request.headers.get("x-ms-correlation-id")
+            or "emulator"
+        )
+        if fault.kind == "drop":
+            return Response.dropped()
+        if fault.kind == "throttle":
+            seconds = fault.retry_after
+            shown = int(seconds) if float(seconds).is_integer() else seconds
+            return Response.json(
+                429,
+                error_body(429, f"Rate limit is exceeded. Try again in {shown} seconds.", key_case=key_case),
+                headers={"Retry-After": str(shown)},
+            )
+        message = fault.message or _STATUS_MESSAGES.get(fault.status, "The request failed.").format(cid=cid)
+        if fault.kind == "error_in_body":
+            return Response.json(
+                200, envelope([], key_case=key_case, message=message, status_code=fault.status)
+            )
+        if fault.kind == "html":
+            page = (
+                f"<!DOCTYPE html><html><head><title>{fault.status} {html.escape(message)}</title></head>"
+                f"<body><h1>{fault.status}</h1><p>{html.escape(message)}</p></body></html>"
+            )
+            return Response(fault.status, page.encode(), content_type="text/html; charset=utf-8")
+        return Response.json(fault.status, error_body(fault.status, message, key_case=key_case))
+
+    def _record(self, request: Request, response: Response, fault: Fault | None) -> Response:
+        fields: dict[str, Any] = {
+            "kind": "api",
+            "method": request.method,
+            "path": request.path,
+            "query": request.flat_query(),
+            "status": None if response.drop else response.status,
+            "fault": fault.describe() if fault else None,
+        }
+        fields.update({k: v for k, v in response.log.items() if v is not None})
+        if fields["kind"] == "api" and "program" not in fields:
+            parts = request.path.split("/")
+            fields["program"] = parts[3] if len(parts) > 3 else None
+        self.log.add(**fields)
+        return response

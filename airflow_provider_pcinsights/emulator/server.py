@@ -1,0 +1,146 @@
+"""HTTPS transport: a threading HTTP server whose every connection is TLS, handled off the accept loop.
+
+The TLS handshake runs in the connection's own thread, so a client that
+connects and says nothing cannot stall other clients. Open connections are
+tracked and cut on ``stop()``: with HTTP keep-alive, a stopped emulator must
+not go on answering on connections it accepted earlier.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .messages import Request, Response
+
+IDLE_CONNECTION_TIMEOUT = 30.0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "pcinsights-emulator/1.0"
+    sys_version = ""
+    timeout = IDLE_CONNECTION_TIMEOUT
+    server: EmulatorHTTPServer
+
+    def setup(self) -> None:
+        self.request = self.server.ssl_context.wrap_socket(self.request, server_side=True)
+        self.server.track(self.request)
+        super().setup()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.untrack(self.request)
+            with contextlib.suppress(OSError):
+                self.request.close()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the request log is the record; stderr chatter would only hide test output."""
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        url = urlsplit(self.path)
+        request = Request(
+            method=self.command,
+            path=url.path,
+            query=parse_qs(url.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            base_url=self.server.base_url,
+            client_address=self.client_address[0],
+        )
+        try:
+            response = self.server.router(request)
+        except Exception as error:  # the emulator's own bug: answer 500 rather than hang the client
+            response = Response.json(
+                500, {"statusCode": 500, "message": f"emulator error: {type(error).__name__}"}
+            )
+        if response.drop:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if response.close or self.server.stopping.is_set():
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(response.body)
+
+
+class EmulatorHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        ssl_context: ssl.SSLContext,
+        router: Callable[[Request], Response],
+        stopping: threading.Event,
+    ) -> None:
+        super().__init__(address, _Handler)
+        self.ssl_context = ssl_context
+        self.router = router
+        self.stopping = stopping
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        host, port = self.server_address[:2]
+        self.base_url = f"https://{host}:{port}"
+
+    def track(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.add(connection)
+
+    def untrack(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(connection)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+            self._connections.clear()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                connection.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that vanish mid-call or fail the handshake are normal in fault tests; stay quiet."""
+
+
+def make_ssl_context(cert_chain_path: str, key_path: str) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_chain_path, key_path)
+    return context

@@ -1,0 +1,281 @@
+"""The emulator's data: report schedules, their executions, queries and datasets, per program.
+
+Seeded data is deterministic (ids are uuid5 of a fixed namespace, the program
+and an index; times are fixed), so tests and demos can name reports without
+asking for them first. Every read hands out copies: callers can never change
+the store behind its lock.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import threading
+import uuid
+from typing import Any
+
+PROGRAMS: dict[str, tuple[str, ...]] = {"mpn": ("v1",), "cmp": ("v1", "v1.1")}
+STATUSES = ("Active", "Paused", "Inactive")
+NAMESPACE = uuid.UUID("6f1c5a2e-8f0b-4c1a-9d5e-2b7c3a9e4d10")
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_SEED_EPOCH = datetime.datetime(2025, 1, 6, 8, 0, 0, tzinfo=datetime.timezone.utc)
+_REPORT_KINDS = ("Daily usage", "Weekly orders", "Monthly revenue", "Customer licenses")
+_INTERVALS = {"Daily usage": 24, "Weekly orders": 168, "Monthly revenue": 720, "Customer licenses": 24}
+
+_SYSTEM_QUERIES: dict[str, list[tuple[str, str, str]]] = {
+    # program: [(name, dataset, query text)]
+    "mpn": [
+        ("Customers", "Customer", "SELECT CustomerTenantId,CustomerName,CustomerMarket FROM Customer"),
+        ("Licenses", "License", "SELECT CustomerTenantId,ProductName,LicensesActive FROM License"),
+        ("Usage", "Usage", "SELECT CustomerTenantId,ProductName,ActiveUsers FROM Usage TIMESPAN LAST_MONTH"),
+    ],
+    "cmp": [
+        ("ISVOrder", "ISVOrder", "SELECT OrderId,OfferName,OrderStatus FROM ISVOrder TIMESPAN LAST_MONTH"),
+        (
+            "ISVUsage",
+            "ISVUsage",
+            "SELECT CustomerId,OfferName,NormalizedUsage FROM ISVUsage TIMESPAN LAST_MONTH",
+        ),
+        ("ISVCustomer", "ISVCustomer", "SELECT CustomerId,CustomerName,CustomerCountry FROM ISVCustomer"),
+    ],
+}
+
+
+def format_time(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).strftime(TIME_FORMAT)
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def seeded_report_id(program: str, index: int) -> str:
+    """The id of the ``index``-th seeded report of ``program`` (0-based), identical in every run."""
+    return str(uuid.uuid5(NAMESPACE, f"{program}:report:{index}"))
+
+
+def system_query_id(program: str, name: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{program}:query:{name}"))
+
+
+class ProgramStore:
+    """Reports, executions, queries and datasets of one program (both versions share it)."""
+
+    def __init__(self, program: str, reports: int) -> None:
+        self.program = program
+        self.reports: dict[str, dict[str, Any]] = {}
+        self.executions: dict[str, list[dict[str, Any]]] = {}
+        self.queries: dict[str, dict[str, Any]] = {}
+        self.datasets: list[dict[str, Any]] = []
+        self._seed_queries()
+        for index in range(reports):
+            self._seed_report(index)
+
+    def _seed_queries(self) -> None:
+        for name, dataset, text in _SYSTEM_QUERIES[self.program]:
+            query_id = system_query_id(self.program, name)
+            self.queries[query_id] = {
+                "QueryId": query_id,
+                "Name": name,
+                "Description": f"System query over the {dataset} dataset",
+                "Query": text,
+                "Type": "system",
+                "User": "",
+                "CreatedTime": format_time(_SEED_EPOCH - datetime.timedelta(days=365)),
+                "ModifiedTime": None,
+            }
+            self.datasets.append(
+                {
+                    "DatasetName": dataset,
+                    "SelectableColumns": [
+                        c.strip() for c in text.split("SELECT ")[1].split(" FROM")[0].split(",")
+                    ],
+                    "AvailableMetrics": [],
+                    "AvailableDateRanges": ["LAST_MONTH", "LAST_3_MONTHS", "LAST_6_MONTHS", "LAST_1_YEAR"],
+                    "MinimumRecurrenceInterval": 4,
+                }
+            )
+
+    def _seed_report(self, index: int) -> None:
+        kind = _REPORT_KINDS[index % len(_REPORT_KINDS)]
+        query = list(self.queries.values())[index % len(self.queries)]
+        report_id = seeded_report_id(self.program, index)
+        created = _SEED_EPOCH + datetime.timedelta(hours=index)
+        record = {
+            "ReportId": report_id,
+            "ReportName": f"{kind} {index + 1}",
+            "Description": f"{kind} for finance, schedule {index + 1}",
+            "QueryId": query["QueryId"],
+            "Query": query["Query"],
+            "User": "reports@contoso.example",
+            "CreatedTime": format_time(created),
+            "ModifiedTime": format_time(created),
+            "ExecuteNow": False,
+            "StartTime": format_time(created + datetime.timedelta(hours=6)),
+            "ReportStatus": "Active",
+            "RecurrenceInterval": _INTERVALS[kind],
+            "RecurrenceCount": 100,
+            "CallbackUrl": f"https://contoso.example/hooks/reports/{index + 1}",
+            "CallbackMethod": "POST",
+            "Format": "CSV",
+        }
+        if self.program == "cmp":
+            record["QueryStartTime"] = None
+            record["QueryEndTime"] = None
+        self.reports[report_id] = record
+        # Every other report has run twice; the rest have never completed a run.
+        self.executions[report_id] = []
+        if index % 2 == 0:
+            for run in range(2):
+                self._seed_execution(record, run, created + datetime.timedelta(hours=6 + 24 * run))
+
+    def _seed_execution(self, record: dict[str, Any], run: int, generated: datetime.datetime) -> None:
+        execution_id = str(uuid.uuid5(NAMESPACE, f"{self.program}:execution:{record['ReportId']}:{run}"))
+        location = (
+            f"https://pcinsightsemulator.blob.core.example/reports/{record['ReportId']}/{execution_id}.csv"
+        )
+        self.executions[record["ReportId"]].append(
+            {
+                "ExecutionId": execution_id,
+                "ReportId": record["ReportId"],
+                "RecurrenceInterval": record["RecurrenceInterval"],
+                "RecurrenceCount": record["RecurrenceCount"],
+                "CallbackUrl": record["CallbackUrl"],
+                "CallbackMethod": record["CallbackMethod"],
+                "Format": record["Format"],
+                "ExecutionStatus": "Completed",
+                "ReportLocation": location,
+                "ReportAccessSecureLink": f"{location}?sv=2020-08-04&sig=emulated",
+                "ReportExpiryTime": format_time(generated + datetime.timedelta(days=60)),
+                "ReportGeneratedTime": format_time(generated),
+            }
+        )
+
+
+class EmulatorState:
+    """Every program's store under one lock; methods return copies."""
+
+    def __init__(self, reports: int = 3) -> None:
+        self.lock = threading.RLock()
+        self._reports_per_program = reports
+        self.programs: dict[str, ProgramStore] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.programs = {p: ProgramStore(p, self._reports_per_program) for p in PROGRAMS}
+
+    def store(self, program: str) -> ProgramStore:
+        if program not in self.programs:
+            raise KeyError(f"unknown program {program!r}; known: {', '.join(PROGRAMS)}")
+        return self.programs[program]
+
+    # -- reads ------------------------------------------------------------
+    def report_ids(self, program: str) -> list[str]:
+        with self.lock:
+            return list(self.store(program).reports)
+
+    def reports(self, program: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return copy.deepcopy(list(self.store(program).reports.values()))
+
+    def report(self, program: str, report_id: str) -> dict[str, Any]:
+        with self.lock:
+            try:
+                return copy.deepcopy(self.store(program).reports[report_id])
+            except KeyError:
+                raise KeyError(f"no {program} report with id {report_id!r}") from None
+
+    def find_report(self, program: str, report_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            record = self.store(program).reports.get(report_id)
+            return copy.deepcopy(record) if record else None
+
+    # -- writes -----------------------------------------------------------
+    def set_report_status(self, program: str, report_id: str, status: str) -> dict[str, Any]:
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        with self.lock:
+            store = self.store(program)
+            if report_id not in store.reports:
+                raise KeyError(f"no {program} report with id {report_id!r}")
+            record = store.reports[report_id]
+            record["ReportStatus"] = status
+            record["ModifiedTime"] = format_time(utc_now())
+            return copy.deepcopy(record)
+
+    def add_report(self, program: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Store a report with realistic defaults for every field not given."""
+        with self.lock:
+            store = self.store(program)
+            now = utc_now()
+            query = next(iter(store.queries.values()))
+            report_id = str(fields.get("ReportId") or uuid.uuid4())
+            if report_id in store.reports:
+                raise ValueError(f"a {program} report with id {report_id!r} already exists")
+            record: dict[str, Any] = {
+                "ReportId": report_id,
+                "ReportName": f"Report {len(store.reports) + 1}",
+                "Description": "",
+                "QueryId": query["QueryId"],
+                "Query": query["Query"],
+                "User": "reports@contoso.example",
+                "CreatedTime": format_time(now),
+                "ModifiedTime": format_time(now),
+                "ExecuteNow": False,
+                "StartTime": format_time(now + datetime.timedelta(hours=5)),
+                "ReportStatus": "Active",
+                "RecurrenceInterval": 24,
+                "RecurrenceCount": 10,
+                "CallbackUrl": None,
+                "CallbackMethod": None,
+                "Format": "CSV",
+            }
+            if program == "cmp":
+                record["QueryStartTime"] = None
+                record["QueryEndTime"] = None
+            record.update(fields)
+            record["ReportId"] = report_id
+            if record["ReportStatus"] not in STATUSES:
+                raise ValueError(f"ReportStatus must be one of {', '.join(STATUSES)}")
+            if record["QueryId"] in store.queries and "Query" not in fields:
+                record["Query"] = store.queries[record["QueryId"]]["Query"]
+            store.reports[report_id] = record
+            store.executions[report_id] = []
+            return copy.deepcopy(record)
+
+    def update_report(self, program: str, report_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            record = self.store(program).reports[report_id]
+            record.update(fields)
+            record["ModifiedTime"] = format_time(utc_now())
+            return copy.deepcopy(record)
+
+    def delete_report(self, program: str, report_id: str) -> dict[str, Any]:
+        with self.lock:
+            store = self.store(program)
+            store.executions.pop(report_id, None)
+            return store.reports.pop(report_id)
+
+    def add_execution(self, program: str, report_id: str, **fields: Any) -> dict[str, Any]:
+        """Record a run of a report (tests use it to make executions appear)."""
+        with self.lock:
+            store = self.store(program)
+            record = store.reports[report_id]
+            run = len(store.executions[report_id])
+            store._seed_execution(record, run, utc_now())
+            execution = store.executions[report_id][-1]
+            execution.update(fields)
+            return copy.deepcopy(execution)
+
+    def executions(self, program: str, report_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return copy.deepcopy(self.store(program).executions.get(report_id, []))
+
+    def queries(self, program: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return copy.deepcopy(list(self.store(program).queries.values()))
+
+    def datasets(self, program: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return copy.deepcopy(self.store(program).datasets)

@@ -1,0 +1,93 @@
+"""Tokens the emulator has issued: opaque random strings it remembers, never a JWT to decode.
+
+Opaque tokens keep clients honest (they cannot peek at claims) and let tests
+revoke or expire them at will.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class AccessToken:
+    client_id: str
+    grant_type: str
+    resource: str
+    expires_at: float  # time.monotonic()
+    revoked: bool = False
+
+
+@dataclass
+class RefreshToken:
+    client_id: str
+    expires_at: float | None  # None: never
+    revoked: bool = False
+
+
+class TokenRegistry:
+    """Issue and check access and refresh tokens; safe from any thread."""
+
+    def __init__(self, lifetime: int = 3599) -> None:
+        self.lifetime = lifetime
+        self._lock = threading.Lock()
+        self._access: dict[str, AccessToken] = {}
+        self._refresh: dict[str, RefreshToken] = {}
+
+    def issue_access_token(self, client_id: str, grant_type: str, resource: str) -> str:
+        token = secrets.token_urlsafe(48)
+        with self._lock:
+            self._access[token] = AccessToken(
+                client_id, grant_type, resource, time.monotonic() + self.lifetime
+            )
+        return token
+
+    def register_refresh_token(self, token: str, client_id: str, lifetime: float | None = None) -> None:
+        expires = None if lifetime is None else time.monotonic() + lifetime
+        with self._lock:
+            self._refresh[token] = RefreshToken(client_id, expires)
+
+    def issue_refresh_token(self, client_id: str) -> str:
+        token = "0.emu." + secrets.token_urlsafe(64)
+        self.register_refresh_token(token, client_id, lifetime=90 * 24 * 3600)
+        return token
+
+    def check_access_token(self, token: str) -> tuple[AccessToken | None, str]:
+        """The token's details, or ``None`` with the reason it is refused."""
+        with self._lock:
+            info = self._access.get(token)
+        if info is None:
+            return None, "the access token is not one this service issued"
+        if info.revoked:
+            return None, "the access token has been revoked"
+        if time.monotonic() >= info.expires_at:
+            return None, "the access token has expired"
+        return info, ""
+
+    def check_refresh_token(self, token: str, client_id: str) -> tuple[bool, str]:
+        """Whether the refresh token may be redeemed by this client; the AADSTS reason if not."""
+        with self._lock:
+            info = self._refresh.get(token)
+        if info is None or info.client_id != client_id:
+            return False, "unknown"
+        if info.revoked or (info.expires_at is not None and time.monotonic() >= info.expires_at):
+            return False, "expired"
+        return True, ""
+
+    def revoke_access_tokens(self) -> None:
+        with self._lock:
+            for info in self._access.values():
+                info.revoked = True
+
+    def expire_access_tokens(self) -> None:
+        with self._lock:
+            for info in self._access.values():
+                info.expires_at = 0.0
+
+    def expire_refresh_tokens(self) -> None:
+        with self._lock:
+            for info in self._refresh.values():
+                info.revoked = True
