@@ -82,3 +82,10 @@ class ReportActionError(PartnerCenterInsightsError):
         super().__init__(message)
         self.failures = dict(failures)
         self.records = dict(records)
+
+
+class ConnectionConfigError(PartnerCenterInsightsError, ValueError):
+    """A connection field is missing or invalid; raised before anything is sent.
+
+    It is a ``ValueError`` too, so code that checks input the usual way catches it.
+    """

@@ -1,0 +1,130 @@
+"""The response envelope and record keys, read whatever casing the service used.
+
+Microsoft documents PascalCase (``Value``, ``ReportStatus``) while its samples
+show camelCase (``value``, ``reportStatus``), and one sample even has a key with
+a leading space. Callers get one shape: the documented PascalCase names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Documented record fields of reports, executions, queries and datasets.
+KNOWN_FIELDS = (
+    "ReportId",
+    "ReportName",
+    "Description",
+    "QueryId",
+    "Query",
+    "User",
+    "CreatedTime",
+    "ModifiedTime",
+    "ExecuteNow",
+    "StartTime",
+    "EndTime",
+    "ReportStatus",
+    "RecurrenceInterval",
+    "RecurrenceCount",
+    "CallbackUrl",
+    "CallbackMethod",
+    "Format",
+    "QueryStartTime",
+    "QueryEndTime",
+    "ExecutionId",
+    "ExecutionStatus",
+    "ReportLocation",
+    "ReportAccessSecureLink",
+    "ReportExpiryTime",
+    "ReportGeneratedTime",
+    "Name",
+    "DatasetName",
+)
+_BY_LOWER = {name.lower(): name for name in KNOWN_FIELDS}
+_ENVELOPE_KEYS = frozenset({"value", "totalcount", "message", "statuscode", "nextlink", "dataredacted"})
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One parsed answer: the records plus what the service said about them."""
+
+    records: list[dict[str, Any]]
+    total_count: int | None
+    message: str | None
+    status_code: int | None
+    next_link: str | None
+
+
+class NotAnEnvelope(ValueError):
+    """The JSON body is not the documented envelope; the caller names the HTTP details."""
+
+
+def normalize_key(key: str) -> str:
+    """The documented name for ``key``; unknown keys only get their first letter upper-cased."""
+    stripped = key.strip()
+    known = _BY_LOWER.get(stripped.lower())
+    if known:
+        return known
+    return stripped[:1].upper() + stripped[1:]
+
+
+def normalize_record(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {normalize_key(str(key)): value for key, value in raw.items()}
+
+
+def _lower_keys(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(key).strip().lower(): value for key, value in body.items()}
+
+
+def looks_like_envelope(body: Any) -> bool:
+    """Whether a JSON body is the envelope at all (an error answer carries one too)."""
+    return isinstance(body, Mapping) and bool(_ENVELOPE_KEYS & _lower_keys(body).keys())
+
+
+def parse_envelope(body: Any) -> Envelope:
+    """Read the envelope from a decoded JSON body; raise ``NotAnEnvelope`` if it is something else."""
+    if not looks_like_envelope(body):
+        raise NotAnEnvelope("the JSON body has none of value, totalCount, message, statusCode, nextLink")
+    fields = _lower_keys(body)
+    value = fields.get("value")
+    if value is None:
+        records: list[dict[str, Any]] = []
+    elif isinstance(value, Mapping):
+        records = [normalize_record(value)]
+    elif isinstance(value, list) and all(isinstance(item, Mapping) for item in value):
+        records = [normalize_record(item) for item in value]
+    else:
+        raise NotAnEnvelope(f"value is a {type(value).__name__}, not a list of records")
+    message = fields.get("message")
+    next_link = fields.get("nextlink")
+    return Envelope(
+        records=records,
+        total_count=_as_int(fields.get("totalcount")),
+        message=str(message) if message not in (None, "") else None,
+        status_code=_as_int(fields.get("statuscode")),
+        next_link=str(next_link).strip() or None if next_link else None,
+    )
+
+
+def error_message(body: Any) -> str | None:
+    """The service's message from an error body, whatever its casing; ``None`` if there is none."""
+    if not isinstance(body, Mapping):
+        return None
+    fields = _lower_keys(body)
+    for key in ("message", "error_description", "errormessage", "error"):
+        value = fields.get(key)
+        if isinstance(value, Mapping):  # {"error": {"code": ..., "message": ...}}
+            value = _lower_keys(value).get("message")
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def _as_int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,304 @@
+"""Connection fields turned into one validated, immutable settings object.
+
+Everything a user can get wrong in a connection is caught here, with the field
+named, before a single byte is sent: a typo in ``program`` should not surface
+as a puzzling 404 from Microsoft ten minutes into a DAG run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_pcinsights.exceptions import ConnectionConfigError
+
+DEFAULT_HOST = "https://api.partnercenter.microsoft.com"
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+DEFAULT_SCOPE = "https://api.partnercenter.microsoft.com/.default"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_API_VERSIONS = {"mpn": "v1", "cmp": "v1.1"}
+PROGRAMS = tuple(DEFAULT_API_VERSIONS)
+AUTH_TYPES = ("client_credentials", "refresh_token")
+
+# Older Airflow UIs stored custom form fields with this prefix.
+_LEGACY_PREFIX = "extra__pcinsights__"
+_KNOWN_EXTRAS = frozenset(
+    {
+        "tenant_id",
+        "program",
+        "api_version",
+        "auth_type",
+        "refresh_token",
+        "certificate_path",
+        "client_assertion_file",
+        "authority_host",
+        "scope",
+        "verify",
+        "proxies",
+        "timeout",
+    }
+)
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+# The tenant and version land in URL paths: accept only what they really look like.
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,252}$")
+_API_VERSION = re.compile(r"^v[0-9]+(\.[0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class InsightsSettings:
+    """What the hook needs from a connection, checked and with defaults applied.
+
+    Secret fields are left out of ``repr`` so that a settings object printed in a
+    log or a traceback gives nothing away.
+    """
+
+    client_id: str
+    tenant_id: str
+    program: str
+    api_version: str
+    host: str
+    auth_type: str
+    authority_host: str
+    scope: str
+    verify: bool | str
+    proxies: Mapping[str, str] | None
+    timeout: float
+    certificate_path: str | None = None
+    client_assertion_file: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        """Root of every API path, ending with a slash so relative paths join under it."""
+        return f"{self.host}/insights/{self.api_version}/{self.program}/"
+
+    @property
+    def authority(self) -> str:
+        return f"{self.authority_host}/{self.tenant_id}"
+
+    @property
+    def credential_kind(self) -> str:
+        """Which client credential signs in: named in messages, never the value itself."""
+        if self.certificate_path:
+            return "certificate"
+        if self.client_assertion_file:
+            return "client assertion file"
+        return "client secret"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in a log line or an error message."""
+        return tuple(s for s in (self.client_secret, self.refresh_token) if s)
+
+
+def settings_from_connection(conn: Any) -> InsightsSettings:
+    """Read an Airflow ``Connection`` (or anything shaped like one) into settings."""
+    extras = _read_extras(conn)
+    client_id = _text(getattr(conn, "login", None))
+    if not client_id:
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: login (the client id of the Entra app) is required"
+        )
+    tenant_id = _text(extras.get("tenant_id"))
+    if not tenant_id:
+        raise ConnectionConfigError(f"Connection {_conn_id(conn)!r}: extra tenant_id is required")
+    if not _TENANT.match(tenant_id):
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: extra tenant_id {tenant_id!r} is not a tenant id "
+            "(a GUID or a domain such as contoso.onmicrosoft.com)"
+        )
+
+    program = (_text(extras.get("program")) or "mpn").lower()
+    if program not in PROGRAMS:
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: extra program must be one of {', '.join(PROGRAMS)}, "
+            f"got {program!r}"
+        )
+    api_version = _text(extras.get("api_version")) or DEFAULT_API_VERSIONS[program]
+    if not _API_VERSION.match(api_version):
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: extra api_version must look like 'v1' or 'v1.1', "
+            f"got {api_version!r}"
+        )
+
+    auth_type = (_text(extras.get("auth_type")) or "client_credentials").lower()
+    if auth_type not in AUTH_TYPES:
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: extra auth_type must be one of {', '.join(AUTH_TYPES)}, "
+            f"got {auth_type!r}"
+        )
+    refresh_token = _text(extras.get("refresh_token"))
+    if auth_type == "refresh_token" and not refresh_token:
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: extra refresh_token is required when auth_type is "
+            "refresh_token (App+User sign-in)"
+        )
+
+    client_secret = _text(getattr(conn, "password", None))
+    certificate_path = _text(extras.get("certificate_path"))
+    client_assertion_file = _text(extras.get("client_assertion_file"))
+    given = [
+        name
+        for name, value in (
+            ("password (client secret)", client_secret),
+            ("certificate_path", certificate_path),
+            ("client_assertion_file", client_assertion_file),
+        )
+        if value
+    ]
+    if not given:
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: a client credential is required: set the password "
+            "(client secret), or extra certificate_path, or extra client_assertion_file"
+        )
+    if len(given) > 1:
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: give only one client credential, got {' and '.join(given)}"
+        )
+    for name, path in (
+        ("certificate_path", certificate_path),
+        ("client_assertion_file", client_assertion_file),
+    ):
+        if path and not os.path.isfile(path):
+            raise ConnectionConfigError(f"Connection {_conn_id(conn)!r}: extra {name} {path!r} is not a file")
+
+    return InsightsSettings(
+        client_id=client_id,
+        tenant_id=tenant_id,
+        program=program,
+        api_version=api_version,
+        host=_host(conn),
+        auth_type=auth_type,
+        authority_host=_https_root(
+            _text(extras.get("authority_host")) or DEFAULT_AUTHORITY_HOST, "extra authority_host", conn
+        ),
+        scope=_text(extras.get("scope")) or DEFAULT_SCOPE,
+        verify=_verify(extras.get("verify"), conn),
+        proxies=_proxies(extras.get("proxies"), conn),
+        timeout=_timeout(extras.get("timeout"), conn),
+        certificate_path=certificate_path,
+        client_assertion_file=client_assertion_file,
+        client_secret=client_secret,
+        refresh_token=refresh_token,
+    )
+
+
+def _conn_id(conn: Any) -> str:
+    return str(getattr(conn, "conn_id", None) or "<unnamed>")
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _read_extras(conn: Any) -> dict[str, Any]:
+    """Extras with or without the legacy ``extra__pcinsights__`` prefix; the plain name wins."""
+    try:
+        raw = getattr(conn, "extra_dejson", None) or {}
+    except Exception as err:  # a malformed extra JSON string
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: extra is not valid JSON ({err})"
+        ) from None
+    if not isinstance(raw, Mapping):
+        raise ConnectionConfigError(f"Connection {_conn_id(conn)!r}: extra must be a JSON object")
+    plain = {k: v for k, v in raw.items() if not k.startswith(_LEGACY_PREFIX)}
+    prefixed = {k[len(_LEGACY_PREFIX) :]: v for k, v in raw.items() if k.startswith(_LEGACY_PREFIX)}
+    extras: dict[str, Any] = {}
+    for name in _KNOWN_EXTRAS:
+        # Airflow 2's form may store an empty prefixed value beside a real plain one, or the reverse.
+        value = plain.get(name)
+        if value is None or value == "":
+            value = prefixed.get(name, value)
+        if value is not None:
+            extras[name] = value
+    return extras
+
+
+def _host(conn: Any) -> str:
+    host = _text(getattr(conn, "host", None)) or DEFAULT_HOST
+    if "://" not in host:
+        port = getattr(conn, "port", None)
+        host = f"https://{host}{f':{port}' if port else ''}"
+    return _https_root(host, "host", conn)
+
+
+def _https_root(url: str, name: str, conn: Any) -> str:
+    """An https origin without a trailing slash; tokens must never travel in clear text."""
+    parts = urlsplit(url.rstrip("/"))
+    if parts.scheme.lower() != "https" or not parts.netloc:
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: {name} must be an https URL such as "
+            f"'https://example.com', got {url!r}"
+        )
+    if parts.query or parts.fragment:
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: {name} must not carry a query, got {url!r}"
+        )
+    return f"https://{parts.netloc}{parts.path}"
+
+
+def _verify(value: Any, conn: Any) -> bool | str:
+    if value is None or value == "":
+        return True
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if text.lower() in _TRUE:
+        return True
+    if text.lower() in _FALSE:
+        return False
+    if not os.path.exists(text):
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: extra verify must be true, false or the path of a CA bundle; "
+            f"{text!r} does not exist"
+        )
+    return text
+
+
+def _proxies(value: Any, conn: Any) -> Mapping[str, str] | None:
+    if value is None or value == "" or value == {}:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ConnectionConfigError(
+                f"Connection {_conn_id(conn)!r}: extra proxies must be a JSON object such as "
+                '{"https": "http://proxy:3128"}'
+            ) from None
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: extra proxies must map schemes to proxy URLs, "
+            'such as {"https": "http://proxy:3128"}'
+        )
+    return dict(value)
+
+
+def _timeout(value: Any, conn: Any) -> float:
+    if value is None or value == "":
+        return DEFAULT_TIMEOUT
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: extra timeout must be a number of seconds, got {value!r}"
+        ) from None
+    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: extra timeout must be more than 0 seconds, got {value!r}"
+        )
+    return seconds
