@@ -42,6 +42,11 @@ class Behaviour:
         object.__setattr__(self, name, value)
 
     @classmethod
+    def choices(cls) -> dict[str, tuple[str, ...]]:
+        """The allowed values of every setting that is a choice (all but ``page_size``)."""
+        return dict(_CHOICES)
+
+    @classmethod
     def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 

@@ -318,5 +318,4 @@ class Emulator:
         self.behaviour.reset()
         self.behaviour.page_size = self._initial_page_size
         self.faults.clear()
-        self.router.throttle_every = 0
         self.request_log.clear()

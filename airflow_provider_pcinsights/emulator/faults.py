@@ -67,6 +67,9 @@ class Faults:
         self._latency = 0.0
         self._error_rate = 0.0
         self.error_rate_status = 503
+        self._throttle_every = 0
+        self._throttle_every_retry_after = 1.0
+        self._api_calls = 0
 
     # -- knobs -----------------------------------------------------------
     @property
@@ -90,6 +93,17 @@ class Faults:
         if not 0 <= rate <= 1:
             raise ValueError(f"error_rate must be between 0 and 1, got {rate}")
         self._error_rate = rate
+
+    def throttle_every(self, every: int, retry_after: float = 1) -> None:
+        """Answer every ``every``-th API call with 429 (0 turns it off), like a steady rate limit."""
+        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+            raise ValueError(f"throttle_every must be a non-negative integer, got {every!r}")
+        if float(retry_after) < 0:
+            raise ValueError(f"retry_after must be >= 0, got {retry_after}")
+        with self._lock:
+            self._throttle_every = every
+            self._throttle_every_retry_after = float(retry_after)
+            self._api_calls = 0
 
     # -- queued faults ----------------------------------------------------
     def fail(
@@ -135,6 +149,8 @@ class Faults:
             self._latency = 0.0
             self._error_rate = 0.0
             self._rng = random.Random(self._seed)
+            self._throttle_every = 0
+            self._api_calls = 0
 
     def pending(self) -> list[dict[str, Any]]:
         """What is still queued, for the admin endpoint and for debugging tests."""
@@ -146,11 +162,12 @@ class Faults:
     def configure(self, settings: dict[str, Any]) -> None:
         """Apply the JSON form used by ``POST /_emulator/faults`` and the command line.
 
-        Keys: ``latency``, ``error_rate``, ``clear`` (bool), and ``fail``,
+        Keys: ``latency``, ``error_rate``, ``clear`` (bool), ``throttle_every``
+        (``{"every": N, "retry_after": S}``), and ``fail``,
         ``throttle``, ``drop``, ``hang``, ``error_in_body``, ``html``, each an
         object (or list of objects) of the same keyword arguments as the methods.
         """
-        unknown = set(settings) - {"latency", "error_rate", "clear", *FAULT_KINDS}
+        unknown = set(settings) - {"latency", "error_rate", "clear", "throttle_every", *FAULT_KINDS}
         if unknown:
             raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
         if settings.get("clear"):
@@ -159,6 +176,12 @@ class Faults:
             self.latency = settings["latency"]
         if "error_rate" in settings:
             self.error_rate = settings["error_rate"]
+        if "throttle_every" in settings:
+            spec = settings["throttle_every"]
+            if isinstance(spec, dict):
+                self.throttle_every(**spec)
+            else:
+                self.throttle_every(spec)
         for kind in FAULT_KINDS:
             if kind not in settings:
                 continue
@@ -172,14 +195,20 @@ class Faults:
     def take(self, path: str, is_token_call: bool) -> Fault | None:
         """The fault for this call, if any, using it up."""
         with self._lock:
+            if not is_token_call:
+                self._api_calls += 1
             for rule in self._rules:
                 if rule.matches(path, is_token_call):
                     rule.remaining -= 1
                     if rule.remaining <= 0:
                         self._rules.remove(rule)
                     return rule.fault
-            if not is_token_call and self._error_rate and self._rng.random() < self._error_rate:
-                return Fault("fail", status=self.error_rate_status, message=None)
+            if is_token_call:
+                return None
+            if self._throttle_every and self._api_calls % self._throttle_every == 0:
+                return Fault("throttle", status=429, retry_after=self._throttle_every_retry_after)
+            if self._error_rate and self._rng.random() < self._error_rate:
+                return Fault("fail", status=self.error_rate_status)
         return None
 
     def _add(self, fault: Fault, count: int, path: str | None) -> None:

@@ -46,10 +46,6 @@ class Router:
         self.log = log
         self.key_case = key_case
         self.stopping = stopping
-        self._calls = 0
-        self._calls_lock = threading.Lock()
-        self.throttle_every = 0
-        self.throttle_every_retry_after = 1.0
 
     def handle(self, request: Request) -> Response:
         if request.path.startswith(ADMIN_PREFIX):
@@ -64,8 +60,6 @@ class Router:
         self, request: Request, handler: Callable[[Request], Response], *, token_call: bool
     ) -> Response:
         fault = self.faults.take(request.path, is_token_call=token_call)
-        if fault is None and not token_call:
-            fault = self._periodic_throttle()
         if not token_call and self.faults.latency:
             self.stopping.wait(self.faults.latency)
         if fault is not None and fault.kind == "hang":
@@ -78,14 +72,6 @@ class Router:
         else:
             response = handler(request)
         return self._record(request, response, fault)
-
-    def _periodic_throttle(self) -> Fault | None:
-        if not self.throttle_every:
-            return None
-        with self._calls_lock:
-            self._calls += 1
-            due = self._calls % self.throttle_every == 0
-        return Fault("throttle", status=429, retry_after=self.throttle_every_retry_after) if due else None
 
     def _faulted(self, fault: Fault, request: Request) -> Response:
         key_case = self.key_case()

@@ -1,0 +1,148 @@
+"""``python -m airflow_provider_pcinsights.emulator``: run the emulator as a process.
+
+Prints one line, ``AIRFLOW_CONN_PCINSIGHTS_DEFAULT='<json>'``, shell-quoted so
+``eval "$(...)"`` or ``export`` takes it as is, then serves until SIGINT or
+SIGTERM. The certificates stay on disk (``--state-dir`` or a temporary
+directory) while it runs, so the printed connection works from any process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from .behaviour import Behaviour
+from .core import Emulator
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_pcinsights.emulator",
+        description="Local HTTPS stand-in for Microsoft Entra ID and the Partner Center Insights API.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")
+    parser.add_argument("--reports", type=_non_negative_int, default=3, help="seeded reports per program")
+    parser.add_argument("--page-size", type=_positive_int, default=100, help="reports per page")
+    parser.add_argument("--token-lifetime", type=_positive_int, default=3599, help="access token seconds")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random error RNG")
+    parser.add_argument("--latency", type=_non_negative_float, default=0.0, help="seconds added to API calls")
+    parser.add_argument("--error-rate", type=_rate, default=0.0, help="share of API calls answering 503")
+    parser.add_argument(
+        "--throttle-every", type=_non_negative_int, default=0, help="429 on every Nth API call"
+    )
+    parser.add_argument(
+        "--retry-after", type=_non_negative_float, default=1.0, help="Retry-After of those 429s"
+    )
+    choices = Behaviour.choices()
+    for name in ("pause_when_paused", "resume_when_active", "resume_when_inactive", "action_response"):
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", choices=choices[name], default=getattr(Behaviour, name)
+        )
+    parser.add_argument("--next-link", choices=choices["next_link"], default=Behaviour.next_link)
+    parser.add_argument("--key-case", choices=choices["key_case"], default=Behaviour.key_case)
+    parser.add_argument("--request-log", type=Path, help="append every call as a JSON line to this file")
+    parser.add_argument(
+        "--state-dir", type=Path, help="keep certificates here (default: a temporary directory)"
+    )
+    parser.add_argument("--conn-id", default="pcinsights_default", help="connection id of the printed line")
+    parser.add_argument(
+        "--program", choices=("mpn", "cmp"), default="mpn", help="program of the printed connection"
+    )
+    parser.add_argument(
+        "--auth-type",
+        choices=("client_credentials", "refresh_token"),
+        default="client_credentials",
+        help="auth type of the printed connection",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    emulator = Emulator(
+        reports=args.reports,
+        page_size=args.page_size,
+        token_lifetime=args.token_lifetime,
+        seed=args.seed,
+        host=args.host,
+        port=args.port,
+        state_dir=args.state_dir,
+        request_log=args.request_log,
+    )
+    emulator.behaviour.update(
+        {
+            "pause_when_paused": args.pause_when_paused,
+            "resume_when_active": args.resume_when_active,
+            "resume_when_inactive": args.resume_when_inactive,
+            "action_response": args.action_response,
+            "next_link": args.next_link,
+            "key_case": args.key_case,
+        }
+    )
+    emulator.faults.latency = args.latency
+    emulator.faults.error_rate = args.error_rate
+    emulator.faults.throttle_every(args.throttle_every, args.retry_after)
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    emulator.start()
+    try:
+        env = emulator.connection_env(args.conn_id, program=args.program, auth_type=args.auth_type)
+        for name, value in env.items():
+            print(f"{name}={shlex.quote(value)}", flush=True)
+        (Path(emulator.state_dir) / "connection.json").write_text(
+            emulator.connection_json(program=args.program, auth_type=args.auth_type), encoding="utf-8"
+        )
+        print(
+            f"pcinsights emulator at {emulator.url} (CA {emulator.ca_path}); "
+            f"admin: {emulator.url}/_emulator/requests; stop with Ctrl-C or SIGTERM",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            pass
+    finally:
+        emulator.stop()
+    print("pcinsights emulator stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
