@@ -27,6 +27,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "pcinsights-emulator/1.0"
     sys_version = ""
     timeout = IDLE_CONNECTION_TIMEOUT
+    # Headers and body leave in separate writes; without TCP_NODELAY each answer waits for a delayed ACK.
+    disable_nagle_algorithm = True
     server: EmulatorHTTPServer
 
     def setup(self) -> None:

@@ -1,0 +1,178 @@
+"""Each injected fault reaches the client as the failure it stands for, and only where aimed."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+from emulator_clients import Api, VerifyingSession, client_credentials_token, values
+
+from airflow_provider_pcinsights.emulator import Emulator
+
+
+def _statuses(api: Api, count: int) -> list[int]:
+    return [api.get("ScheduledReport").status_code for _ in range(count)]
+
+
+def test_fail_answers_the_status_for_the_next_calls_only(emu: Emulator, api: Api) -> None:
+    emu.faults.fail(count=2, status=503)
+    answers = [api.get("ScheduledReport") for _ in range(3)]
+    assert [a.status_code for a in answers] == [503, 503, 200]
+    assert answers[0].json()["statusCode"] == 503
+
+
+def test_fail_with_a_path_filter_spares_other_calls(emu: Emulator, api: Api) -> None:
+    report_id = emu.report_ids("mpn")[0]
+    emu.faults.fail(count=1, status=500, path="/pause/")
+    assert api.get("ScheduledReport").status_code == 200
+    assert api.put(f"ScheduledReport/pause/{report_id}").status_code == 500
+    assert api.put(f"ScheduledReport/pause/{report_id}").status_code == 200
+
+
+def test_a_faulted_call_changes_nothing(emu: Emulator, api: Api) -> None:
+    report_id = emu.report_ids("mpn")[0]
+    emu.faults.fail(count=1, status=500)
+    assert api.put(f"ScheduledReport/pause/{report_id}").status_code == 500
+    assert emu.report("mpn", report_id)["ReportStatus"] == "Active"
+
+
+def test_throttle_sends_retry_after_and_the_partner_center_message(emu: Emulator, api: Api) -> None:
+    emu.faults.throttle(count=1, retry_after=7)
+    answer = api.get("ScheduledReport")
+    assert answer.status_code == 429
+    assert answer.headers["Retry-After"] == "7"
+    assert answer.json() == {"statusCode": 429, "message": "Rate limit is exceeded. Try again in 7 seconds."}
+    assert api.get("ScheduledReport").status_code == 200
+
+
+def test_throttle_every_nth_call(emu: Emulator, api: Api) -> None:
+    emu.faults.throttle_every(3, retry_after=0)
+    assert _statuses(api, 6) == [200, 200, 429, 200, 200, 429]
+
+
+def test_drop_closes_the_connection_without_an_answer(emu: Emulator, api: Api) -> None:
+    emu.faults.drop(count=1)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        api.get("ScheduledReport")
+    assert api.get("ScheduledReport").status_code == 200
+    assert [r.status for r in emu.requests if r.kind == "api"] == [None, 200]
+
+
+def test_hang_times_the_client_out_without_blocking_others(emu: Emulator, api: Api) -> None:
+    emu.faults.hang(count=1, seconds=30, path="/pause/")
+    report_id = emu.report_ids("mpn")[0]
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        api.put(f"ScheduledReport/pause/{report_id}", timeout=0.5)
+    # The hung call is still held by the server; others are answered meanwhile.
+    assert api.get("ScheduledReport").status_code == 200
+
+
+def test_hang_then_close(emu: Emulator, api: Api) -> None:
+    emu.faults.hang(count=1, seconds=0, then="close")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        api.get("ScheduledReport")
+
+
+def test_stop_does_not_wait_for_a_hanging_call() -> None:
+    emu = Emulator(reports=1).start()
+    session = VerifyingSession(emu.ca_path)
+    api = Api(emu, session, client_credentials_token(emu, session).json()["access_token"])
+    emu.faults.hang(count=1, seconds=600)
+    outcome: list[BaseException | int] = []
+
+    def call() -> None:
+        try:
+            outcome.append(api.get("ScheduledReport", timeout=60).status_code)
+        except requests.RequestException as error:
+            outcome.append(error)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    held = threading.Event()
+    while not held.wait(0.01) and caller.is_alive():
+        if not emu.faults.pending():  # the server has taken the hang: the call is being held
+            held.set()
+    stopper = threading.Thread(target=emu.stop)
+    stopper.start()
+    stopper.join(timeout=30)
+    caller.join(timeout=30)
+    assert not stopper.is_alive(), "stop() waited for the hanging call"
+    assert not caller.is_alive()
+    assert isinstance(outcome[0], requests.exceptions.ConnectionError)
+
+
+def test_latency_slows_api_calls_past_a_short_client_timeout(emu: Emulator, api: Api) -> None:
+    emu.faults.latency = 2
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        api.get("ScheduledReport", timeout=0.3)
+    emu.faults.latency = 0
+    assert api.get("ScheduledReport").status_code == 200
+
+
+def test_error_rate_is_reproducible_with_a_seed() -> None:
+    def run(seed: int) -> list[int]:
+        with Emulator(reports=1, seed=seed) as emu, VerifyingSession(emu.ca_path) as session:
+            api = Api(emu, session, client_credentials_token(emu, session).json()["access_token"])
+            emu.faults.error_rate = 0.5
+            return _statuses(api, 20)
+
+    first = run(seed=7)
+    assert first == run(seed=7)
+    assert set(first) == {200, 503}
+
+
+@pytest.mark.parametrize(("rate", "expected"), [(0.0, {200}), (1.0, {503})])
+def test_error_rate_bounds(emu: Emulator, api: Api, rate: float, expected: set[int]) -> None:
+    emu.faults.error_rate = rate
+    assert set(_statuses(api, 5)) == expected
+
+
+def test_error_in_body_is_http_200_with_a_failing_envelope(emu: Emulator, api: Api) -> None:
+    emu.faults.error_in_body(count=1, status=500)
+    answer = api.get("ScheduledReport")
+    assert answer.status_code == 200
+    assert answer.json()["statusCode"] == 500
+    assert answer.json()["message"]
+    assert values(answer) == []
+
+
+def test_html_error_page(emu: Emulator, api: Api) -> None:
+    emu.faults.html(count=1, status=502)
+    answer = api.get("ScheduledReport")
+    assert answer.status_code == 502
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert answer.text.startswith("<!DOCTYPE html>")
+
+
+def test_faults_spare_the_token_endpoint_unless_aimed_at_it(emu: Emulator, session: VerifyingSession) -> None:
+    emu.faults.fail(count=1, status=503)
+    assert client_credentials_token(emu, session).status_code == 200
+    emu.faults.clear()
+    emu.faults.fail(count=1, status=503, path="/oauth2/v2.0/token")
+    assert client_credentials_token(emu, session).status_code == 503
+    assert client_credentials_token(emu, session).status_code == 200
+
+
+def test_clear_forgets_every_fault(emu: Emulator, api: Api) -> None:
+    emu.faults.fail(count=5)
+    emu.faults.latency = 1
+    emu.faults.error_rate = 1
+    emu.faults.clear()
+    assert _statuses(api, 2) == [200, 200]
+    assert emu.faults.pending() == []
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda f: f.fail(count=0), "count must be a positive integer"),
+        (lambda f: f.fail(status=200), "fail status must be an HTTP error"),
+        (lambda f: f.hang(then="later"), "then must be 'answer' or 'close'"),
+        (lambda f: setattr(f, "error_rate", 2), "error_rate must be between 0 and 1"),
+        (lambda f: f.configure({"explode": {}}), "unknown fault settings: explode"),
+    ],
+)
+def test_bad_fault_settings_are_refused(emu: Emulator, call, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match=message):
+        call(emu.faults)
