@@ -55,6 +55,13 @@ _NOT_APPLIED = (
 _FATAL_BEFORE_ACTION = (ReportNotFoundError, AuthenticationError, PermissionDeniedError, ValueError)
 
 
+def _close(hook: Any) -> None:
+    """Release the hook's HTTP connections; a hook without ``close`` has nothing to release."""
+    close = getattr(hook, "close", None)
+    if callable(close):
+        close()
+
+
 def _name_of(record: dict[str, Any] | None) -> str:
     name = (record or {}).get("ReportName")
     return name if isinstance(name, str) and name else "unnamed"
@@ -87,6 +94,7 @@ class _ReportActionOperator(BaseOperator):
         one record; a list gives a list of records in the same order.
     :param conn_id: the ``pcinsights`` connection (templated).
     :param max_concurrency: how many reports of a list are handled at once.
+    :param hook_params: keyword arguments for the hook, such as ``retries`` or ``backoff_factor``.
     """
 
     template_fields: Sequence[str] = ("report_id", "conn_id")
@@ -103,12 +111,14 @@ class _ReportActionOperator(BaseOperator):
         report_id: str | list[str],
         conn_id: str = "pcinsights_default",
         max_concurrency: int = 4,
+        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.report_id = report_id
         self.conn_id = conn_id
         self.max_concurrency = max_concurrency
+        self.hook_params = dict(hook_params or {})
 
     # -- entry point ---------------------------------------------------------
 
@@ -116,9 +126,12 @@ class _ReportActionOperator(BaseOperator):
         report_ids, single = normalize_report_ids(self.report_id)
         self._check_settings()
         hook = self._make_hook()
-        if single:
-            return self._handle(hook, report_ids[0])
-        return self._handle_many(hook, report_ids)
+        try:
+            if single:
+                return self._handle(hook, report_ids[0])
+            return self._handle_many(hook, report_ids)
+        finally:
+            _close(hook)
 
     def _check_settings(self) -> None:
         limit = self.max_concurrency
@@ -131,7 +144,7 @@ class _ReportActionOperator(BaseOperator):
         # Imported here so DAG files that name the operator never load requests or msal.
         from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
-        return PartnerCenterInsightsHook(conn_id=self.conn_id)
+        return PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
 
     # -- a list ----------------------------------------------------------------
 
@@ -276,6 +289,7 @@ class PauseReportOperator(_ReportActionOperator):
     :param report_id: one report id, or a list of ids (templated).
     :param conn_id: the ``pcinsights`` connection (templated).
     :param max_concurrency: how many reports of a list are paused at once.
+    :param hook_params: keyword arguments for the hook, such as ``retries``.
     """
 
     action = "pause"
@@ -292,6 +306,7 @@ class ResumeReportOperator(_ReportActionOperator):
     :param report_id: one report id, or a list of ids (templated).
     :param conn_id: the ``pcinsights`` connection (templated).
     :param max_concurrency: how many reports of a list are resumed at once.
+    :param hook_params: keyword arguments for the hook, such as ``retries``.
     """
 
     action = "resume"

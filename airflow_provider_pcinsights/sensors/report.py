@@ -64,6 +64,8 @@ class ReportStatusSensor(BaseSensorOperator):
     :param conn_id: the ``pcinsights`` connection (templated).
     :param deferrable: wait in the triggerer instead of a worker slot.
     :param poll_interval: seconds between polls in deferrable mode; defaults to ``poke_interval``.
+    :param hook_params: keyword arguments for the hook, such as ``retries`` (plain JSON values:
+        the trigger carries them to the triggerer).
     """
 
     template_fields: Sequence[str] = ("report_id", "conn_id")
@@ -78,6 +80,7 @@ class ReportStatusSensor(BaseSensorOperator):
         conn_id: str = "pcinsights_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | timedelta | None = None,
+        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -97,6 +100,7 @@ class ReportStatusSensor(BaseSensorOperator):
         ):
             raise ValueError(f"poll_interval must be a non-negative number of seconds, got {poll_interval!r}")
         self.poll_interval = float(poll_interval)
+        self.hook_params = dict(hook_params or {})
         self._transient_errors = 0
 
     # -- poke and reschedule ------------------------------------------------------
@@ -104,7 +108,7 @@ class ReportStatusSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue | bool:
         report_ids = self._report_ids()
         try:
-            verdict = self._look(self._make_hook(), report_ids)
+            verdict = self._look(report_ids)
         except _TRANSIENT as exc:
             self._transient_errors += 1
             if self._transient_errors >= MAX_CONSECUTIVE_TRANSIENT_ERRORS:
@@ -134,7 +138,7 @@ class ReportStatusSensor(BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         report_ids = self._report_ids()
-        outcome = self._judge(self._look(self._make_hook(), report_ids))
+        outcome = self._judge(self._look(report_ids))
         if outcome:
             return outcome.xcom_value  # already there: no need to occupy the triggerer
 
@@ -147,6 +151,7 @@ class ReportStatusSensor(BaseSensorOperator):
                 failure_statuses=list(self.failure_statuses),
                 conn_id=self.conn_id,
                 poll_interval=self.poll_interval,
+                hook_params=self.hook_params,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
@@ -177,8 +182,14 @@ class ReportStatusSensor(BaseSensorOperator):
         # Imported here so DAG files that name the sensor never load requests or msal.
         from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
-        return PartnerCenterInsightsHook(conn_id=self.conn_id)
+        return PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
 
-    def _look(self, hook: PartnerCenterInsightsHook, report_ids: list[str]) -> WaitVerdict:
-        statuses = {rid: status_of(hook.get_report(rid)) for rid in report_ids}
+    def _look(self, report_ids: list[str]) -> WaitVerdict:
+        hook = self._make_hook()
+        try:
+            statuses = {rid: status_of(hook.get_report(rid)) for rid in report_ids}
+        finally:
+            close = getattr(hook, "close", None)
+            if callable(close):
+                close()
         return evaluate(statuses, self.target_statuses, self.failure_statuses)

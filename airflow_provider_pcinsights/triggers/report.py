@@ -48,6 +48,7 @@ class ReportStatusTrigger(BaseTrigger):
         failure_statuses: list[str],
         conn_id: str = "pcinsights_default",
         poll_interval: float = 60.0,
+        hook_params: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.report_ids = list(report_ids)
@@ -55,6 +56,7 @@ class ReportStatusTrigger(BaseTrigger):
         self.failure_statuses = list(failure_statuses)
         self.conn_id = conn_id
         self.poll_interval = float(poll_interval)
+        self.hook_params = dict(hook_params or {})
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -65,6 +67,7 @@ class ReportStatusTrigger(BaseTrigger):
                 "failure_statuses": list(self.failure_statuses),
                 "conn_id": self.conn_id,
                 "poll_interval": self.poll_interval,
+                "hook_params": dict(self.hook_params),
             },
         )
 
@@ -85,6 +88,21 @@ class ReportStatusTrigger(BaseTrigger):
         report_ids, _ = normalize_report_ids(self.report_ids)
         targets, failures = resolve_wait_statuses(self.target_statuses, self.failure_statuses)
         hook = await self._make_hook()
+        try:
+            return await self._poll(hook, report_ids, targets, failures, statuses)
+        finally:
+            close = getattr(hook, "close", None)
+            if callable(close):
+                await asyncio.to_thread(close)
+
+    async def _poll(
+        self,
+        hook: PartnerCenterInsightsHook,
+        report_ids: list[str],
+        targets: tuple[str, ...],
+        failures: tuple[str, ...],
+        statuses: dict[str, str | None],
+    ) -> dict[str, Any]:
         transient_errors = 0
         while True:
             try:
@@ -140,7 +158,7 @@ class ReportStatusTrigger(BaseTrigger):
     def _build_hook(self, connection: Any) -> PartnerCenterInsightsHook:
         from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
-        return PartnerCenterInsightsHook(conn_id=self.conn_id, connection=connection)
+        return PartnerCenterInsightsHook(conn_id=self.conn_id, connection=connection, **self.hook_params)
 
     @staticmethod
     def _read_statuses(hook: PartnerCenterInsightsHook, report_ids: list[str]) -> dict[str, str | None]:
