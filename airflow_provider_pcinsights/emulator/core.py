@@ -86,6 +86,7 @@ class Emulator:
         self.request_log = RequestLog(request_log)
         self._stopping = threading.Event()
         self._server: EmulatorHTTPServer | None = None
+        self._bound_port: int | None = None
         self._thread: threading.Thread | None = None
 
         files = write_tls_files(self._dir)
@@ -145,6 +146,7 @@ class Emulator:
         self._server = EmulatorHTTPServer(
             (self._host, self._port), context, self.router.handle, self._stopping
         )
+        self._bound_port = int(self._server.server_address[1])
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -183,9 +185,12 @@ class Emulator:
     # -- where it is ----------------------------------------------------------
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running; call start() or use it as a context manager")
-        return int(self._server.server_address[1])
+        """The port it listens on (still readable after ``stop()``, for messages)."""
+        if self._bound_port is None:
+            raise RuntimeError(
+                "the emulator has not been started; call start() or use it as a context manager"
+            )
+        return self._bound_port
 
     @property
     def url(self) -> str:

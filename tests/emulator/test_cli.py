@@ -1,0 +1,135 @@
+"""``python -m airflow_provider_pcinsights.emulator`` prints a working connection and stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msal
+import pytest
+import requests
+
+MODULE = "airflow_provider_pcinsights.emulator"
+
+
+@pytest.fixture
+def start_cli() -> Iterator[Any]:
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", MODULE, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        processes.append(process)
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        assert line, process.stderr.read()  # type: ignore[union-attr]
+        # What `eval` would do with the line: split the shell words, then NAME=VALUE.
+        name, _, value = shlex.split(line)[0].partition("=")
+        return process, {name: value}
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
+
+
+def _sign_in_and_list(conn: dict[str, Any]) -> list[dict[str, Any]]:
+    extra = conn["extra"]
+    app = msal.ConfidentialClientApplication(
+        conn["login"],
+        client_credential=conn["password"],
+        authority=f"{extra['authority_host']}/{extra['tenant_id']}",
+        instance_discovery=False,
+        http_client=_Verifying(extra["verify"]),
+    )
+    token = app.acquire_token_for_client(["https://api.partnercenter.microsoft.com/.default"])["access_token"]
+    answer = requests.get(
+        f"{conn['host']}/insights/v1/{extra['program']}/ScheduledReport",
+        headers={"Authorization": f"Bearer {token}"},
+        verify=extra["verify"],
+        timeout=10,
+    )
+    answer.raise_for_status()
+    return answer.json()["value"]
+
+
+class _Verifying(requests.Session):
+    def __init__(self, ca: str) -> None:
+        super().__init__()
+        self.ca = ca
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("verify", self.ca)
+        kwargs.setdefault("timeout", 10)
+        return super().request(*args, **kwargs)
+
+
+def test_prints_a_connection_that_works_from_another_process(start_cli: Any, tmp_path: Path) -> None:
+    log = tmp_path / "requests.jsonl"
+    process, env = start_cli("--reports", "4", "--program", "cmp", "--request-log", str(log))
+    assert list(env) == ["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"]
+    conn = json.loads(env["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"])
+    assert conn["conn_type"] == "pcinsights"
+    assert conn["extra"]["program"] == "cmp"
+    records = _sign_in_and_list(conn)
+    assert len(records) == 4
+    assert [json.loads(line)["kind"] for line in log.read_text().splitlines()] == [
+        "discovery",
+        "token",
+        "api",
+    ]
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 0
+    assert not Path(conn["extra"]["verify"]).exists()  # its temporary certificates are gone
+
+
+def test_options_shape_the_service(start_cli: Any, tmp_path: Path) -> None:
+    process, env = start_cli(
+        "--reports", "3", "--page-size", "2", "--key-case", "pascal", "--state-dir", str(tmp_path / "state")
+    )
+    conn = json.loads(env["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"])
+    state = requests.get(f"{conn['host']}/_emulator/state", verify=conn["extra"]["verify"], timeout=10).json()
+    assert state["behaviour"]["key_case"] == "pascal"
+    assert state["behaviour"]["page_size"] == 2
+    assert json.loads((tmp_path / "state" / "connection.json").read_text()) == conn
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=20) == 0
+    assert (tmp_path / "state" / "ca.pem").exists()  # a state directory the user chose is kept
+
+
+def test_throttle_every_from_the_command_line(start_cli: Any) -> None:
+    process, env = start_cli("--throttle-every", "1", "--retry-after", "4")
+    conn = json.loads(env["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"])
+    with pytest.raises(requests.HTTPError) as raised:
+        _sign_in_and_list(conn)
+    assert raised.value.response.status_code == 429
+    assert raised.value.response.headers["Retry-After"] == "4"
+    process.terminate()
+    assert process.wait(timeout=20) == 0
+
+
+def test_bad_options_are_refused_with_a_message() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", MODULE, "--resume-when-inactive", "sometimes"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--resume-when-inactive" in done.stderr
+    assert "invalid choice" in done.stderr

@@ -1,0 +1,52 @@
+"""The shipped pytest fixtures, and that loading them costs nothing heavy."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import requests
+
+from airflow_provider_pcinsights.emulator import Emulator
+
+
+def test_fixture_points_the_default_connection_at_a_running_emulator(pcinsights_emulator: Emulator) -> None:
+    conn = json.loads(os.environ["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"])
+    assert conn["host"] == pcinsights_emulator.url
+    assert conn["login"] == pcinsights_emulator.client_id
+    assert conn["extra"]["program"] == "mpn"
+    assert conn["extra"]["auth_type"] == "client_credentials"
+    reports = requests.get(
+        f"{pcinsights_emulator.url}/_emulator/reports", verify=conn["extra"]["verify"], timeout=10
+    ).json()
+    assert len(reports) == 3
+
+
+def test_factory_starts_custom_emulators_under_their_own_connection_ids(
+    pcinsights_emulator_factory: Callable[..., Emulator],
+) -> None:
+    emu = pcinsights_emulator_factory(
+        conn_id="pc_cmp", program="cmp", auth_type="refresh_token", reports=7, page_size=2
+    )
+    conn = json.loads(os.environ["AIRFLOW_CONN_PC_CMP"])
+    assert conn["extra"]["refresh_token"] == emu.refresh_token
+    assert conn["extra"]["program"] == "cmp"
+    assert len(emu.report_ids("cmp")) == 7
+    assert emu.behaviour.page_size == 2
+
+
+def test_loading_the_plugin_or_the_emulator_never_imports_airflow() -> None:
+    code = (
+        "import sys\n"
+        "import airflow_provider_pcinsights.testing.pytest_plugin\n"
+        "assert 'cryptography' not in sys.modules, 'the plugin imported cryptography'\n"
+        "import airflow_provider_pcinsights.emulator\n"
+        "print(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
