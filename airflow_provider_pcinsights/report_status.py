@@ -36,7 +36,9 @@ def normalize_statuses(value: Any, *, argument: str, allow_empty: bool = False) 
     """Turn one status or a list of them into documented spellings, without duplicates, in order."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, Iterable) or isinstance(items, Mapping):
-        raise ValueError(f"{argument} must be a status or a list of statuses, got {value!r}")
+        raise ValueError(
+            f"{argument} must be one of {', '.join(KNOWN_STATUSES)} or a list of them, got {value!r}"
+        )
     statuses: list[str] = []
     for item in items:
         status = canonical_status(item, argument=argument)
