@@ -16,8 +16,8 @@ import os
 import time
 
 import pendulum
-
 from airflow.providers.common.compat.sdk import DAG, Param, task
+
 from airflow_provider_pcinsights.operators.report import PauseReportOperator, ResumeReportOperator
 from airflow_provider_pcinsights.sensors.report import ReportStatusSensor
 
@@ -30,7 +30,7 @@ with DAG(
     catchup=False,
     render_template_as_native_obj=True,  # "{{ params.report_ids }}" renders to a list, not its text
     params={
-        "report_ids": Param(DEFAULT_REPORT_IDS, type="array", minItems=1, description="Report ids to pause."),
+        "report_ids": Param(DEFAULT_REPORT_IDS, type="array", description="Report ids to pause."),
         "backfill_seconds": Param(3, type="number", minimum=0),
         "fail_backfill": Param(False, type="boolean", description="Make the stand-in backfill fail."),
     },

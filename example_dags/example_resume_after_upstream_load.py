@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 
 import pendulum
-
 from airflow.providers.common.compat.sdk import DAG, Asset, Param, task
+
 from airflow_provider_pcinsights.operators.report import ResumeReportOperator
 from airflow_provider_pcinsights.sensors.report import ReportStatusSensor
 
@@ -46,7 +46,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     render_template_as_native_obj=True,
-    params={"report_ids": Param(DEFAULT_REPORT_IDS, type="array", minItems=1)},
+    params={"report_ids": Param(DEFAULT_REPORT_IDS, type="array", description="Report ids to resume.")},
     tags=["example", "pcinsights"],
 ):
     # [START howto_operator_resume_and_wait_deferrable]

@@ -6,8 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 
 from airflow_provider_pcinsights import get_provider_info
+
+AIRFLOW_MAJOR = int(version("apache-airflow").split(".")[0])
 
 
 def _airflow(*args: str) -> str:
@@ -39,7 +42,12 @@ def test_every_module_named_in_provider_info_imports():
     import importlib
 
     info = get_provider_info()
-    modules = [m for kind in ("hooks", "operators", "sensors", "triggers") for e in info[kind] for m in e["python-modules"]]
+    modules = [
+        m
+        for kind in ("hooks", "operators", "sensors", "triggers")
+        for e in info[kind]
+        for m in e["python-modules"]
+    ]
     for module in modules:
         importlib.import_module(module)
     for connection_type in info["connection-types"]:
@@ -56,5 +64,9 @@ def test_connection_form_matches_the_hook():
     assert sorted(behaviour["hidden_fields"]) == sorted(info["ui-field-behaviour"]["hidden-fields"])
     assert behaviour["relabeling"] == info["ui-field-behaviour"]["relabeling"]
     widgets = PartnerCenterInsightsHook.get_connection_form_widgets()
+    if not widgets:
+        # Airflow 3 ships no wtforms; its UI draws the form from conn-fields alone.
+        assert AIRFLOW_MAJOR >= 3
+        return
     widget_fields = {name.removeprefix("extra__pcinsights__") for name in widgets}
     assert widget_fields == set(info["conn-fields"])
