@@ -27,18 +27,17 @@ from airflow_provider_pcinsights.exceptions import (
     ServiceUnavailableError,
 )
 from airflow_provider_pcinsights.hooks._errors import redact
+from airflow_provider_pcinsights.hooks._retry_policy import RetryPolicy
 from airflow_provider_pcinsights.hooks._settings import InsightsSettings
-from airflow_provider_pcinsights.hooks._transport import (
-    SIGN_IN_RETRY_METHODS,
-    RetryPolicy,
-    new_session,
-)
+from airflow_provider_pcinsights.hooks._transport import SIGN_IN_RETRY_METHODS, new_session
 
 log = logging.getLogger(__name__)
 
 # Renew this long before expiry, but never more than half the token's lifetime.
 RENEWAL_MARGIN_SECONDS = 300.0
 _AADSTS = re.compile(r"AADSTS\d+")
+# An Entra error description inside a JSON body: the code up to the closing quote or the trace id.
+_AADSTS_DESCRIPTION = re.compile(r"AADSTS\d+:[^\"]*?(?=\s*Trace ID|\"|$)")
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.DOTALL)
 
 
@@ -107,10 +106,12 @@ def certificate_credential(path: str) -> dict[str, str]:
     key_block = next((block for tag, block in blocks.items() if tag.endswith("PRIVATE KEY")), None)
     cert_block = blocks.get("CERTIFICATE")
     if key_block is None or cert_block is None:
-        missing = " and ".join(
-            name for name, block in (("a private key", key_block), ("a certificate", cert_block)) if not block
+        missing = " and no ".join(
+            name for name, block in (("private key", key_block), ("certificate", cert_block)) if not block
         )
-        raise ConnectionConfigError(f"extra certificate_path {path!r}: the PEM file has no {missing}")
+        raise ConnectionConfigError(
+            f"extra certificate_path {path!r}: the PEM file has no {missing}; it needs both"
+        )
     try:
         key = serialization.load_pem_private_key(key_block.encode(), password=None)
         cert = x509.load_pem_x509_certificate(cert_block.encode())
@@ -261,8 +262,13 @@ class TokenSource:
                 f"Could not sign in: {settings.authority_host} did not answer after every retry "
                 f"({self._redact(str(err))})"
             ) from None
+        except OSError as err:  # e.g. the CA bundle named by ``verify`` is gone
+            raise AuthenticationError(
+                f"Could not sign in at {settings.authority_host}: {self._redact(str(err))}; "
+                "check the connection's verify setting"
+            ) from None
         except ValueError as err:  # MSAL: the tenant's OpenID configuration could not be read
-            raise AuthenticationError(self._discovery_failure(str(err))) from None
+            raise AuthenticationError(self._discovery_failure(_chain_text(err))) from None
         except msal.exceptions.MsalServiceError as err:
             raise ServiceUnavailableError(
                 f"Could not sign in at {settings.authority_host}: {self._redact(str(err))}"
@@ -295,11 +301,12 @@ class TokenSource:
 
     def _discovery_failure(self, detail: str) -> str:
         settings = self._settings
-        code = _AADSTS.search(detail)
+        detail = self._redact(detail)
+        described = _AADSTS_DESCRIPTION.search(detail)
+        reason = described.group().strip() if described else detail[:400]
         return (
             f"Could not sign in: the tenant {settings.tenant_id} could not be found at "
-            f"{settings.authority_host}{f' ({code.group()})' if code else ''}. Check the tenant_id and "
-            f"authority_host extras. Detail: {self._redact(detail)[:300]}"
+            f"{settings.authority_host} ({reason}). Check the tenant_id and authority_host extras"
         )
 
     def _entra_error(self, result: dict[str, Any]) -> AuthenticationError:
@@ -323,6 +330,16 @@ class TokenSource:
             f"{f' (correlation id {correlation})' if correlation else ''}",
             api_message=description,
         )
+
+
+def _chain_text(err: BaseException) -> str:
+    """The messages of an error and of what caused it: MSAL re-raises and hides the AADSTS code."""
+    texts: list[str] = []
+    current: BaseException | None = err
+    while current is not None and len(texts) < 5:
+        texts.append(str(current))
+        current = current.__cause__ or current.__context__
+    return " <- ".join(texts)
 
 
 def _as_seconds(value: Any, *, default: float) -> float:

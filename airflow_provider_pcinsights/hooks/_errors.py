@@ -40,12 +40,16 @@ def excerpt(body: str) -> str:
     return flat if len(flat) <= _EXCERPT_LENGTH else flat[:_EXCERPT_LENGTH] + "..."
 
 
-def _suffix(status: int | None, api_message: str | None, request_id: str | None) -> str:
+def _suffix(
+    status: int | None, api_message: str | None, request_id: str | None, body_excerpt: str | None = None
+) -> str:
     parts = []
     if status is not None:
         parts.append(f"HTTP {status}")
     if api_message:
         parts.append(f"service said: {api_message}")
+    elif body_excerpt:
+        parts.append(f"body: {body_excerpt!r}")
     if request_id:
         parts.append(f"MS-RequestId {request_id}")
     return f" ({'; '.join(parts)})" if parts else ""
@@ -62,17 +66,25 @@ def error_for_status(
     client_id: str,
     tenant_id: str,
     retry_after: float | None = None,
+    body_excerpt: str | None = None,
     secrets: Iterable[str] = (),
 ) -> PartnerCenterInsightsError:
     """The typed error for a failed answer; ``action`` says what was attempted, e.g. 'pause report X'."""
     secrets = tuple(secrets)
     if api_message:
         api_message = redact(api_message, secrets)
-    detail = _suffix(status, api_message, request_id)
+    if body_excerpt:
+        body_excerpt = redact(body_excerpt, secrets)
+    detail = _suffix(status, api_message, request_id, body_excerpt)
     kwargs = {"status_code": status, "api_message": api_message, "report_id": report_id}
     if status == 404 and report_id:
         return ReportNotFoundError(
             f"Could not {action}: report {report_id} is unknown to this account{detail}", **kwargs
+        )
+    if status == 404:
+        return BadRequestError(
+            f"Could not {action}: not found{detail}. Check the connection's host, program and api_version",
+            **kwargs,
         )
     if status == 401:
         return AuthenticationError(
@@ -99,11 +111,3 @@ def error_for_status(
             f"Could not {action}: Partner Center failed after every retry{detail}", **kwargs
         )
     return BadRequestError(f"Could not {action}: Partner Center refused the request{detail}", **kwargs)
-
-
-def unreachable(
-    action: str, url_root: str, reason: str, secrets: Iterable[str] = ()
-) -> ServiceUnavailableError:
-    return ServiceUnavailableError(
-        f"Could not {action}: {url_root} did not answer after every retry ({redact(reason, tuple(secrets))})"
-    )

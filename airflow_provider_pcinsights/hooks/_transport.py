@@ -7,12 +7,13 @@ DAG file that merely names an operator should not pay for at parse time.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+
+from airflow_provider_pcinsights.hooks._retry_policy import RetryPolicy
 
 # Statuses worth another try: throttling and every server-side failure.
 RETRY_STATUSES = frozenset({429, *range(500, 600)})
@@ -20,34 +21,6 @@ RETRY_STATUSES = frozenset({429, *range(500, 600)})
 API_RETRY_METHODS = frozenset({"GET", "PUT", "DELETE"})
 # The token endpoint is safe to ask twice: a second answer just replaces the first.
 SIGN_IN_RETRY_METHODS = frozenset({"GET", "POST"})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try before giving up on a transient failure.
-
-    The wait is bounded: the first retry is immediate, the k-th waits
-    ``backoff_factor * 2 ** (k - 1)`` seconds capped at ``backoff_max``, unless
-    the service sent ``Retry-After``, which is honoured but capped at
-    ``max_retry_after``. So all the sleeping one call can do is at most
-    ``retries * max(backoff_max, max_retry_after)`` seconds, plus ``retries + 1``
-    times the request timeout. With the defaults (5 retries, factor 1 s, 30 s
-    and 60 s caps) that is 0 + 2 + 4 + 8 + 16 = 30 s of backoff for a dead
-    service, and at most 5 minutes when it keeps asking to wait a minute.
-    """
-
-    retries: int = 5
-    backoff_factor: float = 1.0
-    backoff_max: float = 30.0
-    max_retry_after: float = 60.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.retries, int) or isinstance(self.retries, bool) or self.retries < 0:
-            raise ValueError(f"retries must be a whole number >= 0, got {self.retries!r}")
-        for name in ("backoff_factor", "backoff_max", "max_retry_after"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
 
 
 class BoundedRetry(Retry):
@@ -68,7 +41,21 @@ class BoundedRetry(Retry):
         return retry
 
     def parse_retry_after(self, retry_after: str) -> float:
-        return min(float(super().parse_retry_after(retry_after)), self.max_retry_after)
+        """Seconds (whole or decimal) or an HTTP date, clamped to ``[0, max_retry_after]``.
+
+        A header urllib3 cannot read would otherwise abort the call; it falls back
+        to the exponential backoff instead.
+        """
+        try:
+            seconds = float(retry_after.strip())
+        except ValueError:
+            try:
+                seconds = float(super().parse_retry_after(retry_after))
+            except Exception:
+                return 0.0
+        if seconds != seconds:  # NaN
+            return 0.0
+        return min(max(seconds, 0.0), self.max_retry_after)
 
 
 def build_retry(policy: RetryPolicy, methods: Collection[str]) -> BoundedRetry:

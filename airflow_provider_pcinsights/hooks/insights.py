@@ -24,6 +24,7 @@ from airflow_provider_pcinsights.exceptions import (
     ServiceUnavailableError,
     UnexpectedResponseError,
 )
+from airflow_provider_pcinsights.hooks._retry_policy import RetryPolicy
 from airflow_provider_pcinsights.hooks._settings import InsightsSettings, settings_from_connection
 from airflow_provider_pcinsights.report_ids import validate_report_id
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_pcinsights.hooks._auth import TokenSource
     from airflow_provider_pcinsights.hooks._envelope import Envelope
-    from airflow_provider_pcinsights.hooks._transport import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +80,12 @@ class PartnerCenterInsightsHook(BaseHook):
         super().__init__(**kwargs)
         self.conn_id = conn_id
         self._given_connection = connection
-        self._retry_args = {
-            "retries": retries,
-            "backoff_factor": backoff_factor,
-            "backoff_max": backoff_max,
-            "max_retry_after": max_retry_after,
-        }
+        self.retry_policy = RetryPolicy(
+            retries=retries,
+            backoff_factor=backoff_factor,
+            backoff_max=backoff_max,
+            max_retry_after=max_retry_after,
+        )
         if not isinstance(max_pages, int) or isinstance(max_pages, bool) or max_pages < 1:
             raise ValueError(f"max_pages must be a whole number >= 1, got {max_pages!r}")
         self.max_pages = max_pages
@@ -168,12 +168,6 @@ class PartnerCenterInsightsHook(BaseHook):
         for secret in settings.secrets:
             mask_secret(secret)
         return settings
-
-    @cached_property
-    def retry_policy(self) -> RetryPolicy:
-        from airflow_provider_pcinsights.hooks._transport import RetryPolicy
-
-        return RetryPolicy(**self._retry_args)
 
     @cached_property
     def _token_source(self) -> TokenSource:
@@ -437,6 +431,11 @@ class PartnerCenterInsightsHook(BaseHook):
                 f"Could not {action}: {origin} did not answer after {self.retry_policy.retries} retries "
                 f"({type(err).__name__}: {reason}; MS-RequestId {request_id})"
             ) from None
+        except OSError as err:  # e.g. the CA bundle named by ``verify`` is gone
+            raise PartnerCenterInsightsError(
+                f"Could not {action}: {redact(str(err), self._known_secrets())}; "
+                "check the connection's verify setting (true, false or a CA bundle path)"
+            ) from None
         return response, request_id
 
     def _interpret(
@@ -451,7 +450,6 @@ class PartnerCenterInsightsHook(BaseHook):
         from airflow_provider_pcinsights.hooks._envelope import (
             NotAnEnvelope,
             error_message,
-            looks_like_envelope,
             parse_envelope,
         )
         from airflow_provider_pcinsights.hooks._errors import excerpt, redact
@@ -474,9 +472,17 @@ class PartnerCenterInsightsHook(BaseHook):
                     status_code=status,
                     report_id=report_id,
                 )
-            if status == 404 and not_found_ok and looks_like_envelope(body):
+            if status == 404 and not_found_ok and _means_no_match(error_message(body)):
                 return None
-            raise self._status_error(status, error_message(body), request_id, action, report_id, response)
+            raise self._status_error(
+                status,
+                error_message(body),
+                request_id,
+                action,
+                report_id,
+                response,
+                body_excerpt=None if is_json else excerpt(response.text),
+            )
 
         if not is_json:
             raise UnexpectedResponseError(
@@ -497,7 +503,7 @@ class PartnerCenterInsightsHook(BaseHook):
                 report_id=report_id,
             ) from None
         if envelope.status_code is not None and envelope.status_code >= 400:
-            if envelope.status_code == 404 and not_found_ok:
+            if envelope.status_code == 404 and not_found_ok and _means_no_match(envelope.message):
                 return None
             raise self._status_error(
                 envelope.status_code, envelope.message, request_id, action, report_id, response
@@ -512,6 +518,7 @@ class PartnerCenterInsightsHook(BaseHook):
         action: str,
         report_id: str | None,
         response: requests.Response,
+        body_excerpt: str | None = None,
     ) -> PartnerCenterInsightsError:
         from airflow_provider_pcinsights.hooks._errors import error_for_status
 
@@ -531,6 +538,7 @@ class PartnerCenterInsightsHook(BaseHook):
             client_id=self.settings.client_id,
             tenant_id=self.settings.tenant_id,
             retry_after=retry_after,
+            body_excerpt=body_excerpt,
             secrets=self._known_secrets(),
         )
 
@@ -539,6 +547,16 @@ class PartnerCenterInsightsHook(BaseHook):
             return self.settings.secrets
         except Exception:
             return ()
+
+
+def _means_no_match(api_message: str | None) -> bool:
+    """Whether a 404 says "nothing matches your filters" rather than "no such path".
+
+    The service documents ``No item found with given filters.`` for an empty
+    match; any other 404 (a wrong version or program in the path) must not pass
+    for an empty listing.
+    """
+    return api_message is None or "no item" in api_message.lower()
 
 
 def _nonempty_text(value: Any, name: str) -> str:

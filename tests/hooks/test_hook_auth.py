@@ -1,0 +1,180 @@
+"""Sign-in: one token per process and credential, renewed when it must be, and Entra errors made clear."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from airflow_provider_pcinsights.emulator import Emulator
+from airflow_provider_pcinsights.exceptions import AuthenticationError, PermissionDeniedError
+from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
+
+
+def test_one_token_is_shared_by_every_hook_with_the_same_credential(emu, make_hook):
+    first = make_hook(conn_id="pcinsights_a")
+    second = make_hook(conn_id="pcinsights_b")  # another connection, same app and secret
+    third = PartnerCenterInsightsHook("pcinsights_a", retries=0)
+
+    for hook in (first, second, third, first):
+        hook.list_reports()
+
+    assert first.get_token() == second.get_token() == third.get_token()
+    assert emu.token_requests() == 1
+    assert len(emu.api_requests()) == 4
+
+
+def test_a_different_credential_signs_in_on_its_own(emu, make_hook):
+    make_hook(conn_id="pcinsights_secret").list_reports()
+    make_hook(conn_id="pcinsights_cert", certificate_path=emu.certificate_path).list_reports()
+
+    assert emu.token_requests() == 2
+
+
+def test_a_rejected_token_is_renewed_and_the_call_retried_once(emu, make_hook):
+    hook = make_hook()
+    report_id = emu.report_ids("mpn")[0]
+    hook.get_report(report_id)
+    old_token = hook.get_token()
+    emu.revoke_tokens()
+
+    assert hook.pause_report(report_id)["ReportStatus"] == "Paused"
+
+    assert [r.status for r in emu.api_requests(method="PUT")] == [401, 200]
+    assert emu.token_requests() == 2
+    assert hook.get_token() != old_token
+
+
+def test_a_second_401_is_an_authentication_error_naming_what_to_check(emu, make_hook):
+    hook = make_hook(auth_type="refresh_token")
+    emu.faults.fail(count=2, status=401)
+
+    with pytest.raises(AuthenticationError) as caught:
+        hook.list_reports()
+
+    message = str(caught.value)
+    assert caught.value.status_code == 401
+    assert emu.tenant_id in message
+    assert emu.client_id in message
+    assert "secret" in message
+    assert "refresh token" in message
+    assert emu.token_requests() == 2
+
+
+def test_the_token_is_reused_until_near_expiry_then_renewed(monkeypatch, fast_retries):
+    with Emulator(token_lifetime=2) as emulator:
+        for name, value in emulator.connection_env("pcinsights_short").items():
+            monkeypatch.setenv(name, value)
+        hook = PartnerCenterInsightsHook("pcinsights_short", **fast_retries)
+
+        first = hook.get_token()
+        assert hook.get_token() == first
+        assert emulator.token_requests() == 1
+
+        time.sleep(1.1)  # past half the lifetime: the renewal margin of such a short token
+        renewed = hook.get_token()
+
+        assert renewed != first
+        assert emulator.token_requests() == 2
+        assert len(hook.list_reports()) == 3
+
+
+def test_app_plus_user_keeps_the_newest_refresh_token(emu, make_hook):
+    hook = make_hook(auth_type="refresh_token")
+    hook.list_reports()
+    # The connection's refresh token now expires; the one Entra handed back still works.
+    emu.tokens.register_refresh_token(emu.refresh_token, emu.client_id, lifetime=0)
+    emu.revoke_tokens()
+
+    assert len(hook.list_reports()) == 3
+    assert emu.token_requests(grant_type="refresh_token") == 2
+
+
+def test_an_expired_refresh_token_is_an_authentication_error(emu, make_hook):
+    emu.expire_refresh_tokens()
+    hook = make_hook(auth_type="refresh_token")
+
+    with pytest.raises(AuthenticationError, match=r"AADSTS\d+") as caught:
+        hook.list_reports()
+
+    assert "refresh token" in str(caught.value)
+    assert emu.api_requests() == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"password": "wrong-secret-value"},
+        {"login": "00000000-0000-4000-8000-0000000000aa"},
+        {"tenant_id": "11111111-0000-4000-8000-000000000000"},
+    ],
+    ids=["wrong secret", "unknown client", "unknown tenant"],
+)
+def test_entra_refusals_are_authentication_errors_with_the_aadsts_code(emu, make_hook, overrides):
+    hook = make_hook(**overrides)
+
+    with pytest.raises(AuthenticationError, match=r"AADSTS\d+") as caught:
+        hook.get_token()
+
+    assert "wrong-secret-value" not in str(caught.value)
+    assert emu.client_secret not in str(caught.value)
+    assert emu.api_requests() == []
+
+
+def test_a_certificate_the_tenant_does_not_know_is_refused(emu, make_hook, tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stranger")])
+    import datetime
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem = tmp_path / "stranger.pem"
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        + cert.public_bytes(serialization.Encoding.PEM)
+    )
+    hook = make_hook(certificate_path=str(pem))
+
+    with pytest.raises(AuthenticationError, match=r"AADSTS\d+.*certificate|certificate.*AADSTS\d+"):
+        hook.get_token()
+
+
+def test_a_pem_without_a_private_key_is_refused_before_sign_in(emu, make_hook, tmp_path):
+    pem = tmp_path / "cert-only.pem"
+    with open(emu.ca_path) as ca:
+        pem.write_text(ca.read())  # a certificate alone
+    hook = make_hook(certificate_path=str(pem))
+
+    with pytest.raises(ValueError, match=r"certificate_path.*no private key"):
+        hook.get_token()
+    assert emu.token_requests() == 0
+
+
+@pytest.mark.parametrize("program", ["mpn", "cmp"])
+def test_a_missing_partner_center_role_is_permission_denied_naming_the_role(emu, make_hook, program):
+    hook = make_hook(
+        program=program, login=emu.unauthorized_client_id, password=emu.unauthorized_client_secret
+    )
+
+    with pytest.raises(PermissionDeniedError) as caught:
+        hook.list_reports()
+
+    expected_role = {"cmp": "Manager role", "mpn": "Executive Report Viewer role"}[program]
+    assert expected_role in str(caught.value)
+    assert caught.value.status_code == 403

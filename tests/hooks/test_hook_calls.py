@@ -1,0 +1,240 @@
+"""Every public call of the hook, over HTTPS to the emulator, through real MSAL."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_pcinsights.emulator import Emulator
+from airflow_provider_pcinsights.exceptions import BadRequestError, ReportNotFoundError
+from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
+
+CREDENTIALS = ["secret", "certificate", "assertion"]
+
+
+def _credential_overrides(emu, credential: str) -> dict:
+    if credential == "certificate":
+        return {"certificate_path": emu.certificate_path}
+    if credential == "assertion":
+        return {"client_assertion_file": emu.client_assertion_file}
+    return {}
+
+
+@pytest.mark.parametrize("program", ["mpn", "cmp"])
+@pytest.mark.parametrize("credential", CREDENTIALS)
+def test_pause_resume_and_read_back_with_each_program_and_credential(emu, make_hook, program, credential):
+    hook = make_hook(program=program, **_credential_overrides(emu, credential))
+    report_id = emu.report_ids(program)[0]
+
+    assert hook.get_report(report_id)["ReportStatus"] == "Active"
+    paused = hook.pause_report(report_id)
+    assert paused["ReportId"] == report_id
+    assert paused["ReportStatus"] == "Paused"
+    assert emu.report(program, report_id)["ReportStatus"] == "Paused"
+    resumed = hook.resume_report(report_id)
+    assert resumed["ReportStatus"] == "Active"
+    assert emu.report(program, report_id)["ReportStatus"] == "Active"
+
+    default_version = {"mpn": "v1", "cmp": "v1.1"}[program]
+    paths = {r.path.split("?")[0] for r in emu.api_requests()}
+    assert f"/insights/{default_version}/{program}/ScheduledReport/pause/{report_id}" in paths
+    assert f"/insights/{default_version}/{program}/ScheduledReport/resume/{report_id}" in paths
+
+
+def test_app_plus_user_sign_in_redeems_the_refresh_token(emu, make_hook):
+    hook = make_hook(program="mpn", auth_type="refresh_token")
+    report_id = emu.report_ids("mpn")[0]
+
+    assert hook.pause_report(report_id)["ReportStatus"] == "Paused"
+    assert emu.token_requests(grant_type="refresh_token") == 1
+    assert emu.token_requests(grant_type="client_credentials") == 0
+
+
+def test_api_version_override_changes_the_path(emu, make_hook):
+    hook = make_hook(program="cmp", api_version="v1")
+    report_id = emu.report_ids("cmp")[0]
+
+    hook.pause_report(report_id)
+
+    assert [r.path.split("?")[0] for r in emu.api_requests(method="PUT")] == [
+        f"/insights/v1/cmp/ScheduledReport/pause/{report_id}"
+    ]
+
+
+def test_requests_carry_the_documented_headers(emu, make_hook):
+    hook = make_hook()
+    hook.list_reports()
+    # The emulator refuses a call without a bearer token, so an answer proves it was sent.
+    assert [r.status for r in emu.api_requests()] == [200]
+
+
+def test_list_reports_returns_every_report_and_filters(emu, make_hook):
+    hook = make_hook()
+    ids = emu.report_ids("mpn")
+
+    assert sorted(r["ReportId"] for r in hook.list_reports()) == sorted(ids)
+    name = emu.report("mpn", ids[1])["ReportName"]
+    assert [r["ReportId"] for r in hook.list_reports(report_name=name)] == [ids[1]]
+    assert [r["ReportId"] for r in hook.list_reports(report_id=ids[2])] == [ids[2]]
+    query_id = emu.report("mpn", ids[0])["QueryId"]
+    assert ids[0] in [r["ReportId"] for r in hook.list_reports(query_id=query_id)]
+
+
+def test_list_reports_with_no_match_is_empty(emu, make_hook):
+    hook = make_hook()
+    assert hook.list_reports(report_name="no report has this name") == []
+
+
+@pytest.mark.parametrize("next_link", ["absolute", "relative"])
+def test_list_reports_follows_next_link(emu, make_hook, next_link):
+    for index in range(4):
+        emu.add_report("mpn", ReportName=f"extra {index}")
+    emu.behaviour.page_size = 2
+    emu.behaviour.next_link = next_link
+    hook = make_hook()
+
+    records = hook.list_reports()
+
+    assert sorted(r["ReportId"] for r in records) == sorted(emu.report_ids("mpn"))
+    assert len(records) == 7
+    assert len(emu.api_requests(method="GET")) == 4
+
+
+def test_a_listing_longer_than_max_pages_is_refused(emu, make_hook):
+    emu.behaviour.page_size = 1
+    hook = make_hook(hook_kwargs={"max_pages": 2})
+
+    with pytest.raises(Exception, match="after 2 pages"):
+        hook.list_reports()
+
+
+@pytest.mark.parametrize("key_case", ["camel", "pascal"])
+def test_records_use_the_documented_names_whatever_the_service_casing(emu, make_hook, key_case):
+    emu.behaviour.key_case = key_case
+    hook = make_hook()
+    report_id = emu.report_ids("mpn")[0]
+
+    record = hook.get_report(report_id)
+
+    assert record == emu.report("mpn", report_id)
+    assert {"ReportId", "ReportName", "ReportStatus", "RecurrenceCount"} <= record.keys()
+
+
+def test_action_answer_without_a_record_reads_the_report_back(emu, make_hook):
+    emu.behaviour.action_response = "empty"
+    hook = make_hook()
+    report_id = emu.report_ids("mpn")[0]
+
+    record = hook.pause_report(report_id)
+
+    assert record["ReportStatus"] == "Paused"
+    assert [r.method for r in emu.api_requests()] == ["PUT", "GET"]
+
+
+def test_unknown_report_is_report_not_found(emu, make_hook):
+    hook = make_hook()
+    unknown = "00000000-0000-4000-8000-000000000404"
+
+    with pytest.raises(ReportNotFoundError, match=f"report {unknown} is unknown to this account") as caught:
+        hook.get_report(unknown)
+    assert caught.value.report_id == unknown
+    with pytest.raises(ReportNotFoundError, match=unknown) as caught:
+        hook.pause_report(unknown)
+    assert caught.value.status_code == 404
+    assert "MS-RequestId" in str(caught.value)
+
+
+def test_resuming_an_inactive_report_is_a_bad_request_with_the_service_message(emu, make_hook):
+    hook = make_hook()
+    report_id = emu.report_ids("mpn")[0]
+    emu.set_report_status("mpn", report_id, "Inactive")
+
+    with pytest.raises(BadRequestError) as caught:
+        hook.resume_report(report_id)
+
+    assert caught.value.status_code == 400
+    assert caught.value.api_message
+    assert caught.value.api_message in str(caught.value)
+    assert report_id in str(caught.value)
+
+
+def test_report_executions(emu, make_hook):
+    hook = make_hook()
+    report_id = emu.report_ids("mpn")[0]
+
+    executions = hook.get_report_executions(report_id)
+    assert executions
+    assert all(e["ReportId"] == report_id for e in executions)
+    assert {"ExecutionId", "ExecutionStatus", "ReportAccessSecureLink"} <= executions[0].keys()
+
+    hook.get_report_executions(report_id, execution_status="Completed", get_latest_execution=False)
+    query = emu.api_requests(path_contains="execution")[-1].query
+    assert query == {"executionStatus": "Completed", "getLatestExecution": "false"}
+
+
+def test_report_without_executions_has_an_empty_list_but_unknown_report_raises(emu, make_hook):
+    hook = make_hook()
+    fresh = emu.add_report("mpn", ReportName="never ran")
+
+    assert hook.get_report_executions(fresh) == []
+    with pytest.raises(ReportNotFoundError):
+        hook.get_report_executions("00000000-0000-4000-8000-000000000404")
+
+
+@pytest.mark.parametrize("bad_id", ["", "a/b", "../x", "x?y=1", "a b", "%2e", 7, None, "x" * 129])
+def test_unsafe_report_ids_are_refused_before_anything_is_sent(emu, make_hook, bad_id):
+    hook = make_hook()
+    for call in (hook.get_report, hook.pause_report, hook.resume_report, hook.get_report_executions):
+        with pytest.raises(ValueError, match="report_id"):
+            call(bad_id)
+    assert emu.requests == []
+
+
+def test_test_connection_succeeds_and_says_where(emu, make_hook):
+    ok, message = make_hook(program="cmp").test_connection()
+    assert ok is True
+    assert "cmp v1.1" in message
+    assert emu.client_id in message
+
+
+def test_test_connection_reports_a_wrong_secret_without_raising(emu, make_hook):
+    ok, message = make_hook(password="not-the-secret").test_connection()
+    assert ok is False
+    assert "AADSTS" in message
+    assert "not-the-secret" not in message
+
+
+def test_test_connection_reports_an_invalid_connection(emu, make_hook):
+    ok, message = make_hook(program="xyz").test_connection()
+    assert ok is False
+    assert "program" in message
+    assert emu.requests == []
+
+
+def test_test_connection_reports_a_dead_service(tmp_path, monkeypatch, fast_retries):
+    emulator = Emulator(state_dir=tmp_path).start()  # its files outlive stop()
+    for name, value in emulator.connection_env("pcinsights_dead").items():
+        monkeypatch.setenv(name, value)
+    hook = PartnerCenterInsightsHook("pcinsights_dead", **fast_retries)
+    hook.get_token()
+    emulator.stop()
+
+    ok, message = hook.test_connection()
+
+    assert ok is False
+    assert "did not answer" in message
+
+
+def test_hook_accepts_an_already_fetched_connection(emu):
+    from airflow.models.connection import Connection
+
+    connection = Connection.from_json(emu.connection_json(program="cmp"), conn_id="given")
+    hook = PartnerCenterInsightsHook(connection=connection, retries=0)
+    assert hook.get_report(emu.report_ids("cmp")[0])["ReportStatus"] == "Active"
+
+
+def test_constructing_a_hook_looks_nothing_up(emu, monkeypatch):
+    # No such connection exists: construction must still succeed, failing only on use.
+    hook = PartnerCenterInsightsHook(conn_id="does_not_exist_anywhere")
+    assert emu.requests == []
+    with pytest.raises(Exception, match="does_not_exist_anywhere"):
+        hook.get_token()

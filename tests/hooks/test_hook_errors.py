@@ -1,0 +1,154 @@
+"""Answers that are failures, whatever shape they come in, become typed errors that say why."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_pcinsights.exceptions import (
+    BadRequestError,
+    PermissionDeniedError,
+    ReportNotFoundError,
+    ServiceUnavailableError,
+    UnexpectedResponseError,
+)
+
+
+def _rewrite_bodies(monkeypatch, hook, rewrite):
+    """Rewrite answers the emulator cannot produce; everything else stays a real exchange."""
+    session = hook._http()
+    original = session.request
+
+    def request(method, url, *args, **kwargs):
+        response = original(method, url, *args, **kwargs)
+        new_body = rewrite(response.json())
+        if new_body is not None:
+            response._content = json.dumps(new_body).encode()
+        return response
+
+    monkeypatch.setattr(session, "request", request)
+
+
+def test_404_names_the_report(emu, make_hook):
+    hook = make_hook()
+    missing = "00000000-0000-4000-8000-00000000dead"
+    with pytest.raises(ReportNotFoundError, match=f"report {missing} is unknown to this account") as caught:
+        hook.resume_report(missing)
+    assert caught.value.report_id == missing
+    assert caught.value.status_code == 404
+
+
+def test_400_carries_the_service_message(emu, make_hook):
+    hook = make_hook()
+    report_id = emu.report_ids("mpn")[0]
+    emu.faults.fail(count=1, status=400, message="RecurrenceInterval must be between 4 and 2160")
+
+    with pytest.raises(BadRequestError) as caught:
+        hook.pause_report(report_id)
+
+    assert caught.value.api_message == "RecurrenceInterval must be between 4 and 2160"
+    assert "HTTP 400" in str(caught.value)
+    assert report_id in str(caught.value)
+    assert "MS-RequestId" in str(caught.value)
+
+
+def test_409_is_a_bad_request(emu, make_hook):
+    hook = make_hook()
+    emu.faults.fail(count=1, status=409, message="Conflict")
+    with pytest.raises(BadRequestError, match="Conflict"):
+        hook.list_reports()
+
+
+def test_403_names_the_missing_role(emu, make_hook):
+    hook = make_hook(program="cmp")
+    emu.faults.fail(count=1, status=403)
+    with pytest.raises(PermissionDeniedError, match="Manager role"):
+        hook.list_reports()
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(400, BadRequestError), (403, PermissionDeniedError), (500, ServiceUnavailableError)],
+)
+def test_http_200_whose_body_reports_an_error_is_that_error(emu, make_hook, status, error):
+    hook = make_hook()
+    emu.faults.error_in_body(count=1, status=status, message="the body says no")
+
+    with pytest.raises(error, match="the body says no") as caught:
+        hook.list_reports()
+
+    assert caught.value.status_code == status
+
+
+def test_an_html_error_page_is_reported_with_an_excerpt(emu, make_hook):
+    hook = make_hook()
+    emu.faults.html(count=3, status=502)
+
+    with pytest.raises(ServiceUnavailableError, match="HTTP 502") as caught:
+        hook.list_reports()
+
+    assert "<html" in str(caught.value).lower()
+    assert len(str(caught.value)) < 600
+
+
+def test_an_html_page_with_a_success_status_is_an_unexpected_response(emu, make_hook, monkeypatch):
+    hook = make_hook()
+    session = hook._http()
+    original = session.request
+
+    def html_instead(method, url, *args, **kwargs):
+        response = original(method, url, *args, **kwargs)
+        response._content = b"<html><body>" + b"Sign in to continue " * 50 + b"</body></html>"
+        return response
+
+    monkeypatch.setattr(session, "request", html_instead)
+
+    with pytest.raises(UnexpectedResponseError, match=r"HTTP 200.*not JSON") as caught:
+        hook.list_reports()
+    assert len(str(caught.value)) < 600
+
+
+def test_json_that_is_not_the_envelope_is_an_unexpected_response(emu, make_hook, monkeypatch):
+    hook = make_hook()
+    _rewrite_bodies(monkeypatch, hook, lambda body: {"reports": ["a", "b"]})
+
+    with pytest.raises(UnexpectedResponseError, match="not the Insights envelope"):
+        hook.list_reports()
+
+
+def test_a_404_page_from_a_wrong_base_url_says_to_check_the_connection(emu, make_hook):
+    hook = make_hook(api_version="v9")
+
+    with pytest.raises(BadRequestError, match="api_version") as caught:
+        hook.list_reports()
+    assert caught.value.status_code == 404
+    assert "Check the API version and program in the path" in str(caught.value)
+
+
+def test_keys_are_normalized_even_with_stray_whitespace(emu, make_hook, monkeypatch):
+    hook = make_hook()
+
+    def spaced_keys(body):
+        body["value"] = [{f" {k[0].lower()}{k[1:]}": v for k, v in r.items()} for r in body["value"]]
+        return {"Value": body["value"], "TotalCount": len(body["value"]), "StatusCode": 200}
+
+    _rewrite_bodies(monkeypatch, hook, spaced_keys)
+    records = hook.list_reports()
+
+    assert all({"ReportId", "RecurrenceCount", "ReportStatus"} <= r.keys() for r in records)
+
+
+def test_a_next_link_that_repeats_stops_the_listing(emu, make_hook, monkeypatch):
+    hook = make_hook()
+    first_page_link = f"{emu.url}/insights/v1/mpn/ScheduledReport"
+
+    def loop_back(body):
+        body["nextLink"] = first_page_link  # points back at the page just read
+        return body
+
+    _rewrite_bodies(monkeypatch, hook, loop_back)
+    records = hook.list_reports()
+
+    assert len(records) == 3
+    assert len(emu.api_requests()) == 1

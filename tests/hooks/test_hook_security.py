@@ -1,0 +1,119 @@
+"""Secrets stay secret; TLS settings hold even against the environment."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import requests
+
+from airflow_provider_pcinsights.exceptions import AuthenticationError, PartnerCenterInsightsError
+from airflow_provider_pcinsights.hooks import insights as insights_module
+
+
+def _everything_secret(emu, hook) -> list[str]:
+    return [emu.client_secret, emu.refresh_token, hook.get_token()]
+
+
+def test_no_secret_reaches_the_logs_errors_or_reprs(emu, make_hook, caplog):
+    caplog.set_level(logging.DEBUG)
+    hook = make_hook(auth_type="refresh_token")
+    report_id = emu.report_ids("mpn")[0]
+    hook.pause_report(report_id)
+    emu.revoke_tokens()  # a 401 and a second sign-in, both logged
+    hook.resume_report(report_id)
+    emu.faults.fail(count=1, status=400)
+    errors = []
+    with pytest.raises(PartnerCenterInsightsError) as caught:
+        hook.get_report(report_id)
+    errors.append(str(caught.value))
+    secrets = _everything_secret(emu, hook)
+    reprs = [repr(hook), repr(hook.settings), repr(hook._token_source)]
+
+    for secret in secrets:
+        assert secret not in caplog.text
+        assert all(secret not in text for text in errors + reprs)
+    assert "Signed in to Microsoft Entra ID" in caplog.text  # the log was really captured
+
+
+def test_a_failed_sign_in_says_nothing_secret(emu, make_hook, caplog):
+    caplog.set_level(logging.DEBUG)
+    hook = make_hook(auth_type="refresh_token", password="a-wrong-but-secret-value")
+    with pytest.raises(AuthenticationError) as caught:
+        hook.get_token()
+    for secret in ("a-wrong-but-secret-value", emu.refresh_token):
+        assert secret not in str(caught.value)
+        assert secret not in caplog.text
+
+
+def test_secrets_and_tokens_are_registered_for_masking(emu, make_hook, monkeypatch):
+    registered: list[str] = []
+    real_mask_secret = insights_module.mask_secret
+
+    def spy(secret, *args, **kwargs):
+        registered.append(secret)
+        return real_mask_secret(secret, *args, **kwargs)
+
+    monkeypatch.setattr(insights_module, "mask_secret", spy)
+    hook = make_hook(auth_type="refresh_token")
+    token = hook.get_token()
+
+    assert emu.client_secret in registered
+    assert emu.refresh_token in registered
+    assert token in registered
+    # The refresh token Entra handed back is registered too, whatever it is.
+    assert len(registered) >= 4
+
+
+def test_verify_is_honoured_even_when_requests_ca_bundle_points_elsewhere(emu, make_hook, monkeypatch):
+    unrelated_ca = requests.certs.where()  # a real CA bundle that does not know the emulator
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", unrelated_ca)
+    monkeypatch.setenv("CURL_CA_BUNDLE", unrelated_ca)
+    hook = make_hook(auth_type="refresh_token")  # verify = the emulator's CA
+
+    assert len(hook.list_reports()) == 3  # sign-in through MSAL and the API call both verified
+
+
+def test_default_trust_refuses_the_emulator_certificate_clearly(emu, make_hook):
+    hook = make_hook(verify="true")
+
+    with pytest.raises(PartnerCenterInsightsError, match="verify"):
+        hook.get_token()
+    assert emu.token_requests() == 0
+
+
+def test_the_token_is_not_sent_to_another_host(emu, make_hook, monkeypatch):
+    hook = make_hook()
+    session = hook._http()
+    stolen: list[str] = []
+
+    class OtherHost(requests.adapters.BaseAdapter):
+        """A host the emulator cannot impersonate: it records what it was sent."""
+
+        def send(self, request, **kwargs):
+            stolen.append(request.headers.get("Authorization", ""))
+            raise AssertionError("the hook must not call another host")
+
+        def close(self):
+            pass
+
+    session.mount("https://elsewhere.example", OtherHost())
+    emu.behaviour.page_size = 1
+    emu.behaviour.next_link = "absolute"
+    original = session.request
+
+    def rewrite_next_link(method, url, *args, **kwargs):
+        response = original(method, url, *args, **kwargs)
+        body = response.json()
+        if body.get("nextLink"):
+            body["nextLink"] = body["nextLink"].replace(emu.url, "https://elsewhere.example")
+            response._content = json.dumps(body).encode()
+        return response
+
+    # The emulator cannot send a foreign nextLink, so this one answer is rewritten.
+    monkeypatch.setattr(session, "request", rewrite_next_link)
+
+    with pytest.raises(PartnerCenterInsightsError, match="another host"):
+        hook.list_reports()
+    assert stolen == []
