@@ -1,0 +1,220 @@
+"""ReportStatusTrigger: serialization, and run() under asyncio against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import threading
+import time
+
+import pytest
+
+from airflow_provider_pcinsights.triggers.report import ReportStatusTrigger
+
+NO_RETRIES = {"retries": 0}
+CLASSPATH = "airflow_provider_pcinsights.triggers.report.ReportStatusTrigger"
+
+
+@pytest.fixture
+def emu(pcinsights_emulator):
+    return pcinsights_emulator
+
+
+def _trigger(report_ids, **kwargs) -> ReportStatusTrigger:
+    kwargs.setdefault("target_statuses", ["Active"])
+    kwargs.setdefault("failure_statuses", ["Inactive"])
+    kwargs.setdefault("conn_id", "pcinsights_default")
+    kwargs.setdefault("poll_interval", 0.05)
+    kwargs.setdefault("hook_params", NO_RETRIES)
+    return ReportStatusTrigger(report_ids=list(report_ids), **kwargs)
+
+
+async def _all_events(trigger: ReportStatusTrigger) -> list:
+    """Drain run() completely: proves it yields one event and then ends, rather than only the first."""
+    return [event async for event in trigger.run()]
+
+
+def _run(trigger: ReportStatusTrigger):
+    events = asyncio.run(_all_events(trigger))
+    assert len(events) == 1
+    return events[0].payload
+
+
+def _looks(emu, report_id: str) -> int:
+    return sum(
+        1 for r in emu.api_requests(method="GET") if report_id in r.query.values() or r.report_id == report_id
+    )
+
+
+def _set_status_after_looks(emu, report_id: str, status: str, looks: int) -> threading.Thread:
+    def change() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _looks(emu, report_id) < looks:
+            time.sleep(0.01)
+        emu.set_report_status("mpn", report_id, status)
+
+    thread = threading.Thread(target=change, daemon=True)
+    thread.start()
+    return thread
+
+
+# -- serialization -----------------------------------------------------------------------
+
+
+def test_serialize_round_trip_with_plain_json_values():
+    trigger = ReportStatusTrigger(
+        report_ids=["r1", "r2"],
+        target_statuses=["Paused", "Active"],
+        failure_statuses=[],
+        conn_id="pcinsights_other",
+        poll_interval=12,
+        hook_params={"retries": 2, "backoff_factor": 0.5},
+    )
+
+    classpath, kwargs = trigger.serialize()
+
+    assert classpath == CLASSPATH
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert kwargs == {
+        "report_ids": ["r1", "r2"],
+        "target_statuses": ["Paused", "Active"],
+        "failure_statuses": [],
+        "conn_id": "pcinsights_other",
+        "poll_interval": 12.0,
+        "hook_params": {"retries": 2, "backoff_factor": 0.5},
+    }
+    module_name, class_name = classpath.rsplit(".", 1)
+    again = getattr(importlib.import_module(module_name), class_name)(**kwargs)
+    assert again.serialize() == (classpath, kwargs)
+
+
+# -- run() ----------------------------------------------------------------------------------
+
+
+def test_succeeds_once_every_report_reaches_a_target_status(emu):
+    ids = emu.report_ids()[:2]
+    emu.set_report_status("mpn", ids[0], "Active")
+    emu.set_report_status("mpn", ids[1], "Paused")
+    changer = _set_status_after_looks(emu, ids[1], "Active", looks=2)
+
+    payload = _run(_trigger(ids))
+
+    changer.join(5)
+    assert payload["status"] == "success"
+    assert payload["statuses"] == dict.fromkeys(ids, "Active")
+    assert _looks(emu, ids[1]) >= 3  # it kept polling until the change
+
+
+def test_a_failure_status_ends_the_wait_with_a_failure_event(emu):
+    ids = emu.report_ids()[:2]
+    emu.set_report_status("mpn", ids[0], "Paused")
+    emu.set_report_status("mpn", ids[1], "Inactive")
+
+    payload = _run(_trigger(ids))
+
+    assert payload["status"] == "failure"
+    assert f"{ids[1]} is Inactive" in payload["message"]
+    assert payload["statuses"] == {ids[0]: "Paused", ids[1]: "Inactive"}
+
+
+def test_an_unknown_report_ends_the_wait_with_an_error_event(emu):
+    unknown = "00000000-0000-0000-0000-00000000dead"
+    payload = _run(_trigger([emu.report_ids()[0], unknown]))
+    assert payload["status"] == "error"
+    assert "ReportNotFoundError" in payload["message"]
+    assert unknown in payload["message"]
+
+
+def test_rejected_credentials_end_the_wait_with_an_error_event_without_the_secret(emu, monkeypatch):
+    wrong_secret = "not-the-secret-0123456789"
+    for name, value in emu.connection_env("pcinsights_wrong", password=wrong_secret).items():
+        monkeypatch.setenv(name, value)
+
+    payload = _run(_trigger(emu.report_ids()[:1], conn_id="pcinsights_wrong"))
+
+    assert payload["status"] == "error"
+    assert "AuthenticationError" in payload["message"]
+    assert wrong_secret not in json.dumps(payload)
+    assert emu.client_secret not in json.dumps(payload)
+
+
+def test_an_unknown_connection_ends_the_wait_with_an_error_event(emu):
+    payload = _run(_trigger(emu.report_ids()[:1], conn_id="pcinsights_nowhere"))
+    assert payload["status"] == "error"
+    assert "pcinsights_nowhere" in payload["message"]
+    assert emu.requests == []
+
+
+def test_bad_ids_or_statuses_end_with_an_error_event_before_anything_is_sent(emu):
+    assert "report_id" in _run(_trigger(["a/b"]))["message"]
+    assert "target_status" in _run(_trigger(["r1"], target_statuses=["Activ"]))["message"]
+    assert emu.requests == []
+
+
+def test_a_short_outage_is_tolerated(emu):
+    report_id = emu.report_ids()[0]
+    emu.set_report_status("mpn", report_id, "Active")
+    emu.faults.fail(count=2, status=503)
+
+    payload = _run(_trigger([report_id]))
+
+    assert payload["status"] == "success"
+    assert [r.status for r in emu.api_requests()] == [503, 503, 200]
+
+
+def test_a_lasting_outage_ends_the_wait_with_an_error_event(emu):
+    report_id = emu.report_ids()[0]
+    emu.faults.fail(count=3, status=503)
+
+    payload = _run(_trigger([report_id]))
+
+    assert payload["status"] == "error"
+    assert "gave up after 3 failed polls in a row" in payload["message"]
+    assert "ServiceUnavailableError" in payload["message"]
+
+
+def test_the_same_trigger_can_run_twice(emu):
+    report_id = emu.report_ids()[0]
+    emu.set_report_status("mpn", report_id, "Active")
+    trigger = _trigger([report_id])
+
+    first = _run(trigger)
+    second = _run(trigger)
+
+    assert first == second
+    assert first["status"] == "success"
+
+
+def test_polling_never_blocks_the_event_loop(emu):
+    """A coroutine keeps ticking while the trigger polls a slow service: HTTP runs off the loop."""
+    ids = emu.report_ids()[:2]
+    for rid in ids:
+        emu.set_report_status("mpn", rid, "Active")
+    emu.faults.latency = 0.25  # every API call takes at least this long
+
+    async def scenario():
+        done = asyncio.Event()
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while not done.is_set():
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        async def wait():
+            events = await _all_events(_trigger(ids))
+            done.set()
+            return events
+
+        events, _ = await asyncio.gather(wait(), ticker())
+        return events, ticks
+
+    events, ticks = asyncio.run(scenario())
+
+    assert events[0].payload["status"] == "success"
+    assert len(emu.api_requests()) == 2
+    # Two slow calls in a row give the ticker dozens of turns if the loop is free; a blocking call
+    # would let it tick only between calls (a handful of times at most).
+    assert ticks >= 20, f"the event loop ticked only {ticks} times while the trigger polled"
