@@ -148,11 +148,13 @@ def task_runs(database: Path) -> dict[str, dict[str, Any]]:
 
 
 def status_changes(request_log: Path, report_ids: list[str]) -> list[dict[str, Any]]:
-    """Each call that touched one of the demo's reports, in order, from the request log."""
+    """Each pause or resume call on one of the demo's reports, in order, from the request log."""
     changes = []
     for line in request_log.read_text().splitlines():
         entry = json.loads(line)
-        if entry.get("report_id") in report_ids and entry.get("report_status") is not None:
+        is_action = entry.get("kind") == "api" and entry.get("method") == "PUT"
+        if is_action and entry.get("report_id") in report_ids:
+            entry["time"] = parse_time(entry["wall_time"])
             changes.append(entry)
     return changes
 
@@ -160,9 +162,33 @@ def status_changes(request_log: Path, report_ids: list[str]) -> list[dict[str, A
 def status_at(moment: datetime, before: str, changes: list[dict[str, Any]], report_id: str) -> str:
     status = before
     for entry in changes:
-        if entry["report_id"] == report_id and parse_time(entry["time"]) <= moment:
+        if entry["report_id"] == report_id and entry["time"] <= moment and entry.get("report_status"):
             status = entry["report_status"]
     return status
+
+
+def timeline(
+    tasks: dict[str, dict[str, Any]],
+    changes: list[dict[str, Any]],
+    before: dict[str, dict[str, Any]],
+    names: dict[str, str],
+) -> list[tuple[datetime, str]]:
+    """Airflow's task starts and ends, interleaved with what each call did to a report."""
+    events: list[tuple[datetime, str]] = []
+    for task_id, run in tasks.items():
+        if run["start"]:
+            events.append((run["start"], f"task {task_id} starts"))
+        if run["end"]:
+            events.append((run["end"], f"task {task_id} ends: {run['state']}"))
+    current = {rid: record["ReportStatus"] for rid, record in before.items()}
+    for entry in changes:
+        rid = entry["report_id"]
+        action = entry["path"].rstrip("/").split("/")[-2]
+        new = entry.get("report_status") or current[rid]
+        change = f"{names[rid]}: {current[rid]} -> {new}"
+        events.append((entry["time"], f"    {action:<6} {change}  (HTTP {entry['status']})"))
+        current[rid] = new
+    return sorted(events, key=lambda event: event[0])
 
 
 def main() -> int:
@@ -217,14 +243,11 @@ def show(emulator: Emulator, request_log: Path, airflow_log: Path) -> int:
         say(f"   {task_id:<18} {run.get('state') or 'did not run'}")
 
     changes = status_changes(request_log, report_ids)
-    heading("Timeline, from the emulator's request log")
-    origin = parse_time(changes[0]["time"]) if changes else None
-    for entry in changes:
-        offset = (parse_time(entry["time"]) - origin).total_seconds()
-        say(
-            f"   +{offset:5.1f}s  {entry['method']:<4} {entry['path']:<60} "
-            f"{entry.get('status', ''):>3}  {names[entry['report_id']]}: {entry['report_status']}"
-        )
+    heading("Timeline: Airflow's tasks, and each call's effect at the emulator")
+    events = timeline(tasks, changes, before, names)
+    origin = events[0][0] if events else None
+    for moment, text in events:
+        say(f"   +{(moment - origin).total_seconds():5.1f}s  {text}")
 
     backfill = tasks.get("backfill", {})
     after = report_statuses(emulator, program)
