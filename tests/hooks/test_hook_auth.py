@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -22,6 +23,17 @@ def test_one_token_is_shared_by_every_hook_with_the_same_credential(emu, make_ho
     assert first.get_token() == second.get_token() == third.get_token()
     assert emu.token_requests() == 1
     assert len(emu.api_requests()) == 4
+
+
+def test_threads_sharing_one_hook_sign_in_once(emu, make_hook):
+    hook = make_hook()
+    ids = emu.report_ids("mpn")
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(lambda i: hook.get_report(ids[i % 3])["ReportStatus"], range(12)))
+
+    assert statuses == ["Active"] * 12
+    assert emu.token_requests() == 1
 
 
 def test_a_different_credential_signs_in_on_its_own(emu, make_hook):

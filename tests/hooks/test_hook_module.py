@@ -16,7 +16,6 @@ import airflow
 import airflow.providers.common.compat.sdk
 before = set(sys.modules)
 import airflow_provider_pcinsights.hooks.insights
-import airflow_provider_pcinsights.operators.report
 after = set(sys.modules)
 print(json.dumps({"before": sorted(before), "new": sorted(after - before)}))
 """
