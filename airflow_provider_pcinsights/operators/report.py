@@ -127,6 +127,9 @@ class _ReportActionOperator(BaseOperator):
         self._check_settings()
         hook = self._make_hook()
         try:
+            # Sign in once, up front: a wrong secret or connection fails the task with its own
+            # error, instead of once per report, and the threads then share the cached token.
+            hook.get_token()
             if single:
                 return self._handle(hook, report_ids[0])
             return self._handle_many(hook, report_ids)

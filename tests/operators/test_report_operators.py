@@ -274,3 +274,18 @@ def test_templated_ids_and_connection_and_records_in_xcom_in_a_dag_run(emu, monk
     assert resumed["ReportId"] == ids[0]
     assert resumed["ReportStatus"] == "Active"
     assert [_status(emu, rid) for rid in ids] == ["Active", "Paused"]
+
+
+def test_a_wrong_secret_fails_the_task_once_with_the_sign_in_error(emu, monkeypatch, logs):
+    from airflow_provider_pcinsights.exceptions import AuthenticationError
+
+    wrong_secret = "not-the-secret-0123456789"
+    for name, value in emu.connection_env(password=wrong_secret).items():
+        monkeypatch.setenv(name, value)
+
+    with pytest.raises(AuthenticationError) as caught:
+        PauseReportOperator(task_id="pause", report_id=emu.report_ids(), hook_params=FAST).execute({})
+
+    assert emu.api_requests() == []  # no report was touched
+    assert wrong_secret not in str(caught.value)
+    assert wrong_secret not in logs()
