@@ -90,6 +90,12 @@ def _with_message(exc: BaseException, message: str, report_id: str) -> BaseExcep
 class _ReportActionOperator(BaseOperator):
     """Pause or resume one report or a list of them, concurrently, reporting every outcome.
 
+    Each report is read before the call, so the log can say what changed
+    (``Active -> Paused``) or that nothing did, and read again only when the
+    answer leaves its status in doubt. A list is handled to the end even when
+    some reports fail; the task then fails with one ``ReportActionError`` that
+    names every failed id, why, and which ids succeeded.
+
     :param report_id: one report id, or a list of ids (templated). One id gives
         one record; a list gives a list of records in the same order.
     :param conn_id: the ``pcinsights`` connection (templated).
