@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 
 class PartnerCenterInsightsError(AirflowException):
@@ -63,6 +63,14 @@ class UnexpectedResponseError(PartnerCenterInsightsError):
 
 class ReportInactiveError(PartnerCenterInsightsError):
     """The report is ``Inactive`` (its recurrences are used up), so it cannot be resumed."""
+
+
+class ReportStatusFailedError(PartnerCenterInsightsError, AirflowFailException):
+    """A report the sensor waits for reached a failure status (by default ``Inactive``).
+
+    It is an ``AirflowFailException`` too, so Airflow fails the task without
+    retrying: asking again cannot change a status such as ``Inactive``.
+    """
 
 
 class ReportActionError(PartnerCenterInsightsError):

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
     AirflowException,
-    AirflowFailException,
     BaseSensorOperator,
     PokeReturnValue,
     conf,
@@ -21,6 +20,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_pcinsights.exceptions import (
     PartnerCenterInsightsError,
+    ReportStatusFailedError,
     ServiceUnavailableError,
     ThrottledError,
 )
@@ -50,7 +50,8 @@ class ReportStatusSensor(BaseSensorOperator):
     Works in ``poke``, ``reschedule`` and deferrable mode; every mode returns
     (and pushes to XCom) the same ``{report_id: status}`` mapping.
 
-    A report in a failure status fails the task with ``AirflowFailException``,
+    A report in a failure status fails the task with ``ReportStatusFailedError`` (an
+    ``AirflowFailException``),
     without retries: the status will not change by asking again (``Inactive``
     means the recurrences are used up), so retrying would only hide the cause.
     Errors the hook already retried (5xx, 429, timeouts) are tolerated for
@@ -125,7 +126,7 @@ class ReportStatusSensor(BaseSensorOperator):
 
     def _judge(self, verdict: WaitVerdict) -> PokeReturnValue | bool:
         if verdict.is_failure:
-            raise AirflowFailException(verdict.message)
+            raise ReportStatusFailedError(verdict.message)
         if verdict.done:
             self.log.info("Done: %s", verdict.message)
             return PokeReturnValue(is_done=True, xcom_value=verdict.statuses)
@@ -167,7 +168,7 @@ class ReportStatusSensor(BaseSensorOperator):
             self.log.info("Done: %s", message)
             return dict(event.get("statuses") or {})
         if status == "failure":
-            raise AirflowFailException(message)
+            raise ReportStatusFailedError(message)
         raise PartnerCenterInsightsError(f"Waiting for the report status failed: {message}")
 
     # -- shared -----------------------------------------------------------------------

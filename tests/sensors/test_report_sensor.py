@@ -15,7 +15,11 @@ from airflow.providers.common.compat.sdk import (
     TaskDeferred,
 )
 
-from airflow_provider_pcinsights.exceptions import PartnerCenterInsightsError, ServiceUnavailableError
+from airflow_provider_pcinsights.exceptions import (
+    PartnerCenterInsightsError,
+    ReportStatusFailedError,
+    ServiceUnavailableError,
+)
 from airflow_provider_pcinsights.sensors.report import ReportStatusSensor
 
 NO_RETRIES = {"retries": 0}
@@ -92,10 +96,11 @@ def test_a_failure_status_fails_at_once_naming_the_report(emu):
     emu.set_report_status("mpn", ids[0], "Paused")
     emu.set_report_status("mpn", ids[1], "Inactive")
 
-    with pytest.raises(AirflowFailException) as caught:
+    with pytest.raises(ReportStatusFailedError) as caught:
         _sensor(report_id=ids, mode="poke").execute({})
 
     assert f"{ids[1]} is Inactive" in str(caught.value)
+    assert isinstance(caught.value, AirflowFailException)  # Airflow will not retry it
     assert ids[0] not in str(caught.value)
     assert _looks(emu, ids[1]) == 1  # no further polling
 
@@ -103,7 +108,7 @@ def test_a_failure_status_fails_at_once_naming_the_report(emu):
 def test_custom_failure_statuses(emu):
     report_id = emu.report_ids()[0]
     emu.set_report_status("mpn", report_id, "Paused")
-    with pytest.raises(AirflowFailException, match=f"{report_id} is Paused"):
+    with pytest.raises(ReportStatusFailedError, match=f"{report_id} is Paused"):
         _sensor(report_id=report_id, target_status="Active", failure_statuses=["paused"]).poke({})
 
 
@@ -202,7 +207,7 @@ def test_deferrable_execute_returns_at_once_when_already_done(emu):
 def test_deferrable_execute_fails_at_once_on_a_failure_status(emu):
     report_id = emu.report_ids()[0]
     emu.set_report_status("mpn", report_id, "Inactive")
-    with pytest.raises(AirflowFailException, match=f"{report_id} is Inactive"):
+    with pytest.raises(ReportStatusFailedError, match=f"{report_id} is Inactive"):
         _sensor(report_id=report_id, deferrable=True).execute({})
 
 
@@ -217,7 +222,7 @@ def test_execute_complete_reads_the_trigger_event():
     sensor = _sensor(report_id="r1")
     success = {"status": "success", "message": "every report is Active", "statuses": {"r1": "Active"}}
     assert sensor.execute_complete({}, success) == {"r1": "Active"}
-    with pytest.raises(AirflowFailException, match="r1 is Inactive"):
+    with pytest.raises(ReportStatusFailedError, match="r1 is Inactive"):
         sensor.execute_complete({}, {"status": "failure", "message": "r1 is Inactive", "statuses": {}})
     with pytest.raises(PartnerCenterInsightsError, match="ReportNotFoundError: unknown"):
         sensor.execute_complete({}, {"status": "error", "message": "ReportNotFoundError: unknown"})
