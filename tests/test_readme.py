@@ -53,3 +53,17 @@ def test_readme_fixture_example_runs_as_written(pcinsights_emulator):
         if pcinsights_emulator.report("mpn", rid)["ReportStatus"] == "Paused"
     ]
     assert len(paused) == 1
+
+
+def test_readme_hook_snippet_runs_as_written(pcinsights_emulator):
+    snippet = README.split("## The hook, for your own tasks")[1].split("```python\n")[1].split("```")[0]
+    report_id = pcinsights_emulator.report_ids("mpn")[0]
+    namespace = {"report_id": report_id}
+    exec(snippet, namespace)  # the README's own lines, against a real emulator
+    assert pcinsights_emulator.report("mpn", report_id)["ReportStatus"] == "Active"  # paused, then resumed
+    assert [
+        (r.method, r.path.rsplit("/", 2)[-2]) for r in pcinsights_emulator.requests if r.method == "PUT"
+    ] == [
+        ("PUT", "pause"),
+        ("PUT", "resume"),
+    ]
