@@ -10,9 +10,14 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "resume_when_active": ("ok", "reject"),
     "resume_when_inactive": ("reject", "noop", "activate"),
     "action_response": ("record", "empty"),
-    "next_link": ("absolute", "relative"),
+    "next_link": ("absolute", "relative", "foreign", "repeat"),
     "key_case": ("camel", "pascal"),
+    "key_spacing": ("none", "stray_space"),
 }
+# Where ``next_link = "foreign"`` points: another host, one that never resolves (RFC 6761 ``.invalid``).
+FOREIGN_HOST = "https://evil.example.invalid"
+# The record field ``key_spacing = "stray_space"`` spells with a leading space, as one Microsoft sample does.
+STRAY_SPACE_FIELD = "RecurrenceCount"
 
 
 @dataclass
@@ -30,6 +35,7 @@ class Behaviour:
     page_size: int = 100
     next_link: str = "absolute"
     key_case: str = "camel"
+    key_spacing: str = "none"
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in {f.name for f in fields(self)}:

@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
     parser.add_argument("--next-link", choices=choices["next_link"], default=Behaviour.next_link)
     parser.add_argument("--key-case", choices=choices["key_case"], default=Behaviour.key_case)
+    parser.add_argument("--key-spacing", choices=choices["key_spacing"], default=Behaviour.key_spacing)
     parser.add_argument("--request-log", type=Path, help="append every call as a JSON line to this file")
     parser.add_argument(
         "--state-dir", type=Path, help="keep certificates here (default: a temporary directory)"
@@ -84,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "action_response": args.action_response,
             "next_link": args.next_link,
             "key_case": args.key_case,
+            "key_spacing": args.key_spacing,
         }
     )
     emulator.faults.latency = args.latency

@@ -290,6 +290,13 @@ class Emulator:
         """Redeeming any refresh token known so far now fails with AADSTS700082."""
         self.tokens.expire_refresh_tokens()
 
+    def expire_refresh_token(self, token: str) -> None:
+        """Redeeming this one refresh token now fails with AADSTS700082; the others still work.
+
+        ``KeyError`` if the emulator never issued it (nor was given it as ``refresh_token``).
+        """
+        self.tokens.expire_refresh_token(token)
+
     @property
     def requests(self) -> list[RequestRecord]:
         """API and token calls, in order (OpenID discovery is left out; see ``all_requests``)."""

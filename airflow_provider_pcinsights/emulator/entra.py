@@ -79,6 +79,14 @@ class Entra:
             return self._token(request, token["tenant"])
         return Response.json(405, {"error": "invalid_request", "error_description": "Method not allowed."})
 
+    @staticmethod
+    def log_fields(request: Request) -> dict[str, Any]:
+        """What the request log says of an Entra call, from the request alone (for one a fault answered)."""
+        if _DISCOVERY.match(request.path):
+            return {"kind": "discovery"}
+        form = {k: v[-1] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        return {"kind": "token", "grant_type": form.get("grant_type"), "client_id": form.get("client_id")}
+
     # -- discovery ----------------------------------------------------------
     def _discovery(self, request: Request, tenant: str) -> Response:
         if tenant != self.tenant_id:

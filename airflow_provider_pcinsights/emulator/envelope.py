@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .behaviour import STRAY_SPACE_FIELD
+
 _KEYS = {
     "camel": {
         "value": "value",
@@ -36,8 +38,11 @@ def envelope(
     status_code: int = 200,
     total_count: int | None = None,
     next_link: str | None = None,
+    key_spacing: str = "none",
 ) -> dict[str, Any]:
     keys = _KEYS[key_case]
+    if key_spacing == "stray_space":
+        value = [with_stray_space(record) for record in value]
     return {
         keys["value"]: value,
         keys["totalCount"]: len(value) if total_count is None else total_count,
@@ -46,6 +51,11 @@ def envelope(
         keys["nextLink"]: next_link,
         keys["dataRedacted"]: False,
     }
+
+
+def with_stray_space(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with ``RecurrenceCount`` spelled ``" RecurrenceCount"``, as in a Microsoft sample."""
+    return {(f" {key}" if key == STRAY_SPACE_FIELD else key): item for key, item in record.items()}
 
 
 def error_body(status_code: int, message: str, *, key_case: str) -> dict[str, Any]:

@@ -9,12 +9,13 @@ seeded RNG so a failing run can be replayed.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from dataclasses import dataclass
 from typing import Any
 
-FAULT_KINDS = ("fail", "throttle", "drop", "hang", "error_in_body", "html")
+FAULT_KINDS = ("fail", "throttle", "drop", "hang", "error_in_body", "html", "json_body")
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Fault:
     seconds: float = 0
     then: str = "answer"  # after a hang: "answer" or "close"
     message: str | None = None
+    body: Any = None  # json_body: the JSON value to answer with
 
     def describe(self) -> str:
         if self.kind == "fail":
@@ -35,7 +37,7 @@ class Fault:
             return f"throttle:{self.retry_after:g}"
         if self.kind == "hang":
             return f"hang:{self.seconds:g}:{self.then}"
-        if self.kind in ("error_in_body", "html"):
+        if self.kind in ("error_in_body", "html", "json_body"):
             return f"{self.kind}:{self.status}"
         return self.kind
 
@@ -139,8 +141,18 @@ class Faults:
         self._add(Fault("error_in_body", status=int(status), message=message), count, path)
 
     def html(self, count: int = 1, status: int = 502, path: str | None = None) -> None:
-        """An HTML error page, as a gateway in front of the service would send."""
-        self._add(Fault("html", status=int(status)), count, path)
+        """An HTML page with ``status``: a gateway's error page, or with a 2xx a sign-in page
+        (a proxy or captive portal answering in the service's place)."""
+        self._add(Fault("html", status=_http_status(status, "html")), count, path)
+
+    def json_body(self, count: int = 1, status: int = 200, body: Any = None, path: str | None = None) -> None:
+        """Answer ``status`` with ``body`` (any JSON value; ``None`` is ``null``) instead of the service's
+        envelope, for JSON that is not the envelope."""
+        try:
+            copied = json.loads(json.dumps(body))  # refuse what JSON cannot carry; keep a copy
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"json_body body must be a JSON value: {error}") from None
+        self._add(Fault("json_body", status=_http_status(status, "json_body"), body=copied), count, path)
 
     def clear(self) -> None:
         """Forget queued faults and reset latency and error rate (the RNG restarts from its seed)."""
@@ -164,7 +176,7 @@ class Faults:
 
         Keys: ``latency``, ``error_rate``, ``clear`` (bool), ``throttle_every``
         (``{"every": N, "retry_after": S}``), and ``fail``,
-        ``throttle``, ``drop``, ``hang``, ``error_in_body``, ``html``, each an
+        ``throttle``, ``drop``, ``hang``, ``error_in_body``, ``html``, ``json_body``, each an
         object (or list of objects) of the same keyword arguments as the methods.
         """
         unknown = set(settings) - {"latency", "error_rate", "clear", "throttle_every", *FAULT_KINDS}
@@ -216,3 +228,13 @@ class Faults:
             raise ValueError(f"count must be a positive integer, got {count!r}")
         with self._lock:
             self._rules.append(_Rule(fault, count, path))
+
+
+def _http_status(status: Any, kind: str) -> int:
+    try:
+        code = int(status)
+    except (TypeError, ValueError):
+        code = 0
+    if isinstance(status, bool) or not 200 <= code <= 599:
+        raise ValueError(f"{kind} status must be an HTTP status (200..599), got {status!r}")
+    return code

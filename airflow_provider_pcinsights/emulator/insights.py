@@ -14,7 +14,7 @@ import re
 from typing import Any
 from urllib.parse import unquote, urlencode
 
-from .behaviour import Behaviour
+from .behaviour import FOREIGN_HOST, Behaviour
 from .envelope import envelope, error_body
 from .messages import Request, Response
 from .state import PROGRAMS, EmulatorState, format_time, utc_now
@@ -169,22 +169,19 @@ class Insights:
         offset = _decode_continuation(request.param(_CONTINUATION))
         size = self.behaviour.page_size
         page = records[offset : offset + size]
+        style = self.behaviour.next_link
         next_link = None
-        if offset + size < len(records):
+        if style == "repeat":
+            # Back to this very page, on every page: a client must notice and stop.
+            query = request.flat_query()
+            next_link = f"{request.base_url}{request.path}{f'?{urlencode(query)}' if query else ''}"
+        elif offset + size < len(records):
             query = {k: v for k, v in request.flat_query().items() if k.lower() != _CONTINUATION.lower()}
             query[_CONTINUATION] = _encode_continuation(offset + size)
             relative = f"{request.path}?{urlencode(query)}"
-            next_link = (
-                relative if self.behaviour.next_link == "relative" else f"{request.base_url}{relative}"
-            )
-        body = envelope(
-            page,
-            key_case=self.behaviour.key_case,
-            total_count=len(records),
-            next_link=next_link,
-            message="",
-        )
-        return Response.json(200, body)
+            root = {"relative": "", "foreign": FOREIGN_HOST}.get(style, request.base_url)
+            next_link = f"{root}{relative}"
+        return Response.json(200, self._envelope(page, total_count=len(records), next_link=next_link))
 
     def _create_report(self, request: Request, program: str, log: dict[str, Any]) -> Response:
         body = _json_object(request)
@@ -209,9 +206,7 @@ class Insights:
         fields.setdefault("RecurrenceCount", body.get("RecurrenceCount"))
         record = self.state.add_report(program, fields)
         log.update(report_id=record["ReportId"], report_status=record["ReportStatus"])
-        return Response.json(
-            200, envelope([record], key_case=self.behaviour.key_case, message="Report created successfully.")
-        )
+        return Response.json(200, self._envelope([record], message="Report created successfully."))
 
     def _modify_report(self, request: Request, program: str, report_id: str, log: dict[str, Any]) -> Response:
         if self.state.find_report(program, report_id) is None:
@@ -226,18 +221,14 @@ class Insights:
                 fields[key] = body[key]
         record = self.state.update_report(program, report_id, fields)
         log["report_status"] = record["ReportStatus"]
-        return Response.json(
-            200, envelope([record], key_case=self.behaviour.key_case, message="Report modified successfully.")
-        )
+        return Response.json(200, self._envelope([record], message="Report modified successfully."))
 
     def _delete_report(self, program: str, report_id: str, log: dict[str, Any]) -> Response:
         with self.state.lock:
             if self.state.find_report(program, report_id) is None:
                 return self._error(404, NOT_FOUND_MESSAGE)
             record = self.state.delete_report(program, report_id)
-        return Response.json(
-            200, envelope([record], key_case=self.behaviour.key_case, message="Report deleted successfully.")
-        )
+        return Response.json(200, self._envelope([record], message="Report deleted successfully."))
 
     def _pause(self, program: str, report_id: str, log: dict[str, Any]) -> Response:
         with self.state.lock:
@@ -286,7 +277,7 @@ class Insights:
 
     def _action_answer(self, record: dict[str, Any], message: str) -> Response:
         value = [record] if self.behaviour.action_response == "record" else []
-        return Response.json(200, envelope(value, key_case=self.behaviour.key_case, message=message))
+        return Response.json(200, self._envelope(value, message=message))
 
     def _executions(self, request: Request, program: str, report_id: str, log: dict[str, Any]) -> Response:
         record = self.state.find_report(program, report_id)
@@ -308,7 +299,7 @@ class Insights:
             executions = executions[:1]
         if not executions:
             return self._error(404, NOT_FOUND_MESSAGE)
-        return Response.json(200, envelope(executions, key_case=self.behaviour.key_case))
+        return Response.json(200, self._envelope(executions))
 
     # -- queries and datasets -----------------------------------------------
     def _list_queries(self, request: Request, program: str) -> Response:
@@ -370,6 +361,11 @@ class Insights:
         return fields
 
     # -- answers --------------------------------------------------------------
+    def _envelope(self, value: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+        return envelope(
+            value, key_case=self.behaviour.key_case, key_spacing=self.behaviour.key_spacing, **fields
+        )
+
     def _error(self, status: int, message: str) -> Response:
         return Response.json(status, error_body(status, message, key_case=self.behaviour.key_case))
 

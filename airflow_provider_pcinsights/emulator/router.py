@@ -96,16 +96,18 @@ class Router:
                 200, envelope([], key_case=key_case, message=message, status_code=fault.status)
             )
         if fault.kind == "html":
-            page = (
-                f"<!DOCTYPE html><html><head><title>{fault.status} {html.escape(message)}</title></head>"
-                f"<body><h1>{fault.status}</h1><p>{html.escape(message)}</p></body></html>"
+            return Response(
+                fault.status, _html_page(fault.status, message), content_type="text/html; charset=utf-8"
             )
-            return Response(fault.status, page.encode(), content_type="text/html; charset=utf-8")
+        if fault.kind == "json_body":
+            return Response.json(fault.status, fault.body)
         return Response.json(fault.status, error_body(fault.status, message, key_case=key_case))
 
     def _record(self, request: Request, response: Response, fault: Fault | None) -> Response:
         fields: dict[str, Any] = {
             "kind": "api",
+            # A faulted Entra call never reaches its handler: say what it was from the request alone.
+            **(self.entra.log_fields(request) if is_entra_path(request.path) else {}),
             "method": request.method,
             "path": request.path,
             "query": request.flat_query(),
@@ -118,3 +120,42 @@ class Router:
             fields["program"] = parts[3] if len(parts) > 3 else None
         self.log.add(**fields)
         return response
+
+
+_PAGE_STYLE = (
+    "html,body{margin:0;padding:0;height:100%}"
+    "body{font-family:'Segoe UI','Segoe UI Web (West European)',-apple-system,BlinkMacSystemFont,Roboto,"
+    "'Helvetica Neue',sans-serif;font-size:15px;color:#1b1b1b;background:#f2f2f2}"
+    ".box{max-width:440px;margin:10vh auto 0;padding:44px;background:#fff;"
+    "box-shadow:0 2px 6px rgba(0,0,0,0.2)}"
+    "h1{font-size:24px;font-weight:600;margin:16px 0 12px}"
+    "p{line-height:20px;margin:0 0 16px}"
+    "input{width:100%;padding:6px 10px;border:0;border-bottom:1px solid #666;font-size:15px;"
+    "box-sizing:border-box;margin-bottom:16px}"
+    "button{min-width:108px;padding:4px 12px;border:0;background:#0067b8;color:#fff;font-size:15px}"
+    ".footer{font-size:12px;color:#616161;text-align:center;margin-top:24px}"
+)
+
+
+def _html_page(status: int, message: str) -> bytes:
+    """A page as long as real ones (several hundred bytes of markup before any text), so that a client
+    quoting it has to cut it short: an error page, or for a 2xx a sign-in page."""
+    if 200 <= status < 300:
+        title = "Sign in to your account"
+        content = (
+            "<h1>Sign in</h1><p>Sign in to continue to Partner Center.</p>"
+            '<form method="post" action="/login"><input type="email" name="loginfmt" '
+            'placeholder="Email, phone, or Skype" autocomplete="username">'
+            '<button type="submit">Next</button></form>'
+        )
+    else:
+        title = f"{status} {html.escape(message)}"
+        content = f"<h1>{status}</h1><p>{html.escape(message)}</p>"
+    page = (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<style>{_PAGE_STYLE}</style></head>"
+        f'<body><div class="box">{content}<div class="footer">Emulated page &middot; '
+        "Partner Center insights</div></div></body></html>"
+    )
+    return page.encode()

@@ -91,3 +91,11 @@ class TokenRegistry:
         with self._lock:
             for info in self._refresh.values():
                 info.revoked = True
+
+    def expire_refresh_token(self, token: str) -> None:
+        """This one refresh token is now past its expiry; ``KeyError`` if never issued nor registered."""
+        with self._lock:
+            info = self._refresh.get(token)
+            if info is None:
+                raise KeyError("no such refresh token (never issued nor registered)")
+            info.expires_at = 0.0

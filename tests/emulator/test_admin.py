@@ -37,6 +37,34 @@ def test_post_faults_queues_them(emu: Emulator, api: Api, session: VerifyingSess
     assert _admin(session, emu, "POST", "faults", json={"fail": {"count": 0}}).status_code == 400
 
 
+def test_post_faults_json_body_and_html(emu: Emulator, api: Api, session: VerifyingSession) -> None:
+    answer = _admin(
+        session,
+        emu,
+        "POST",
+        "faults",
+        json={"json_body": {"status": 200, "body": {"reports": []}}, "html": {"status": 200}},
+    )
+    # Queued in the order of the fault kinds, whatever the order of the keys.
+    assert [p["fault"] for p in answer.json()["pending"]] == ["html:200", "json_body:200"]
+    assert api.get("ScheduledReport").headers["Content-Type"].startswith("text/html")
+    assert api.get("ScheduledReport").json() == {"reports": []}
+
+
+def test_post_behaviour_next_link_and_key_spacing(emu: Emulator, api: Api, session: VerifyingSession) -> None:
+    answer = _admin(
+        session,
+        emu,
+        "POST",
+        "behaviour",
+        json={"next_link": "foreign", "key_spacing": "stray_space", "page_size": 1},
+    )
+    assert (answer.json()["next_link"], answer.json()["key_spacing"]) == ("foreign", "stray_space")
+    body = api.get("ScheduledReport").json()
+    assert body["nextLink"].startswith("https://evil.example.invalid/")
+    assert " RecurrenceCount" in body["value"][0]
+
+
 def test_post_behaviour(emu: Emulator, api: Api, session: VerifyingSession) -> None:
     answer = _admin(session, emu, "POST", "behaviour", json={"key_case": "pascal", "page_size": 1})
     assert answer.json()["key_case"] == "pascal"

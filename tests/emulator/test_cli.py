@@ -99,11 +99,21 @@ def test_prints_a_connection_that_works_from_another_process(start_cli: Any, tmp
 
 def test_options_shape_the_service(start_cli: Any, tmp_path: Path) -> None:
     process, env = start_cli(
-        "--reports", "3", "--page-size", "2", "--key-case", "pascal", "--state-dir", str(tmp_path / "state")
+        "--reports",
+        "3",
+        "--page-size",
+        "2",
+        "--key-case",
+        "pascal",
+        "--key-spacing",
+        "stray_space",
+        "--state-dir",
+        str(tmp_path / "state"),
     )
     conn = json.loads(env["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"])
     state = requests.get(f"{conn['host']}/_emulator/state", verify=conn["extra"]["verify"], timeout=10).json()
     assert state["behaviour"]["key_case"] == "pascal"
+    assert state["behaviour"]["key_spacing"] == "stray_space"
     assert state["behaviour"]["page_size"] == 2
     assert json.loads((tmp_path / "state" / "connection.json").read_text()) == conn
     process.send_signal(signal.SIGINT)

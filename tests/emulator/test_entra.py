@@ -139,6 +139,19 @@ def test_expired_refresh_token_is_aadsts700082(emu: Emulator) -> None:
     assert "expired" in description
 
 
+def test_expire_one_refresh_token_leaves_the_others_valid(emu: Emulator) -> None:
+    app = msal_app(emu, emu.client_secret)
+    newer = app.acquire_token_by_refresh_token(emu.refresh_token, [emu.scope])["refresh_token"]
+
+    emu.expire_refresh_token(emu.refresh_token)
+
+    error, code, _ = _error(app.acquire_token_by_refresh_token(emu.refresh_token, [emu.scope]))
+    assert (error, code) == ("invalid_grant", 700082)
+    assert "access_token" in app.acquire_token_by_refresh_token(newer, [emu.scope])
+    with pytest.raises(KeyError, match="no such refresh token"):
+        emu.expire_refresh_token("0.never-issued")
+
+
 def test_refresh_token_needs_the_client_credential_too(emu: Emulator) -> None:
     result = msal_app(emu, "wrong-secret").acquire_token_by_refresh_token(emu.refresh_token, [emu.scope])
     assert _error(result)[:2] == ("invalid_client", 7000215)

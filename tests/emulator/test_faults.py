@@ -145,6 +145,52 @@ def test_html_error_page(emu: Emulator, api: Api) -> None:
     assert answer.text.startswith("<!DOCTYPE html>")
 
 
+def test_html_page_with_a_success_status_is_a_long_sign_in_page(emu: Emulator, api: Api) -> None:
+    emu.faults.html(count=1, status=200)
+    answer = api.get("ScheduledReport")
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert "<title>Sign in to your account</title>" in answer.text
+    assert len(answer.text) > 1000  # as long as real pages, so a client quoting one must cut it short
+    assert api.get("ScheduledReport").headers["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("body", [{"reports": ["a", "b"]}, ["a", "b"], "text", 42, None])
+def test_json_body_answers_any_json_value(emu: Emulator, api: Api, body: object) -> None:
+    emu.faults.json_body(count=1, body=body)
+    answer = api.get("ScheduledReport")
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("application/json")
+    assert answer.json() == body
+    assert "value" in api.get("ScheduledReport").json()  # the next call is the service again
+    assert [r.fault for r in emu.api_requests()] == ["json_body:200", None]
+
+
+def test_json_body_with_a_status_path_and_count(emu: Emulator, api: Api) -> None:
+    report_id = emu.report_ids("mpn")[0]
+    kept = {"error": {"code": "Gone"}}
+    emu.faults.json_body(count=2, status=502, body=kept, path="/pause/")
+    kept["error"]["code"] = "changed after queueing"  # the fault keeps its own copy
+    assert api.get("ScheduledReport").status_code == 200
+    answers = [api.put(f"ScheduledReport/pause/{report_id}") for _ in range(3)]
+    assert [a.status_code for a in answers] == [502, 502, 200]
+    assert answers[0].json() == {"error": {"code": "Gone"}}
+    assert emu.report("mpn", report_id)["ReportStatus"] == "Paused"  # only the third call reached it
+
+
+def test_a_faulted_token_call_is_logged_as_a_token_call(emu: Emulator, session: VerifyingSession) -> None:
+    emu.faults.fail(count=1, status=503, path="/oauth2/v2.0/token")
+    assert client_credentials_token(emu, session).status_code == 503
+    assert client_credentials_token(emu, session).status_code == 200
+    faulted, answered = emu.requests
+    assert (faulted.kind, faulted.status, faulted.fault, faulted.program) == ("token", 503, "fail:503", None)
+    assert (faulted.grant_type, faulted.client_id) == ("client_credentials", emu.client_id)
+    assert answered.kind == "token"
+    assert emu.token_requests() == 2
+    assert emu.token_requests("client_credentials") == 2
+    assert emu.api_requests() == []
+
+
 def test_faults_spare_the_token_endpoint_unless_aimed_at_it(emu: Emulator, session: VerifyingSession) -> None:
     emu.faults.fail(count=1, status=503)
     assert client_credentials_token(emu, session).status_code == 200
@@ -171,6 +217,10 @@ def test_clear_forgets_every_fault(emu: Emulator, api: Api) -> None:
         (lambda f: f.hang(then="later"), "then must be 'answer' or 'close'"),
         (lambda f: setattr(f, "error_rate", 2), "error_rate must be between 0 and 1"),
         (lambda f: f.configure({"explode": {}}), "unknown fault settings: explode"),
+        (lambda f: f.html(status=99), "html status must be an HTTP status"),
+        (lambda f: f.json_body(status=700), "json_body status must be an HTTP status"),
+        (lambda f: f.json_body(body={1, 2}), "json_body body must be a JSON value"),
+        (lambda f: f.json_body(count=0), "count must be a positive integer"),
     ],
 )
 def test_bad_fault_settings_are_refused(emu: Emulator, call, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -169,6 +169,57 @@ def test_next_link_keeps_the_filters(emu: Emulator, api: Api) -> None:
     assert all(f"queryId={query_id}" in link for link in links[:-1])
 
 
+def test_foreign_next_link_names_another_host_with_the_real_continuation(emu: Emulator, api: Api) -> None:
+    emu.behaviour.page_size = 2
+    emu.behaviour.next_link = "absolute"
+    genuine = api.get("ScheduledReport").json()["nextLink"]
+    emu.behaviour.next_link = "foreign"
+
+    first = api.get("ScheduledReport").json()
+
+    assert first["nextLink"] == genuine.replace(emu.url, "https://evil.example.invalid")
+    assert len(first["value"]) == 2
+    last = api.get("ScheduledReport", params={"skipToken": genuine.split("skipToken=")[1]}).json()
+    assert last["nextLink"] is None  # no next page, no link, foreign or not
+
+
+def test_repeat_next_link_points_back_at_the_same_page_every_time(emu: Emulator, api: Api) -> None:
+    emu.behaviour.next_link = "repeat"
+    body = api.get("ScheduledReport").json()
+    assert body["nextLink"] == f"{emu.api_url()}/ScheduledReport"
+    assert len(body["value"]) == 3  # one page holds them all, and still the link comes back
+
+    again = api.session.get(body["nextLink"], headers={"Authorization": f"Bearer {api.token}"}).json()
+    assert again == body
+
+    emu.behaviour.page_size = 1
+    report_id = emu.report_ids("mpn")[1]
+    filtered = api.get("ScheduledReport", params={"reportId": report_id}).json()
+    assert filtered["nextLink"] == f"{emu.api_url()}/ScheduledReport?reportId={report_id}"
+
+
+@pytest.mark.parametrize("key_case", ["camel", "pascal"])
+def test_stray_space_spells_recurrence_count_with_a_leading_space(
+    emu: Emulator, api: Api, key_case: str
+) -> None:
+    emu.behaviour.key_case = key_case
+    emu.behaviour.key_spacing = "stray_space"
+    report_id = emu.report_ids("mpn")[0]
+
+    listed = values(api.get("ScheduledReport"))
+    paused = values(api.put(f"ScheduledReport/pause/{report_id}"))
+
+    for record in [*listed, *paused]:
+        assert " RecurrenceCount" in record
+        assert "RecurrenceCount" not in record
+        assert {k for k in record if k != k.strip()} == {" RecurrenceCount"}  # that field only
+    assert listed[0][" RecurrenceCount"] == emu.report("mpn", report_id)["RecurrenceCount"]
+    assert "RecurrenceCount" in emu.report("mpn", report_id)  # the store keeps the documented name
+
+    emu.behaviour.key_spacing = "none"
+    assert all("RecurrenceCount" in r for r in values(api.get("ScheduledReport")))
+
+
 def test_a_spoiled_continuation_token_is_400(api: Api) -> None:
     assert api.get("ScheduledReport", params={"skipToken": "%%%"}).status_code == 400
 

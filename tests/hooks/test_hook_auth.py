@@ -95,7 +95,7 @@ def test_app_plus_user_keeps_the_newest_refresh_token(emu, make_hook):
     hook = make_hook(auth_type="refresh_token")
     hook.list_reports()
     # The connection's refresh token now expires; the one Entra handed back still works.
-    emu.tokens.register_refresh_token(emu.refresh_token, emu.client_id, lifetime=0)
+    emu.expire_refresh_token(emu.refresh_token)
     emu.revoke_tokens()
 
     assert len(hook.list_reports()) == 3

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from airflow_provider_pcinsights.exceptions import (
@@ -13,21 +11,6 @@ from airflow_provider_pcinsights.exceptions import (
     ServiceUnavailableError,
     UnexpectedResponseError,
 )
-
-
-def _rewrite_bodies(monkeypatch, hook, rewrite):
-    """Rewrite answers the emulator cannot produce; everything else stays a real exchange."""
-    session = hook._http()
-    original = session.request
-
-    def request(method, url, *args, **kwargs):
-        response = original(method, url, *args, **kwargs)
-        new_body = rewrite(response.json())
-        if new_body is not None:
-            response._content = json.dumps(new_body).encode()
-        return response
-
-    monkeypatch.setattr(session, "request", request)
 
 
 def test_404_names_the_report(emu, make_hook):
@@ -92,29 +75,24 @@ def test_an_html_error_page_is_reported_with_an_excerpt(emu, make_hook):
     assert len(str(caught.value)) < 600
 
 
-def test_an_html_page_with_a_success_status_is_an_unexpected_response(emu, make_hook, monkeypatch):
+def test_an_html_page_with_a_success_status_is_an_unexpected_response(emu, make_hook):
     hook = make_hook()
-    session = hook._http()
-    original = session.request
-
-    def html_instead(method, url, *args, **kwargs):
-        response = original(method, url, *args, **kwargs)
-        response._content = b"<html><body>" + b"Sign in to continue " * 50 + b"</body></html>"
-        return response
-
-    monkeypatch.setattr(session, "request", html_instead)
+    emu.faults.html(count=1, status=200)  # a sign-in page, longer than any message should quote
 
     with pytest.raises(UnexpectedResponseError, match=r"HTTP 200.*not JSON") as caught:
         hook.list_reports()
+    assert "<html" in str(caught.value).lower()
     assert len(str(caught.value)) < 600
+    assert len(emu.api_requests()) == 1  # not retried: a page is an answer, not an outage
 
 
-def test_json_that_is_not_the_envelope_is_an_unexpected_response(emu, make_hook, monkeypatch):
+def test_json_that_is_not_the_envelope_is_an_unexpected_response(emu, make_hook):
     hook = make_hook()
-    _rewrite_bodies(monkeypatch, hook, lambda body: {"reports": ["a", "b"]})
+    emu.faults.json_body(count=1, status=200, body={"reports": ["a", "b"]})
 
-    with pytest.raises(UnexpectedResponseError, match="not the Insights envelope"):
+    with pytest.raises(UnexpectedResponseError, match="not the Insights envelope") as caught:
         hook.list_reports()
+    assert caught.value.status_code == 200
 
 
 def test_a_404_page_from_a_wrong_base_url_says_to_check_the_connection(emu, make_hook):
@@ -126,29 +104,40 @@ def test_a_404_page_from_a_wrong_base_url_says_to_check_the_connection(emu, make
     assert "Check the API version and program in the path" in str(caught.value)
 
 
-def test_keys_are_normalized_even_with_stray_whitespace(emu, make_hook, monkeypatch):
+def test_keys_are_normalized_even_with_stray_whitespace(emu, make_hook):
     hook = make_hook()
+    emu.behaviour.key_case = "pascal"
+    emu.behaviour.key_spacing = "stray_space"  # records carry " RecurrenceCount", as a Microsoft sample
 
-    def spaced_keys(body):
-        body["value"] = [{f" {k[0].lower()}{k[1:]}": v for k, v in r.items()} for r in body["value"]]
-        return {"Value": body["value"], "TotalCount": len(body["value"]), "StatusCode": 200}
-
-    _rewrite_bodies(monkeypatch, hook, spaced_keys)
     records = hook.list_reports()
 
+    assert len(records) == 3
     assert all({"ReportId", "RecurrenceCount", "ReportStatus"} <= r.keys() for r in records)
+    assert not any(key != key.strip() for r in records for key in r)
+    expected = {r["ReportId"]: r["RecurrenceCount"] for r in emu.reports("mpn")}
+    assert {r["ReportId"]: r["RecurrenceCount"] for r in records} == expected
 
 
-def test_a_next_link_that_repeats_stops_the_listing(emu, make_hook, monkeypatch):
+def test_a_next_link_that_repeats_stops_the_listing(emu, make_hook):
     hook = make_hook()
-    first_page_link = f"{emu.url}/insights/v1/mpn/ScheduledReport"
+    emu.behaviour.next_link = "repeat"  # every page's nextLink points back at that same page
 
-    def loop_back(body):
-        body["nextLink"] = first_page_link  # points back at the page just read
-        return body
-
-    _rewrite_bodies(monkeypatch, hook, loop_back)
     records = hook.list_reports()
 
     assert len(records) == 3
     assert len(emu.api_requests()) == 1
+
+
+def test_a_next_link_to_another_host_is_refused(emu, make_hook):
+    hook = make_hook()
+    emu.behaviour.page_size = 2
+    emu.behaviour.next_link = "foreign"  # the second page is announced on https://evil.example.invalid
+
+    with pytest.raises(
+        UnexpectedResponseError, match="refusing to send the access token to another host"
+    ) as caught:
+        hook.list_reports()
+
+    assert "https://evil.example.invalid" in str(caught.value)
+    # Only the first page was asked for; the foreign host cannot resolve, so nothing else left the hook.
+    assert [r.query for r in emu.api_requests()] == [{}]
