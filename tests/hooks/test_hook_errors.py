@@ -126,18 +126,3 @@ def test_a_next_link_that_repeats_stops_the_listing(emu, make_hook):
 
     assert len(records) == 3
     assert len(emu.api_requests()) == 1
-
-
-def test_a_next_link_to_another_host_is_refused(emu, make_hook):
-    hook = make_hook()
-    emu.behaviour.page_size = 2
-    emu.behaviour.next_link = "foreign"  # the second page is announced on https://evil.example.invalid
-
-    with pytest.raises(
-        UnexpectedResponseError, match="refusing to send the access token to another host"
-    ) as caught:
-        hook.list_reports()
-
-    assert "https://evil.example.invalid" in str(caught.value)
-    # Only the first page was asked for; the foreign host cannot resolve, so nothing else left the hook.
-    assert [r.query for r in emu.api_requests()] == [{}]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import pytest
 import requests
 
-from airflow_provider_pcinsights.exceptions import AuthenticationError, PartnerCenterInsightsError
+from airflow_provider_pcinsights.emulator.behaviour import FOREIGN_HOST
+from airflow_provider_pcinsights.exceptions import (
+    AuthenticationError,
+    PartnerCenterInsightsError,
+    UnexpectedResponseError,
+)
 from airflow_provider_pcinsights.hooks import insights as insights_module
 
 
@@ -83,13 +87,12 @@ def test_default_trust_refuses_the_emulator_certificate_clearly(emu, make_hook):
     assert emu.token_requests() == 0
 
 
-def test_the_token_is_not_sent_to_another_host(emu, make_hook, monkeypatch):
+def test_the_token_is_not_sent_to_another_host(emu, make_hook):
     hook = make_hook()
-    session = hook._http()
     stolen: list[str] = []
 
     class OtherHost(requests.adapters.BaseAdapter):
-        """A host the emulator cannot impersonate: it records what it was sent."""
+        """Stands in for the foreign host, so even a regression sends nothing off this machine."""
 
         def send(self, request, **kwargs):
             stolen.append(request.headers.get("Authorization", ""))
@@ -98,22 +101,15 @@ def test_the_token_is_not_sent_to_another_host(emu, make_hook, monkeypatch):
         def close(self):
             pass
 
-    session.mount("https://elsewhere.example", OtherHost())
-    emu.behaviour.page_size = 1
-    emu.behaviour.next_link = "absolute"
-    original = session.request
+    hook._http().mount(FOREIGN_HOST, OtherHost())
+    emu.behaviour.page_size = 2
+    emu.behaviour.next_link = "foreign"  # the second page is announced on another host
 
-    def rewrite_next_link(method, url, *args, **kwargs):
-        response = original(method, url, *args, **kwargs)
-        body = response.json()
-        if body.get("nextLink"):
-            body["nextLink"] = body["nextLink"].replace(emu.url, "https://elsewhere.example")
-            response._content = json.dumps(body).encode()
-        return response
-
-    # The emulator cannot send a foreign nextLink, so this one answer is rewritten.
-    monkeypatch.setattr(session, "request", rewrite_next_link)
-
-    with pytest.raises(PartnerCenterInsightsError, match="another host"):
+    with pytest.raises(
+        UnexpectedResponseError, match="refusing to send the access token to another host"
+    ) as caught:
         hook.list_reports()
+
+    assert FOREIGN_HOST in str(caught.value)
     assert stolen == []
+    assert [r.query for r in emu.api_requests()] == [{}]  # only the first page was asked for
