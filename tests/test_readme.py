@@ -38,21 +38,15 @@ def test_readme_snippet_is_the_example_dag_code(name):
     assert textwrap.dedent(readme_snippet).strip() == textwrap.dedent(dag_snippet).strip()
 
 
-def test_readme_fixture_example_runs_as_written(pcinsights_emulator):
-    snippet = README.split("def test_my_dag_pauses_the_reports(pcinsights_emulator):")[1].split("```")[0]
+def test_readme_fixture_example_runs_as_written(pcinsights_emulator, monkeypatch):
+    section = README.split("## Testing your own DAGs against the emulator")[1]
+    snippet = section.split("```python\n")[1].split("```")[0]
+    monkeypatch.chdir(REPO)  # the snippet names example_dags relative to the repository
     namespace: dict = {}
-    exec(  # the README's own lines, run against a real emulator
-        "from airflow_provider_pcinsights.operators.report import PauseReportOperator\n"
-        "def readme_test(pcinsights_emulator):" + snippet,
-        namespace,
-    )
-    namespace["readme_test"](pcinsights_emulator)
-    paused = [
-        rid
-        for rid in pcinsights_emulator.report_ids("mpn")
-        if pcinsights_emulator.report("mpn", rid)["ReportStatus"] == "Paused"
-    ]
-    assert len(paused) == 1
+    exec(snippet, namespace)  # the README's own lines, run against a real emulator
+    test_function = next(v for k, v in namespace.items() if k.startswith("test_"))
+    test_function(pcinsights_emulator)
+    assert any(r.status == 429 for r in pcinsights_emulator.requests)  # its fault really happened
 
 
 def test_readme_hook_snippet_runs_as_written(pcinsights_emulator):
