@@ -9,6 +9,7 @@ directory) while it runs, so the printed connection works from any process.
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import signal
 import sys
@@ -32,13 +33,50 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--page-size", type=_positive_int, default=100, help="reports per page")
     parser.add_argument("--token-lifetime", type=_positive_int, default=3599, help="access token seconds")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random error RNG")
-    parser.add_argument("--latency", type=_non_negative_float, default=0.0, help="seconds added to API calls")
-    parser.add_argument("--error-rate", type=_rate, default=0.0, help="share of API calls answering 503")
-    parser.add_argument(
-        "--throttle-every", type=_non_negative_int, default=0, help="429 on every Nth API call"
+    faults = parser.add_argument_group(
+        "faults",
+        "Faults apply to Insights API calls, never to the token endpoint. The periodic ones "
+        "(--throttle-every, --drop-every, --hang-every) are deterministic: each counts API calls "
+        "from startup, and when two fall on the same call, throttle wins over drop over hang. "
+        "Every faulted call is logged with its fault (see --request-log).",
     )
-    parser.add_argument(
-        "--retry-after", type=_non_negative_float, default=1.0, help="Retry-After of those 429s"
+    faults.add_argument(
+        "--latency", type=_non_negative_float, default=0.0, metavar="S", help="seconds added to API calls"
+    )
+    faults.add_argument(
+        "--error-rate", type=_rate, default=0.0, metavar="R", help="share of API calls answering 503"
+    )
+    faults.add_argument(
+        "--throttle-every",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="429 on every Nth API call (0: never)",
+    )
+    faults.add_argument(
+        "--retry-after",
+        type=_non_negative_float,
+        default=1.0,
+        metavar="S",
+        help="Retry-After seconds of those 429s (default 1)",
+    )
+    faults.add_argument(
+        "--drop-every",
+        type=_positive_int,
+        metavar="N",
+        help="close the connection without answering on every Nth API call",
+    )
+    faults.add_argument(
+        "--hang-every",
+        type=_positive_int,
+        metavar="N",
+        help="hold every Nth API call --hang-seconds before answering it (other calls go on)",
+    )
+    faults.add_argument(
+        "--hang-seconds",
+        type=_non_negative_float,
+        metavar="S",
+        help="how long --hang-every holds a call (default 5)",
     )
     choices = Behaviour.choices()
     for name in ("pause_when_paused", "resume_when_active", "resume_when_inactive", "action_response"):
@@ -66,7 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.hang_seconds is not None and not args.hang_every:
+        parser.error("--hang-seconds needs --hang-every")
     emulator = Emulator(
         reports=args.reports,
         page_size=args.page_size,
@@ -91,6 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     emulator.faults.latency = args.latency
     emulator.faults.error_rate = args.error_rate
     emulator.faults.throttle_every(args.throttle_every, args.retry_after)
+    if args.drop_every:
+        emulator.faults.drop_every(args.drop_every)
+    if args.hang_every:
+        held = {} if args.hang_seconds is None else {"seconds": args.hang_seconds}
+        emulator.faults.hang_every(args.hang_every, **held)
 
     stop = threading.Event()
 
@@ -122,23 +168,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _int(text, "a positive integer")
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
     return value
 
 
 def _non_negative_int(text: str) -> int:
-    value = int(text)
+    value = _int(text, "an integer >= 0")
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
     return value
 
 
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+
+
 def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
     return value
 
 

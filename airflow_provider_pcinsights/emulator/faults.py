@@ -2,20 +2,25 @@
 
 Faults are queued: each ``fail``/``throttle``/... call adds a rule that
 answers the next ``count`` calls whose path contains ``path``. Rules are used
-up in the order they were added. On top of the queue, ``latency`` slows every
-call and ``error_rate`` turns a share of calls into 5xx answers, drawn from a
-seeded RNG so a failing run can be replayed.
+up in the order they were added. Periodic rules (``throttle_every``,
+``drop_every``, ``hang_every``) fault every Nth API call, steadily and
+deterministically. On top of those, ``latency`` slows every call and
+``error_rate`` turns a share of calls into 5xx answers, drawn from a seeded RNG
+so a failing run can be replayed.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 FAULT_KINDS = ("fail", "throttle", "drop", "hang", "error_in_body", "html", "json_body")
+# Kinds that can also fault every Nth API call; when two fall on the same call, the first here wins.
+PERIODIC_KINDS = ("throttle", "drop", "hang")
 
 
 @dataclass
@@ -54,6 +59,20 @@ class _Rule:
         return not is_token_call
 
 
+@dataclass
+class _Periodic:
+    """Fault every ``every``-th API call, counted from when the rule was set."""
+
+    fault: Fault
+    every: int
+    calls: int = 0
+
+    def count_call(self) -> bool:
+        """Count one API call; true when it is this rule's turn."""
+        self.calls += 1
+        return self.calls % self.every == 0
+
+
 class Faults:
     """The fault queue of one emulator; every method is safe to call from any thread.
 
@@ -69,9 +88,7 @@ class Faults:
         self._latency = 0.0
         self._error_rate = 0.0
         self.error_rate_status = 503
-        self._throttle_every = 0
-        self._throttle_every_retry_after = 1.0
-        self._api_calls = 0
+        self._periodic: dict[str, _Periodic] = {}  # by kind, at most one rule each
 
     # -- knobs -----------------------------------------------------------
     @property
@@ -96,16 +113,22 @@ class Faults:
             raise ValueError(f"error_rate must be between 0 and 1, got {rate}")
         self._error_rate = rate
 
+    # -- periodic faults --------------------------------------------------
+    # Each counts the Insights API calls (never token calls) made since it was set, including
+    # calls a queued fault took; a queued fault wins over a periodic one on the same call, and
+    # periodic kinds rank throttle, drop, hang. Setting a kind again restarts its count; 0 turns it off.
     def throttle_every(self, every: int, retry_after: float = 1) -> None:
-        """Answer every ``every``-th API call with 429 (0 turns it off), like a steady rate limit."""
-        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
-            raise ValueError(f"throttle_every must be a non-negative integer, got {every!r}")
-        if float(retry_after) < 0:
-            raise ValueError(f"retry_after must be >= 0, got {retry_after}")
-        with self._lock:
-            self._throttle_every = every
-            self._throttle_every_retry_after = float(retry_after)
-            self._api_calls = 0
+        """Answer every ``every``-th API call with 429 and ``Retry-After``, like a steady rate limit."""
+        fault = Fault("throttle", status=429, retry_after=_seconds(retry_after, "retry_after"))
+        self._set_periodic("throttle", every, fault)
+
+    def drop_every(self, every: int) -> None:
+        """Close the connection without answering on every ``every``-th API call."""
+        self._set_periodic("drop", every, Fault("drop"))
+
+    def hang_every(self, every: int, seconds: float = 5, then: str = "answer") -> None:
+        """Hold every ``every``-th API call ``seconds``, then answer normally or close (as ``hang``)."""
+        self._set_periodic("hang", every, _hang_fault(seconds, then))
 
     # -- queued faults ----------------------------------------------------
     def fail(
@@ -118,9 +141,9 @@ class Faults:
 
     def throttle(self, count: int = 1, retry_after: float = 1, path: str | None = None) -> None:
         """429 with ``Retry-After`` (seconds) and Partner Center's rate-limit message."""
-        if float(retry_after) < 0:
-            raise ValueError(f"retry_after must be >= 0, got {retry_after}")
-        self._add(Fault("throttle", status=429, retry_after=float(retry_after)), count, path)
+        self._add(
+            Fault("throttle", status=429, retry_after=_seconds(retry_after, "retry_after")), count, path
+        )
 
     def drop(self, count: int = 1, path: str | None = None) -> None:
         """Close the connection without answering."""
@@ -128,11 +151,7 @@ class Faults:
 
     def hang(self, count: int = 1, seconds: float = 5, path: str | None = None, then: str = "answer") -> None:
         """Hold the call ``seconds`` (other calls go on), then answer normally or close the connection."""
-        if then not in ("answer", "close"):
-            raise ValueError(f"then must be 'answer' or 'close', got {then!r}")
-        if float(seconds) < 0:
-            raise ValueError(f"seconds must be >= 0, got {seconds}")
-        self._add(Fault("hang", seconds=float(seconds), then=then), count, path)
+        self._add(_hang_fault(seconds, then), count, path)
 
     def error_in_body(
         self, count: int = 1, status: int = 500, path: str | None = None, message: str | None = None
@@ -155,14 +174,14 @@ class Faults:
         self._add(Fault("json_body", status=_http_status(status, "json_body"), body=copied), count, path)
 
     def clear(self) -> None:
-        """Forget queued faults and reset latency and error rate (the RNG restarts from its seed)."""
+        """Forget queued and periodic faults and reset latency and error rate (the RNG restarts
+        from its seed)."""
         with self._lock:
             self._rules.clear()
             self._latency = 0.0
             self._error_rate = 0.0
             self._rng = random.Random(self._seed)
-            self._throttle_every = 0
-            self._api_calls = 0
+            self._periodic.clear()
 
     def pending(self) -> list[dict[str, Any]]:
         """What is still queued, for the admin endpoint and for debugging tests."""
@@ -174,12 +193,14 @@ class Faults:
     def configure(self, settings: dict[str, Any]) -> None:
         """Apply the JSON form used by ``POST /_emulator/faults`` and the command line.
 
-        Keys: ``latency``, ``error_rate``, ``clear`` (bool), ``throttle_every``
-        (``{"every": N, "retry_after": S}``), and ``fail``,
+        Keys: ``latency``, ``error_rate``, ``clear`` (bool); ``throttle_every``
+        (``N`` or ``{"every": N, "retry_after": S}``), ``drop_every`` (``N`` or ``{"every": N}``),
+        ``hang_every`` (``N`` or ``{"every": N, "seconds": S, "then": "answer"}``); and ``fail``,
         ``throttle``, ``drop``, ``hang``, ``error_in_body``, ``html``, ``json_body``, each an
         object (or list of objects) of the same keyword arguments as the methods.
         """
-        unknown = set(settings) - {"latency", "error_rate", "clear", "throttle_every", *FAULT_KINDS}
+        every_keys = [f"{kind}_every" for kind in PERIODIC_KINDS]
+        unknown = set(settings) - {"latency", "error_rate", "clear", *every_keys, *FAULT_KINDS}
         if unknown:
             raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
         if settings.get("clear"):
@@ -188,12 +209,14 @@ class Faults:
             self.latency = settings["latency"]
         if "error_rate" in settings:
             self.error_rate = settings["error_rate"]
-        if "throttle_every" in settings:
-            spec = settings["throttle_every"]
+        for key in every_keys:
+            if key not in settings:
+                continue
+            spec = settings[key]
             if isinstance(spec, dict):
-                self.throttle_every(**spec)
+                getattr(self, key)(**spec)
             else:
-                self.throttle_every(spec)
+                getattr(self, key)(spec)
         for kind in FAULT_KINDS:
             if kind not in settings:
                 continue
@@ -207,8 +230,8 @@ class Faults:
     def take(self, path: str, is_token_call: bool) -> Fault | None:
         """The fault for this call, if any, using it up."""
         with self._lock:
-            if not is_token_call:
-                self._api_calls += 1
+            # Every periodic rule counts this call, even when an earlier one or a queued rule takes it.
+            due = set() if is_token_call else {k for k, r in self._periodic.items() if r.count_call()}
             for rule in self._rules:
                 if rule.matches(path, is_token_call):
                     rule.remaining -= 1
@@ -217,8 +240,9 @@ class Faults:
                     return rule.fault
             if is_token_call:
                 return None
-            if self._throttle_every and self._api_calls % self._throttle_every == 0:
-                return Fault("throttle", status=429, retry_after=self._throttle_every_retry_after)
+            for kind in PERIODIC_KINDS:
+                if kind in due:
+                    return self._periodic[kind].fault
             if self._error_rate and self._rng.random() < self._error_rate:
                 return Fault("fail", status=self.error_rate_status)
         return None
@@ -228,6 +252,31 @@ class Faults:
             raise ValueError(f"count must be a positive integer, got {count!r}")
         with self._lock:
             self._rules.append(_Rule(fault, count, path))
+
+    def _set_periodic(self, kind: str, every: int, fault: Fault) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+            raise ValueError(f"{kind}_every must be a non-negative integer, got {every!r}")
+        with self._lock:
+            if every:
+                self._periodic[kind] = _Periodic(fault, every)
+            else:
+                self._periodic.pop(kind, None)
+
+
+def _seconds(value: Any, name: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
+    return seconds
+
+
+def _hang_fault(seconds: Any, then: str) -> Fault:
+    if then not in ("answer", "close"):
+        raise ValueError(f"then must be 'answer' or 'close', got {then!r}")
+    return Fault("hang", seconds=_seconds(seconds, "seconds"), then=then)
 
 
 def _http_status(status: Any, kind: str) -> int:

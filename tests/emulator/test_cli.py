@@ -7,6 +7,8 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,8 @@ from typing import Any
 import msal
 import pytest
 import requests
+
+from airflow_provider_pcinsights.emulator.cli import build_parser
 
 MODULE = "airflow_provider_pcinsights.emulator"
 
@@ -46,7 +50,7 @@ def start_cli() -> Iterator[Any]:
                 stream.close()
 
 
-def _sign_in_and_list(conn: dict[str, Any]) -> list[dict[str, Any]]:
+def _sign_in(conn: dict[str, Any]) -> str:
     extra = conn["extra"]
     app = msal.ConfidentialClientApplication(
         conn["login"],
@@ -55,15 +59,28 @@ def _sign_in_and_list(conn: dict[str, Any]) -> list[dict[str, Any]]:
         instance_discovery=False,
         http_client=_Verifying(extra["verify"]),
     )
-    token = app.acquire_token_for_client(["https://api.partnercenter.microsoft.com/.default"])["access_token"]
-    answer = requests.get(
-        f"{conn['host']}/insights/v1/{extra['program']}/ScheduledReport",
+    return app.acquire_token_for_client(["https://api.partnercenter.microsoft.com/.default"])["access_token"]
+
+
+def _list(conn: dict[str, Any], token: str, timeout: float = 10) -> requests.Response:
+    """One API call on a connection of its own (plain ``requests``), verifying the printed CA."""
+    return requests.get(
+        f"{conn['host']}/insights/v1/{conn['extra']['program']}/ScheduledReport",
         headers={"Authorization": f"Bearer {token}"},
-        verify=extra["verify"],
-        timeout=10,
+        verify=conn["extra"]["verify"],
+        timeout=timeout,
     )
+
+
+def _sign_in_and_list(conn: dict[str, Any]) -> list[dict[str, Any]]:
+    answer = _list(conn, _sign_in(conn))
     answer.raise_for_status()
     return answer.json()["value"]
+
+
+def _api_log(log: Path) -> list[dict[str, Any]]:
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [record for record in map(json.loads, lines) if record["kind"] == "api"]
 
 
 class _Verifying(requests.Session):
@@ -130,6 +147,81 @@ def test_throttle_every_from_the_command_line(start_cli: Any) -> None:
     assert raised.value.response.headers["Retry-After"] == "4"
     process.terminate()
     assert process.wait(timeout=20) == 0
+
+
+def test_drop_every_from_the_command_line(start_cli: Any, tmp_path: Path) -> None:
+    log = tmp_path / "requests.jsonl"
+    process, env = start_cli("--drop-every", "2", "--request-log", str(log))
+    conn = json.loads(env["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"])
+    token = _sign_in(conn)  # token calls are never dropped, nor counted
+    outcomes: list[int | str] = []
+    for _ in range(4):
+        try:
+            outcomes.append(_list(conn, token).status_code)
+        except requests.exceptions.ConnectionError:
+            outcomes.append("dropped")
+    assert outcomes == [200, "dropped", 200, "dropped"]
+    assert [(r["status"], r["fault"]) for r in _api_log(log)] == [
+        (200, None),
+        (None, "drop"),
+        (200, None),
+        (None, "drop"),
+    ]
+    process.terminate()
+    assert process.wait(timeout=20) == 0
+
+
+def test_hang_every_from_the_command_line(start_cli: Any, tmp_path: Path) -> None:
+    log = tmp_path / "requests.jsonl"
+    process, env = start_cli("--hang-every", "2", "--hang-seconds", "3", "--request-log", str(log))
+    conn = json.loads(env["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"])
+    token = _sign_in(conn)
+    assert _list(conn, token).status_code == 200
+    # The 2nd call is held far longer than this client waits; the 3rd is answered meanwhile.
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        _list(conn, token, timeout=0.2)
+    assert _list(conn, token).status_code == 200
+    # The held call is logged once the emulator lets it go, as the answer it then gave.
+    deadline = time.monotonic() + 60
+    while len(_api_log(log)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    logged = [(r["status"], r["fault"]) for r in _api_log(log)]
+    assert Counter(logged) == {(200, None): 2, (200, "hang:3:answer"): 1}  # in the order they ended
+    process.terminate()
+    assert process.wait(timeout=20) == 0
+
+
+def test_help_documents_every_fault_option() -> None:
+    text = build_parser().format_help()
+    for option in ("--throttle-every", "--retry-after", "--drop-every", "--hang-every", "--hang-seconds"):
+        assert option in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--drop-every", "0"], "argument --drop-every: must be a positive integer, got '0'"),
+        (["--drop-every", "two"], "argument --drop-every: must be a positive integer, got 'two'"),
+        (["--hang-every", "-1"], "argument --hang-every: must be a positive integer, got '-1'"),
+        (
+            ["--hang-every", "1", "--hang-seconds", "-2"],
+            "argument --hang-seconds: must be a number of seconds",
+        ),
+        (
+            ["--hang-every", "1", "--hang-seconds", "nan"],
+            "argument --hang-seconds: must be a number of seconds",
+        ),
+        (["--hang-seconds", "2"], "--hang-seconds needs --hang-every"),
+        (["--throttle-every", "-1"], "argument --throttle-every: must be an integer >= 0, got '-1'"),
+    ],
+)
+def test_bad_fault_options_are_refused_with_a_message(args: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", MODULE, *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert not done.stdout  # refused before anything started
 
 
 def test_bad_options_are_refused_with_a_message() -> None:

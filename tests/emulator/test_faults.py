@@ -15,6 +15,14 @@ def _statuses(api: Api, count: int) -> list[int]:
     return [api.get("ScheduledReport").status_code for _ in range(count)]
 
 
+def _outcome(api: Api) -> int | str:
+    """The status of one call, or ``"dropped"`` when the connection closed without an answer."""
+    try:
+        return api.get("ScheduledReport").status_code
+    except requests.exceptions.ConnectionError:
+        return "dropped"
+
+
 def test_fail_answers_the_status_for_the_next_calls_only(emu: Emulator, api: Api) -> None:
     emu.faults.fail(count=2, status=503)
     answers = [api.get("ScheduledReport") for _ in range(3)]
@@ -49,6 +57,80 @@ def test_throttle_sends_retry_after_and_the_partner_center_message(emu: Emulator
 def test_throttle_every_nth_call(emu: Emulator, api: Api) -> None:
     emu.faults.throttle_every(3, retry_after=0)
     assert _statuses(api, 6) == [200, 200, 429, 200, 200, 429]
+
+
+def test_drop_every_nth_call_closes_the_connection(emu: Emulator, api: Api) -> None:
+    emu.faults.drop_every(2)
+    assert [_outcome(api) for _ in range(4)] == [200, "dropped", 200, "dropped"]
+    assert [(r.status, r.fault) for r in emu.api_requests()] == [
+        (200, None),
+        (None, "drop"),
+        (200, None),
+        (None, "drop"),
+    ]
+
+
+def test_hang_every_nth_call_holds_it_then_answers(emu: Emulator, api: Api) -> None:
+    emu.faults.hang_every(3, seconds=0)
+    assert _statuses(api, 6) == [200] * 6
+    assert [r.fault for r in emu.api_requests()] == [None, None, "hang:0:answer"] * 2
+
+
+def test_hang_every_can_close_after_holding(emu: Emulator, api: Api) -> None:
+    emu.faults.hang_every(1, seconds=0, then="close")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        api.get("ScheduledReport")
+    assert [(r.status, r.fault) for r in emu.api_requests()] == [(None, "hang:0:close")]
+
+
+def test_periodic_faults_count_api_calls_each_and_rank_throttle_drop_hang(
+    emu: Emulator, session: VerifyingSession, api: Api
+) -> None:
+    emu.faults.throttle_every(2, retry_after=0)
+    emu.faults.drop_every(3)
+    emu.faults.hang_every(5, seconds=0)
+    emu.faults.fail(count=1, status=500)  # a queued fault wins, and its call still counts
+    for _ in range(10):
+        _outcome(api)
+        assert client_credentials_token(emu, session).status_code == 200  # never counted, never faulted
+    assert [r.fault for r in emu.api_requests()] == [
+        "fail:500",  # 1
+        "throttle:0",  # 2
+        "drop",  # 3
+        "throttle:0",  # 4
+        "hang:0:answer",  # 5
+        "throttle:0",  # 6: throttle and drop fall together; throttle wins
+        None,  # 7
+        "throttle:0",  # 8
+        "drop",  # 9
+        "throttle:0",  # 10: throttle and hang; throttle wins
+    ]
+
+
+def test_setting_a_periodic_fault_again_restarts_its_count_and_zero_turns_it_off(
+    emu: Emulator, api: Api
+) -> None:
+    emu.faults.throttle_every(2, retry_after=0)
+    assert _statuses(api, 1) == [200]
+    emu.faults.throttle_every(2, retry_after=0)
+    assert _statuses(api, 2) == [200, 429]
+    emu.faults.throttle_every(0)
+    assert _statuses(api, 4) == [200] * 4
+
+
+def test_periodic_faults_from_the_admin_endpoint(emu: Emulator, session: VerifyingSession, api: Api) -> None:
+    answer = session.post(
+        f"{emu.url}/_emulator/faults",
+        json={"drop_every": 2, "hang_every": {"every": 3, "seconds": 0}, "throttle_every": {"every": 4}},
+    )
+    assert answer.status_code == 200, answer.text
+    assert [_outcome(api) for _ in range(4)] == [200, "dropped", 200, 429]
+    assert [r.fault for r in emu.api_requests()] == [None, "drop", "hang:0:answer", "throttle:1"]
+    refused = session.post(f"{emu.url}/_emulator/faults", json={"hang_every": {"every": 1, "seconds": -1}})
+    assert refused.status_code == 400
+    assert "seconds must be a finite number of seconds >= 0" in refused.json()["error"]
+    assert session.post(f"{emu.url}/_emulator/faults", json={"clear": True}).status_code == 200
+    assert _statuses(api, 4) == [200] * 4
 
 
 def test_drop_closes_the_connection_without_an_answer(emu: Emulator, api: Api) -> None:
@@ -202,6 +284,9 @@ def test_faults_spare_the_token_endpoint_unless_aimed_at_it(emu: Emulator, sessi
 
 def test_clear_forgets_every_fault(emu: Emulator, api: Api) -> None:
     emu.faults.fail(count=5)
+    emu.faults.throttle_every(1)
+    emu.faults.drop_every(1)
+    emu.faults.hang_every(1, seconds=0)
     emu.faults.latency = 1
     emu.faults.error_rate = 1
     emu.faults.clear()
@@ -221,6 +306,15 @@ def test_clear_forgets_every_fault(emu: Emulator, api: Api) -> None:
         (lambda f: f.json_body(status=700), "json_body status must be an HTTP status"),
         (lambda f: f.json_body(body={1, 2}), "json_body body must be a JSON value"),
         (lambda f: f.json_body(count=0), "count must be a positive integer"),
+        (lambda f: f.drop_every(-1), "drop_every must be a non-negative integer"),
+        (lambda f: f.drop_every(1.5), "drop_every must be a non-negative integer"),
+        (lambda f: f.hang_every(True), "hang_every must be a non-negative integer"),
+        (lambda f: f.hang_every(2, seconds=-1), "seconds must be a finite number of seconds >= 0"),
+        (lambda f: f.hang_every(2, seconds=float("inf")), "seconds must be a finite number"),
+        (lambda f: f.hang_every(2, then="later"), "then must be 'answer' or 'close'"),
+        (lambda f: f.throttle_every(2, retry_after="soon"), "retry_after must be a finite number"),
+        (lambda f: f.configure({"drop_every": "2"}), "drop_every must be a non-negative integer"),
+        (lambda f: f.configure({"hang_evry": 2}), "unknown fault settings: hang_evry"),
     ],
 )
 def test_bad_fault_settings_are_refused(emu: Emulator, call, message: str) -> None:  # type: ignore[no-untyped-def]
