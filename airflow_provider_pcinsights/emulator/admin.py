@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 class Admin:
     """``GET requests``, ``GET reports?program=``, ``POST faults``, ``POST behaviour``, ``POST reset``,
-    and ``POST report-status``, ``POST revoke-tokens``, ``GET state`` for convenience."""
+    and ``POST report-status``, ``POST status-after-reads``, ``GET reads?program=&report_id=``,
+    ``POST revoke-tokens``, ``GET state`` for convenience."""
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
@@ -48,6 +49,18 @@ class Admin:
                     body.get("program", "mpn"), body.get("report_id"), body.get("status")
                 )
                 return Response.json(200, record)
+            if route == ("POST", "status-after-reads"):
+                body = self._body(request)
+                self.emulator.change_status_after_reads(
+                    body.get("program", "mpn"),
+                    body.get("report_id"),
+                    body.get("status"),
+                    body.get("reads", 1),
+                )
+                return Response.json(200, {"scheduled": self.emulator.scheduled_status_changes()})
+            if route == ("GET", "reads"):
+                program, report_id = request.param("program") or "mpn", request.param("report_id")
+                return Response.json(200, {"reads": self.emulator.reads(program, report_id)})
             if route == ("POST", "revoke-tokens"):
                 self.emulator.revoke_tokens()
                 return Response.json(200, {"revoked": True})
@@ -64,7 +77,9 @@ class Admin:
                 "latency": emu.faults.latency,
                 "error_rate": emu.faults.error_rate,
                 "pending": emu.faults.pending(),
+                "periodic": emu.faults.periodic(),
             },
+            "scheduled_status_changes": emu.scheduled_status_changes(),
             "reports": {p: emu.state.report_ids(p) for p in emu.state.programs},
         }
 

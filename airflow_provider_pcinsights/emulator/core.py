@@ -271,6 +271,25 @@ class Emulator:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
         return self.state.set_report_status(program, report_id, status)
 
+    def change_status_after_reads(self, program: str, report_id: str, status: str, reads: int = 1) -> None:
+        """Set the report's status once it has been read ``reads`` more times.
+
+        A read is an answered ``GET ScheduledReport`` that included the report (a faulted call
+        is not). The change is applied right after answering the read that makes the count, so
+        that read still shows the old status and the next one the new. Several changes of one
+        report apply one after the other, in the order queued: each later one counts its reads
+        from the read that applied the one before it. ``reset()`` forgets them.
+        """
+        self.state.change_status_after_reads(program, report_id, status, reads)
+
+    def reads(self, program: str, report_id: str) -> int:
+        """How many answered ``GET ScheduledReport`` calls included this report (since ``reset()``)."""
+        return self.state.reads(program, report_id)
+
+    def scheduled_status_changes(self) -> list[dict[str, Any]]:
+        """Changes queued with ``change_status_after_reads`` and not applied yet, in order."""
+        return self.state.scheduled_status_changes()
+
     def add_report(self, program: str = "mpn", **fields: Any) -> str:
         return self.state.add_report(program, fields)["ReportId"]
 

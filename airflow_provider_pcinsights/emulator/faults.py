@@ -190,6 +190,15 @@ class Faults:
                 {"fault": r.fault.describe(), "remaining": r.remaining, "path": r.path} for r in self._rules
             ]
 
+    def periodic(self) -> list[dict[str, Any]]:
+        """The periodic rules set, in the order they rank, with the API calls each has counted."""
+        with self._lock:
+            return [
+                {"fault": rule.fault.describe(), "every": rule.every, "calls": rule.calls}
+                for kind in PERIODIC_KINDS
+                if (rule := self._periodic.get(kind)) is not None
+            ]
+
     def configure(self, settings: dict[str, Any]) -> None:
         """Apply the JSON form used by ``POST /_emulator/faults`` and the command line.
 

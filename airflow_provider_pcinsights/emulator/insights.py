@@ -11,6 +11,7 @@ import base64
 import binascii
 import datetime
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlencode
 
@@ -142,6 +143,14 @@ class Insights:
 
     # -- reports ------------------------------------------------------------
     def _list_reports(self, request: Request, program: str, version: str, log: dict[str, Any]) -> Response:
+        # Under the lock from reading the store to counting the reads: a status change due after
+        # this read is applied before any other call can read the report.
+        with self.state.lock:
+            return self._list_reports_locked(request, program, version, log)
+
+    def _list_reports_locked(
+        self, request: Request, program: str, version: str, log: dict[str, Any]
+    ) -> Response:
         records = self.state.reports(program)
         report_id = request.param("reportId")
         report_name = request.param("reportName")
@@ -163,9 +172,22 @@ class Insights:
             records = [r for r in records if r["QueryId"].lower() == query_id.lower()]
         if filtered and not records:
             return self._error(404, NOT_FOUND_MESSAGE)
-        return self._paged(request, records)
 
-    def _paged(self, request: Request, records: list[dict[str, Any]]) -> Response:
+        def count_reads(page: list[dict[str, Any]]) -> None:
+            # One read per report per answer, even if a cmp v1.1 call names it twice.
+            changes = self.state.count_reads(program, list(dict.fromkeys(r["ReportId"] for r in page)))
+            if changes:
+                log["status_changes"] = changes
+
+        return self._paged(request, records, on_page=count_reads)
+
+    def _paged(
+        self,
+        request: Request,
+        records: list[dict[str, Any]],
+        on_page: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> Response:
+        """One page of ``records``; ``on_page`` is called with it once the answer is built."""
         offset = _decode_continuation(request.param(_CONTINUATION))
         size = self.behaviour.page_size
         page = records[offset : offset + size]
@@ -181,7 +203,10 @@ class Insights:
             relative = f"{request.path}?{urlencode(query)}"
             root = {"relative": "", "foreign": FOREIGN_HOST}.get(style, request.base_url)
             next_link = f"{root}{relative}"
-        return Response.json(200, self._envelope(page, total_count=len(records), next_link=next_link))
+        response = Response.json(200, self._envelope(page, total_count=len(records), next_link=next_link))
+        if on_page is not None:
+            on_page(page)
+        return response
 
     def _create_report(self, request: Request, program: str, log: dict[str, Any]) -> Response:
         body = _json_object(request)

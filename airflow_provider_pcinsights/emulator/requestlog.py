@@ -30,8 +30,13 @@ class RequestRecord:
     grant_type: str | None = None
     program: str | None = None
     report_id: str | None = None
-    report_status: str | None = None  # the report's status after the call
+    # The report's status as the call answered it: after the call for one that changes it (PUT),
+    # before any change the call triggered (see ``status_changes``) for a read.
+    report_status: str | None = None
     fault: str | None = None
+    # Changes queued with ``change_status_after_reads`` that this read triggered, applied right after
+    # answering it: report id -> the status set. None when it triggered none.
+    status_changes: dict[str, str] | None = None
 
     @property
     def status_code(self) -> int | None:

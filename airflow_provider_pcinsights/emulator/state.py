@@ -12,6 +12,8 @@ import copy
 import datetime
 import threading
 import uuid
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 PROGRAMS: dict[str, tuple[str, ...]] = {"mpn": ("v1",), "cmp": ("v1", "v1.1")}
@@ -58,6 +60,15 @@ def system_query_id(program: str, name: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{program}:query:{name}"))
 
 
+@dataclass
+class ScheduledStatusChange:
+    """Set a report's status once it has been read ``reads`` times (counted in ``counted``)."""
+
+    status: str
+    reads: int
+    counted: int = 0
+
+
 class ProgramStore:
     """Reports, executions, queries and datasets of one program (both versions share it)."""
 
@@ -67,6 +78,8 @@ class ProgramStore:
         self.executions: dict[str, list[dict[str, Any]]] = {}
         self.queries: dict[str, dict[str, Any]] = {}
         self.datasets: list[dict[str, Any]] = []
+        self.reads: dict[str, int] = {}  # report id -> reads answered (see EmulatorState.count_reads)
+        self.status_changes: dict[str, deque[ScheduledStatusChange]] = {}  # report id -> queued, in order
         self._seed_queries()
         for index in range(reports):
             self._seed_report(index)
@@ -255,7 +268,74 @@ class EmulatorState:
         with self.lock:
             store = self.store(program)
             store.executions.pop(report_id, None)
+            store.status_changes.pop(report_id, None)  # nothing left to change
             return store.reports.pop(report_id)
+
+    # -- reads of reports and the status changes they trigger -------------
+    def change_status_after_reads(self, program: str, report_id: str, status: str, reads: int = 1) -> None:
+        """Queue a change: once the report has been read ``reads`` more times, set its status.
+
+        Changes of one report are applied one after the other, in the order queued: the first
+        counts reads from now, each later one from the read that applied the one before it.
+        """
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        if isinstance(reads, bool) or not isinstance(reads, int) or reads < 1:
+            raise ValueError(f"reads must be a positive integer, got {reads!r}")
+        with self.lock:
+            store = self.store(program)
+            if report_id not in store.reports:
+                raise KeyError(f"no {program} report with id {report_id!r}")
+            store.status_changes.setdefault(report_id, deque()).append(ScheduledStatusChange(status, reads))
+
+    def count_reads(self, program: str, report_ids: list[str]) -> dict[str, str]:
+        """Count one read of each report (an answer that included it) and apply the changes due.
+
+        Call it under ``lock``, right after building the answer, so that the answer shows the
+        status before the change and the next read the status after it. Returns the changes
+        applied, as report id -> new status.
+        """
+        applied: dict[str, str] = {}
+        with self.lock:
+            store = self.store(program)
+            for report_id in report_ids:
+                store.reads[report_id] = store.reads.get(report_id, 0) + 1
+                queue = store.status_changes.get(report_id)
+                if not queue:
+                    continue
+                change = queue[0]
+                change.counted += 1
+                if change.counted >= change.reads:
+                    queue.popleft()
+                    if not queue:
+                        del store.status_changes[report_id]
+                    self.set_report_status(program, report_id, change.status)
+                    applied[report_id] = change.status
+        return applied
+
+    def reads(self, program: str, report_id: str) -> int:
+        """How many answers included this report since the start (or the last reset)."""
+        with self.lock:
+            store = self.store(program)
+            if report_id not in store.reports and report_id not in store.reads:
+                raise KeyError(f"no {program} report with id {report_id!r}")
+            return store.reads.get(report_id, 0)
+
+    def scheduled_status_changes(self) -> list[dict[str, Any]]:
+        """Changes not applied yet, in the order each report will get them."""
+        with self.lock:
+            return [
+                {
+                    "program": program,
+                    "report_id": report_id,
+                    "status": change.status,
+                    "reads": change.reads,
+                    "reads_left": change.reads - change.counted,
+                }
+                for program, store in self.programs.items()
+                for report_id, queue in store.status_changes.items()
+                for change in queue
+            ]
 
     def add_execution(self, program: str, report_id: str, **fields: Any) -> dict[str, Any]:
         """Record a run of a report (tests use it to make executions appear)."""

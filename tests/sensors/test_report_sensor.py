@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -30,28 +28,9 @@ def emu(pcinsights_emulator):
     return pcinsights_emulator
 
 
-def _looks(emu, report_id: str) -> int:
-    """How many times the emulator was asked for this report's record."""
-    return sum(
-        1 for r in emu.api_requests(method="GET") if report_id in r.query.values() or r.report_id == report_id
-    )
-
-
-def _set_status_after_looks(emu, report_id: str, status: str, looks: int = 1) -> threading.Thread:
-    """Change the report's status once the emulator has been asked for it ``looks`` times.
-
-    Waiting for the request log (not for a fixed time) guarantees the sensor saw the old status first.
-    """
-
-    def change() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and _looks(emu, report_id) < looks:
-            time.sleep(0.01)
-        emu.set_report_status("mpn", report_id, status)
-
-    thread = threading.Thread(target=change, daemon=True)
-    thread.start()
-    return thread
+def _answered(emu, report_id: str) -> list[str]:
+    """The statuses the emulator answered for this report, read after read."""
+    return [r.report_status for r in emu.api_requests(method="GET") if r.report_id == report_id]
 
 
 def _sensor(**kwargs) -> ReportStatusSensor:
@@ -68,13 +47,12 @@ def _sensor(**kwargs) -> ReportStatusSensor:
 def test_poke_mode_waits_until_the_report_becomes_active(emu):
     report_id = emu.report_ids()[0]
     emu.set_report_status("mpn", report_id, "Paused")
-    changer = _set_status_after_looks(emu, report_id, "Active", looks=2)
+    emu.change_status_after_reads("mpn", report_id, "Active", reads=2)
 
     result = _sensor(report_id=report_id, mode="poke").execute({})
 
-    changer.join(5)
     assert result == {report_id: "Active"}
-    assert _looks(emu, report_id) >= 3  # saw Paused twice, then Active
+    assert _answered(emu, report_id) == ["Paused", "Paused", "Active"]  # kept polling, stopped at once
 
 
 def test_every_report_must_reach_one_of_the_target_statuses(emu):
@@ -102,7 +80,7 @@ def test_a_failure_status_fails_at_once_naming_the_report(emu):
     assert f"{ids[1]} is Inactive" in str(caught.value)
     assert isinstance(caught.value, AirflowFailException)  # Airflow will not retry it
     assert ids[0] not in str(caught.value)
-    assert _looks(emu, ids[1]) == 1  # no further polling
+    assert emu.reads("mpn", ids[1]) == 1  # no further polling
 
 
 def test_custom_failure_statuses(emu):
@@ -260,13 +238,13 @@ def test_reschedule_mode_in_a_dag_run(emu, dag_module):
     module = dag_module("sensor_dags")
     report_id = emu.report_ids()[0]
     emu.set_report_status("mpn", report_id, "Paused")
-    changer = _set_status_after_looks(emu, report_id, "Active", looks=1)
+    emu.change_status_after_reads("mpn", report_id, "Active", reads=1)
 
     dag_run = module.reschedule_dag.test(run_conf={"ids": [report_id]})
 
-    changer.join(5)
     assert _states(dag_run) == {"wait": "success", "collect": "success"}
-    assert _reschedules(dag_run) >= 1
+    assert _answered(emu, report_id) == ["Paused", "Active"]  # one try saw Paused, the next Active
+    assert _reschedules(dag_run) == 1
     assert module.COLLECTED["reschedule"] == [{report_id: "Active"}]
 
 
@@ -276,11 +254,11 @@ def test_deferrable_sensor_completes_in_a_dag_run(emu, dag_module, caplog, capsy
     for rid in ids:
         emu.set_report_status("mpn", rid, "Paused")
     emu.set_report_status("mpn", ids[0], "Active")
-    changer = _set_status_after_looks(emu, ids[1], "Active", looks=2)  # the sensor's look, then the trigger's
+    emu.change_status_after_reads("mpn", ids[1], "Active", reads=2)  # the sensor's read, then the trigger's
 
     dag_run = module.deferrable_dag.test(run_conf={"ids": ids})
 
-    changer.join(5)
     assert "running trigger in line" in caplog.text + capsys.readouterr().out  # it really deferred
     assert _states(dag_run) == {"wait": "success", "collect": "success"}
+    assert _answered(emu, ids[1]) == ["Paused", "Paused", "Active"]  # sensor, trigger, trigger again
     assert module.COLLECTED["deferrable"] == [dict.fromkeys(ids, "Active")]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import threading
-import time
 
 import pytest
 
@@ -39,24 +37,6 @@ def _run(trigger: ReportStatusTrigger):
     events = asyncio.run(_all_events(trigger))
     assert len(events) == 1
     return events[0].payload
-
-
-def _looks(emu, report_id: str) -> int:
-    return sum(
-        1 for r in emu.api_requests(method="GET") if report_id in r.query.values() or r.report_id == report_id
-    )
-
-
-def _set_status_after_looks(emu, report_id: str, status: str, looks: int) -> threading.Thread:
-    def change() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and _looks(emu, report_id) < looks:
-            time.sleep(0.01)
-        emu.set_report_status("mpn", report_id, status)
-
-    thread = threading.Thread(target=change, daemon=True)
-    thread.start()
-    return thread
 
 
 # -- serialization -----------------------------------------------------------------------
@@ -96,14 +76,14 @@ def test_succeeds_once_every_report_reaches_a_target_status(emu):
     ids = emu.report_ids()[:2]
     emu.set_report_status("mpn", ids[0], "Active")
     emu.set_report_status("mpn", ids[1], "Paused")
-    changer = _set_status_after_looks(emu, ids[1], "Active", looks=2)
+    emu.change_status_after_reads("mpn", ids[1], "Active", reads=2)
 
     payload = _run(_trigger(ids))
 
-    changer.join(5)
     assert payload["status"] == "success"
     assert payload["statuses"] == dict.fromkeys(ids, "Active")
-    assert _looks(emu, ids[1]) >= 3  # it kept polling until the change
+    answered = [r.report_status for r in emu.api_requests(method="GET") if r.report_id == ids[1]]
+    assert answered == ["Paused", "Paused", "Active"]  # it kept polling until the change, then stopped
 
 
 def test_a_failure_status_ends_the_wait_with_a_failure_event(emu):
