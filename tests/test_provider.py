@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 from airflow_provider_pcinsights import get_provider_info
 
@@ -70,3 +71,22 @@ def test_connection_form_matches_the_hook():
         return
     widget_fields = {name.removeprefix("extra__pcinsights__") for name in widgets}
     assert widget_fields == set(info["conn-fields"])
+
+
+def test_provider_info_and_form_behaviour_pass_airflows_own_schemas():
+    from airflow import providers_manager
+
+    from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
+
+    providers_manager._create_provider_info_schema_validator().validate(get_provider_info())
+    providers_manager._create_customized_form_field_behaviours_schema_validator().validate(
+        PartnerCenterInsightsHook.get_ui_field_behaviour()
+    )
+    # Airflow 3's UI draws the form from conn-fields; they must match its provider.yaml schema.
+    import jsonschema
+
+    yaml_schema = json.loads(
+        (Path(providers_manager.__file__).parent / "provider.yaml.schema.json").read_text()
+    )
+    connection_type_schema = yaml_schema["properties"]["connection-types"]
+    jsonschema.validate(get_provider_info()["connection-types"], connection_type_schema)
