@@ -198,3 +198,31 @@ def test_polling_never_blocks_the_event_loop(emu):
     # Two slow calls in a row give the ticker dozens of turns if the loop is free; a blocking call
     # would let it tick only between calls (a handful of times at most).
     assert ticks >= 20, f"the event loop ticked only {ticks} times while the trigger polled"
+
+
+def test_no_synchronous_connection_lookup_happens_on_the_event_loop(emu, monkeypatch):
+    """Airflow 3's triggerer refuses a synchronous connection lookup on its loop; this test refuses it too.
+
+    The refusal is the one thing the emulator cannot produce, so it is reproduced here: the
+    lookup raises Airflow 3's error whenever it is called from a thread running an event loop.
+    """
+    from airflow.providers.common.compat.sdk import BaseHook
+
+    real_lookup = BaseHook.get_connection.__func__
+    refused: list[str] = []
+
+    def lookup_refused_on_the_loop(cls, conn_id):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a worker thread: allowed
+            return real_lookup(cls, conn_id)
+        refused.append(conn_id)
+        raise RuntimeError("You cannot use AsyncToSync in the same thread as an async event loop")
+
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(lookup_refused_on_the_loop))
+    report_id = emu.report_ids()[0]
+
+    payload = _run(_trigger([report_id]))
+
+    assert payload["status"] == "success", payload["message"]
+    assert refused == []
