@@ -201,10 +201,13 @@ def test_polling_never_blocks_the_event_loop(emu):
 
 
 def test_no_synchronous_connection_lookup_happens_on_the_event_loop(emu, monkeypatch):
-    """Airflow 3's triggerer refuses a synchronous connection lookup on its loop; this test refuses it too.
+    """A synchronous connection lookup on the event loop would stall every trigger of the triggerer.
 
-    The refusal is the one thing the emulator cannot produce, so it is reproduced here: the
-    lookup raises Airflow 3's error whenever it is called from a thread running an event loop.
+    Some Airflow 3 triggerers refuse it outright ("You cannot use AsyncToSync in the same
+    thread as an async event loop"); 3.3 lets it through greenback unless that is switched
+    off (scripts/triggerer_e2e.py runs the real triggerer that way). The refusal is the one
+    thing the emulator cannot produce, so it is reproduced here: the lookup raises whenever
+    it is called from a thread running an event loop.
     """
     from airflow.providers.common.compat.sdk import BaseHook
 
