@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import msal
-import requests
 
 from airflow_provider_pcinsights.exceptions import (
     AuthenticationError,
@@ -26,7 +25,7 @@ from airflow_provider_pcinsights.exceptions import (
     PartnerCenterInsightsError,
     ServiceUnavailableError,
 )
-from airflow_provider_pcinsights.hooks._errors import redact
+from airflow_provider_pcinsights.hooks._errors import redact, transport_error
 from airflow_provider_pcinsights.hooks._retry_policy import RetryPolicy
 from airflow_provider_pcinsights.hooks._settings import InsightsSettings
 from airflow_provider_pcinsights.hooks._transport import SIGN_IN_RETRY_METHODS, new_session
@@ -252,20 +251,13 @@ class TokenSource:
                 result = app.acquire_token_for_client(scopes=[settings.scope])
         except PartnerCenterInsightsError:
             raise
-        except requests.exceptions.SSLError as err:
-            raise AuthenticationError(
-                f"Could not sign in at {settings.authority_host}: TLS verification failed "
-                f"({self._redact(str(err))}); check the connection's verify setting"
-            ) from None
-        except requests.exceptions.RequestException as err:
-            raise ServiceUnavailableError(
-                f"Could not sign in: {settings.authority_host} did not answer after every retry "
-                f"({self._redact(str(err))})"
-            ) from None
-        except OSError as err:  # e.g. the CA bundle named by ``verify`` is gone
-            raise AuthenticationError(
-                f"Could not sign in at {settings.authority_host}: {self._redact(str(err))}; "
-                "check the connection's verify setting"
+        except OSError as err:  # TLS, the network, or the CA bundle named by ``verify``
+            raise transport_error(
+                err,
+                doing="sign in",
+                origin=settings.authority_host,
+                secrets=(*settings.secrets, self._refresh_token or ""),
+                config_error=AuthenticationError,
             ) from None
         except ValueError as err:  # MSAL: the tenant's OpenID configuration could not be read
             raise AuthenticationError(self._discovery_failure(_chain_text(err))) from None

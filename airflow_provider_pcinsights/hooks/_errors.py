@@ -34,6 +34,39 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def transport_error(
+    err: OSError,
+    *,
+    doing: str,
+    origin: str,
+    secrets: Iterable[str],
+    retries: int | str = "every",
+    request_id: str | None = None,
+    config_error: type[PartnerCenterInsightsError] = PartnerCenterInsightsError,
+) -> PartnerCenterInsightsError:
+    """A failure below HTTP, for the sign-in and the API alike.
+
+    A TLS failure or an unreadable CA bundle is the connection's ``verify``
+    setting to fix (``config_error``); anything else the network did, once the
+    retries are spent, is the service being unavailable.
+    """
+    import requests
+
+    reason = redact(str(err), secrets)
+    check_verify = "check the connection's verify setting (true, false or a CA bundle path)"
+    if isinstance(err, requests.exceptions.SSLError):
+        return config_error(
+            f"Could not {doing}: TLS verification of {origin} failed ({reason}); {check_verify}"
+        )
+    if isinstance(err, requests.exceptions.RequestException):
+        quote = f"; MS-RequestId {request_id}" if request_id else ""
+        return ServiceUnavailableError(
+            f"Could not {doing}: {origin} did not answer after {retries} retries "
+            f"({type(err).__name__}: {reason}{quote})"
+        )
+    return config_error(f"Could not {doing}: {reason}; {check_verify}")  # e.g. the CA bundle is gone
+
+
 def excerpt(body: str) -> str:
     """A short, single-line piece of a body, enough to recognise an HTML error page."""
     flat = " ".join(body.split())

@@ -21,7 +21,6 @@ from airflow_provider_pcinsights.exceptions import (
     AuthenticationError,
     PartnerCenterInsightsError,
     ReportNotFoundError,
-    ServiceUnavailableError,
     UnexpectedResponseError,
 )
 from airflow_provider_pcinsights.hooks._retry_policy import RetryPolicy
@@ -401,9 +400,7 @@ class PartnerCenterInsightsHook(BaseHook):
     def _send(
         self, method: str, url: str, params: dict[str, str] | None, action: str
     ) -> tuple[requests.Response, str]:
-        import requests
-
-        from airflow_provider_pcinsights.hooks._errors import redact
+        from airflow_provider_pcinsights.hooks._errors import transport_error
         from airflow_provider_pcinsights.hooks._transport import BearerAuth
 
         token = self.get_token()
@@ -419,22 +416,14 @@ class PartnerCenterInsightsHook(BaseHook):
             response = self._http().request(
                 method, url, params=params, headers=headers, auth=BearerAuth(token)
             )
-        except requests.exceptions.SSLError as err:
-            reason = redact(str(err), self._known_secrets())
-            raise PartnerCenterInsightsError(
-                f"Could not {action}: TLS verification of {origin} failed ({reason}); "
-                "check the connection's verify setting (true, false or a CA bundle path)"
-            ) from None
-        except requests.exceptions.RequestException as err:
-            reason = redact(str(err), self._known_secrets())
-            raise ServiceUnavailableError(
-                f"Could not {action}: {origin} did not answer after {self.retry_policy.retries} retries "
-                f"({type(err).__name__}: {reason}; MS-RequestId {request_id})"
-            ) from None
-        except OSError as err:  # e.g. the CA bundle named by ``verify`` is gone
-            raise PartnerCenterInsightsError(
-                f"Could not {action}: {redact(str(err), self._known_secrets())}; "
-                "check the connection's verify setting (true, false or a CA bundle path)"
+        except OSError as err:  # TLS, the network, or the CA bundle named by ``verify``
+            raise transport_error(
+                err,
+                doing=action,
+                origin=origin,
+                secrets=self._known_secrets(),
+                retries=self.retry_policy.retries,
+                request_id=request_id,
             ) from None
         return response, request_id
 
