@@ -12,60 +12,26 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import requests
+from airflow_provider_pcinsights.emulator import EmulatorProcess, EmulatorProcessError
 
 REPO = Path(__file__).resolve().parents[1]
 HOME = REPO / ".airflow-demo"
 DAG_ID = "example_pause_reports_for_backfill"
-CONN_VAR = "AIRFLOW_CONN_PCINSIGHTS_DEFAULT"
 REPORTS = 3
 BACKFILL_SECONDS = 3
 
 
 class DemoFailed(Exception):
     """Something a person watching the demo should be told about, then exit 1."""
-
-
-@dataclass
-class Emulator:
-    """The emulator process and how to reach its admin endpoints."""
-
-    process: subprocess.Popen[str]
-    connection: dict[str, Any]
-
-    @property
-    def base_url(self) -> str:
-        return self.connection["host"].rstrip("/")
-
-    @property
-    def verify(self) -> str | bool:
-        return self.connection.get("extra", {}).get("verify", True)
-
-    def admin(self, path: str, **params: Any) -> Any:
-        response = requests.get(
-            f"{self.base_url}/_emulator/{path}", params=params, verify=self.verify, timeout=10
-        )
-        response.raise_for_status()
-        return response.json()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
 
 
 def say(text: str = "") -> None:
@@ -77,41 +43,9 @@ def heading(text: str) -> None:
     say(f"== {text}")
 
 
-def start_emulator(state_dir: Path, request_log: Path) -> Emulator:
-    """Start the emulator and read the connection line it prints when ready."""
-    command = [
-        sys.executable,
-        "-m",
-        "airflow_provider_pcinsights.emulator",
-        "--port",
-        "0",
-        "--reports",
-        str(REPORTS),
-        "--state-dir",
-        str(state_dir),
-        "--request-log",
-        str(request_log),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    seen: list[str] = []
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(line.rstrip())
-        words = shlex.split(line.strip().removeprefix("export "))
-        if words and words[0].startswith(f"{CONN_VAR}="):
-            connection = json.loads(words[0].split("=", 1)[1])
-            return Emulator(process, connection)
-    process.kill()
-    raise DemoFailed("the emulator did not print its connection line:\n" + "\n".join(seen[-20:]))
-
-
-def report_statuses(emulator: Emulator, program: str) -> dict[str, dict[str, Any]]:
+def report_statuses(emulator: EmulatorProcess, program: str) -> dict[str, dict[str, Any]]:
     """Reports as the emulator holds them, by id."""
-    answer = emulator.admin("reports", program=program)
+    answer = emulator.admin_get("reports", program=program)
     records = answer["reports"] if isinstance(answer, dict) else answer
     return {record["ReportId"]: record for record in records}
 
@@ -196,21 +130,26 @@ def main() -> int:
     HOME.mkdir(parents=True)
     request_log = HOME / "emulator-requests.jsonl"
     airflow_log = HOME / "airflow.log"
-    emulator = start_emulator(HOME / "emulator", request_log)
+    emulator = EmulatorProcess(
+        *("--port", "0", "--reports", str(REPORTS)),
+        *("--state-dir", str(HOME / "emulator"), "--request-log", str(request_log)),
+        start_timeout=60,
+    )
     try:
+        emulator.start()
         return show(emulator, request_log, airflow_log)
-    except DemoFailed as failure:
+    except (DemoFailed, EmulatorProcessError) as failure:
         say(f"\nDEMO FAILED: {failure}")
         return 1
     finally:
         emulator.stop()
 
 
-def show(emulator: Emulator, request_log: Path, airflow_log: Path) -> int:
+def show(emulator: EmulatorProcess, request_log: Path, airflow_log: Path) -> int:
     connection = emulator.connection
     extra = connection.get("extra", {})
     program = extra.get("program", "mpn")
-    heading(f"Partner Center Insights emulator at {emulator.base_url} (program {program})")
+    heading(f"Partner Center Insights emulator at {emulator.url} (program {program})")
 
     before = report_statuses(emulator, program)
     report_ids = list(before)[:REPORTS]
@@ -226,7 +165,7 @@ def show(emulator: Emulator, request_log: Path, airflow_log: Path) -> int:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        CONN_VAR: json.dumps(connection),
+        **emulator.env,  # AIRFLOW_CONN_PCINSIGHTS_DEFAULT, as the emulator printed it
         "PCINSIGHTS_REPORT_IDS": ",".join(report_ids),
     }
     heading(f"Running: airflow dags test {DAG_ID}   (full output: {airflow_log.relative_to(REPO)})")

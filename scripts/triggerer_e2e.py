@@ -42,14 +42,12 @@ import contextlib
 import json
 import os
 import re
-import shlex
 import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -59,6 +57,8 @@ from typing import Any
 
 import requests
 
+from airflow_provider_pcinsights.emulator import EmulatorProcess, EmulatorProcessError
+
 REPO = Path(__file__).resolve().parents[1]
 AIRFLOW_VERSION = version("apache-airflow")
 AIRFLOW_MAJOR = int(AIRFLOW_VERSION.split(".")[0])
@@ -67,7 +67,6 @@ DAG_ID = "pcinsights_triggerer_e2e"
 TASK_ID = "wait_until_active"
 RUN_ID = "triggerer_e2e"
 CONN_ID = "pcinsights_default"
-CONN_VAR = "AIRFLOW_CONN_PCINSIGHTS_DEFAULT"  # the emulator prints the connection as this variable
 IDS_VAR = "PCINSIGHTS_E2E_REPORT_IDS"
 PROGRAM = "mpn"
 REPORTS = 2
@@ -136,6 +135,7 @@ class Processes:
     """Everything this script started, each in a session of its own, so its whole tree can be stopped."""
 
     started: dict[str, subprocess.Popen[Any]] = field(default_factory=dict)
+    emulator: EmulatorProcess | None = None
 
     def start(self, name: str, command: list[str], env: dict[str, str], log: Path, **kwargs: Any) -> None:
         handle = log.open("w")
@@ -152,7 +152,10 @@ class Processes:
             handle.close()
 
     def check_alive(self) -> None:
-        for name, process in self.started.items():
+        running = dict(self.started)
+        if self.emulator is not None and self.emulator.process is not None:
+            running = {"emulator": self.emulator.process, **running}
+        for name, process in running.items():
             if process.poll() is not None:
                 raise E2EFailed(f"{name} exited early with code {process.returncode} (see {HOME / name}.log)")
 
@@ -161,6 +164,13 @@ class Processes:
         for process in self.started.values():
             self._signal(process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_SECONDS
+        try:
+            if self.emulator is not None:
+                self.emulator.stop()  # SIGTERM, up to STOP_SECONDS (it takes well under one), SIGKILL
+        finally:
+            self._stop_started(deadline)
+
+    def _stop_started(self, deadline: float) -> None:
         for process in self.started.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -178,71 +188,20 @@ class Processes:
             os.killpg(process.pid, sig)
 
 
-@dataclass
-class EmulatorClient:
-    base_url: str
-    verify: str | bool
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = requests.get(
-            f"{self.base_url}/_emulator/{path}", params=params, verify=self.verify, timeout=10
-        )
-        response.raise_for_status()
-        return response.json()
-
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        response = requests.post(
-            f"{self.base_url}/_emulator/{path}", json=body, verify=self.verify, timeout=10
-        )
-        response.raise_for_status()
-        return response.json()
-
-
-def start_emulator(processes: Processes) -> tuple[EmulatorClient, dict[str, Any]]:
-    """Start the emulator and read the connection line it prints when ready."""
-    command = [
-        sys.executable,
-        "-m",
-        "airflow_provider_pcinsights.emulator",
-        "--port",
-        "0",
-        "--reports",
-        str(REPORTS),
-        "--state-dir",
-        str(HOME / "emulator"),
-        "--request-log",
-        str(HOME / "emulator-requests.jsonl"),
-    ]
-    processes.start(
-        "emulator", command, dict(os.environ), HOME / "emulator.log", stdout=subprocess.PIPE, text=True
+def start_emulator(processes: Processes) -> EmulatorProcess:
+    """Start the emulator (its output in emulator.log); ``processes`` stops it with the rest."""
+    processes.emulator = EmulatorProcess(
+        *("--port", "0", "--reports", str(REPORTS)),
+        *("--state-dir", str(HOME / "emulator"), "--request-log", str(HOME / "emulator-requests.jsonl")),
+        log_file=HOME / "emulator.log",
+        start_timeout=30,
+        stop_timeout=STOP_SECONDS,
+        start_new_session=True,
     )
-    process = processes.started["emulator"]
-    assert process.stdout is not None
-    deadline = time.monotonic() + 30
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(line.rstrip())
-        words = shlex.split(line.strip().removeprefix("export "))
-        if words and words[0].startswith(f"{CONN_VAR}="):
-            connection = json.loads(words[0].split("=", 1)[1])
-            # Keep draining its output into its log, so a full pipe never stalls it.
-            threading.Thread(target=_drain, args=(process.stdout, seen), daemon=True).start()
-            client = EmulatorClient(
-                connection["host"].rstrip("/"), connection.get("extra", {}).get("verify", True)
-            )
-            return client, connection
-    raise E2EFailed("the emulator did not print its connection line:\n" + "\n".join(seen[-20:]))
-
-
-def _drain(stream: Any, seen: list[str]) -> None:
-    with (HOME / "emulator.log").open("a") as log:
-        log.write("\n".join(seen) + "\n")
-        for line in stream:
-            log.write(line)
-            log.flush()
+    try:
+        return processes.emulator.start()
+    except EmulatorProcessError as error:
+        raise E2EFailed(str(error)) from None
 
 
 def airflow_env(report_ids: list[str]) -> dict[str, str]:
@@ -363,18 +322,19 @@ def error_lines(path: Path) -> list[str]:
 def run(processes: Processes, timings: dict[str, float]) -> list[str]:
     """Everything up to the verdict; returns the problems found (empty: it worked)."""
     begin = time.monotonic()
-    emulator, connection = start_emulator(processes)
-    answer = emulator.get("reports", program=PROGRAM)
+    emulator = start_emulator(processes)
+    connection = emulator.connection
+    answer = emulator.admin_get("reports", program=PROGRAM)
     records = answer["reports"] if isinstance(answer, dict) else answer
     report_ids = [record["ReportId"] for record in records[:REPORTS]]
     for report_id in report_ids:
-        emulator.post("report-status", {"program": PROGRAM, "report_id": report_id, "status": "Paused"})
-        emulator.post(
+        emulator.admin_post("report-status", {"program": PROGRAM, "report_id": report_id, "status": "Paused"})
+        emulator.admin_post(
             "status-after-reads",
             {"program": PROGRAM, "report_id": report_id, "status": "Active", "reads": READS_BEFORE_ACTIVE},
         )
     say(
-        f"   emulator at {emulator.base_url}; reports {', '.join(report_ids)} Paused, Active after "
+        f"   emulator at {emulator.url}; reports {', '.join(report_ids)} Paused, Active after "
         f"{READS_BEFORE_ACTIVE} reads"
     )
 
@@ -481,10 +441,10 @@ def run(processes: Processes, timings: dict[str, float]) -> list[str]:
             problems.append(f"errors in {path.name}:\n      " + "\n      ".join(found[:10]))
 
     for report_id in report_ids:
-        reads = emulator.get("reads", program=PROGRAM, report_id=report_id)["reads"]
+        reads = emulator.admin_get("reads", program=PROGRAM, report_id=report_id)["reads"]
         if reads != EXPECTED_READS:
             problems.append(f"report {report_id} was read {reads} times, expected {EXPECTED_READS}")
-    pending = emulator.get("state").get("scheduled_status_changes")
+    pending = emulator.admin_get("state").get("scheduled_status_changes")
     if pending:
         problems.append(f"status changes never applied: {pending}")
 
@@ -537,6 +497,9 @@ def main() -> int:
         say(f"\nINTERRUPTED ({stop or 'Ctrl-C'})")
         verdict = 130
     finally:
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short (it is bounded anyway).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stopping = time.monotonic()
         processes.stop_all()
         timings["stop"] = time.monotonic() - stopping

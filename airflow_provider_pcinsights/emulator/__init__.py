@@ -2,7 +2,8 @@
 
 Used by the provider's tests, the demo and users' own DAG tests (through the
 ``pcinsights_emulator`` pytest fixture), and runnable on its own:
-``python -m airflow_provider_pcinsights.emulator``. It never imports Airflow.
+``python -m airflow_provider_pcinsights.emulator`` (from Python: ``EmulatorProcess``).
+It never imports Airflow.
 """
 
 from __future__ import annotations
@@ -10,6 +11,14 @@ from __future__ import annotations
 from .behaviour import Behaviour
 from .core import Emulator
 from .faults import Faults
+from .process import EmulatorProcess, EmulatorProcessError
 from .requestlog import RequestRecord
 
-__all__ = ["Behaviour", "Emulator", "Faults", "RequestRecord"]
+__all__ = [
+    "Behaviour",
+    "Emulator",
+    "EmulatorProcess",
+    "EmulatorProcessError",
+    "Faults",
+    "RequestRecord",
+]

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import shlex
-import signal
-import subprocess
-import sys
-
+from airflow_provider_pcinsights.emulator import EmulatorProcess
 from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
 
-def test_the_printed_connection_line_works_with_the_hook(monkeypatch, tmp_path):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_pcinsights.emulator", "--reports", "2", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = ""
-        while "AIRFLOW_CONN_PCINSIGHTS_DEFAULT=" not in line:
-            line = process.stdout.readline()
-            assert line, "the emulator exited without printing its connection line"
-        name, _, value = shlex.split(line.strip().removeprefix("export "))[0].partition("=")
-        monkeypatch.setenv(name, value)
+def test_the_printed_connection_line_works_with_the_hook(monkeypatch):
+    with EmulatorProcess("--reports", "2", "--port", "0") as emulator:
+        for name, value in emulator.env.items():  # AIRFLOW_CONN_PCINSIGHTS_DEFAULT, as printed
+            monkeypatch.setenv(name, value)
 
         hook = PartnerCenterInsightsHook()
         reports = hook.list_reports()
@@ -34,6 +19,4 @@ def test_the_printed_connection_line_works_with_the_hook(monkeypatch, tmp_path):
         assert paused["ReportStatus"] == "Paused"
         assert hook.get_report(reports[0]["ReportId"])["ReportStatus"] == "Paused"
         assert hook.test_connection()[0] is True
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
+    assert emulator.process.returncode == 0  # stopped cleanly by SIGTERM
