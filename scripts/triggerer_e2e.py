@@ -494,7 +494,7 @@ def main() -> int:
     except Exception:
         say("\nFAILED: the check itself broke:\n" + traceback.format_exc())
     except (KeyboardInterrupt, Interrupted) as stop:
-        say(f"\nINTERRUPTED ({stop or 'Ctrl-C'})")
+        say(f"\nINTERRUPTED ({str(stop) or 'Ctrl-C'})")
         verdict = 130
     finally:
         # A second Ctrl-C or SIGTERM must not cut the clean-up short (it is bounded anyway).
