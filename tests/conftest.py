@@ -1,8 +1,8 @@
 """Test-wide Airflow set-up: a throwaway AIRFLOW_HOME with a sqlite database.
 
 The environment is set before anything imports Airflow, which reads its
-configuration once, at import. Each Airflow line gets a home of its own because
-their database schemas differ.
+configuration once, at import. Each Airflow version gets a home of its own because
+their database schemas differ (and the floor runs use older releases of a line).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 AIRFLOW_VERSION = version("apache-airflow")
 AIRFLOW_MAJOR = AIRFLOW_VERSION.split(".")[0]
-AIRFLOW_HOME = REPO / ".airflow-test" / f"af{AIRFLOW_MAJOR}"
+AIRFLOW_HOME = REPO / ".airflow-test" / f"af{AIRFLOW_VERSION}"
 
 os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}"

@@ -19,7 +19,8 @@ def _airflow(*args: str) -> str:
         [sys.executable, "-m", "airflow", *args],
         capture_output=True,
         text=True,
-        env=os.environ.copy(),
+        # Airflow 3.0 logs its plugin set-up to stdout at INFO; only the JSON is wanted here.
+        env={**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"},
         check=True,
     )
     return result.stdout

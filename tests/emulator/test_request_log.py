@@ -8,6 +8,7 @@ from pathlib import Path
 from emulator_clients import Api, VerifyingSession, client_credentials_token, msal_app
 
 from airflow_provider_pcinsights.emulator import Emulator
+from airflow_provider_pcinsights.hooks._auth import certificate_credential
 
 
 def test_calls_are_logged_in_order_with_what_they_did(emu: Emulator, api: Api) -> None:
@@ -76,8 +77,7 @@ def test_no_secret_reaches_the_log_the_admin_endpoint_or_the_log_file(tmp_path: 
         issued.append(secret_app.acquire_token_for_client([emu.scope])["access_token"])
         refreshed = secret_app.acquire_token_by_refresh_token(emu.refresh_token, [emu.scope])
         issued += [refreshed["access_token"], refreshed["refresh_token"]]
-        pem = Path(emu.certificate_path).read_text()
-        cert_app = msal_app(emu, {"private_key": pem, "public_certificate": pem})
+        cert_app = msal_app(emu, certificate_credential(emu.certificate_path))
         issued.append(cert_app.acquire_token_for_client([emu.scope])["access_token"])
         assertion = Path(emu.client_assertion_file).read_text()
         msal_app(emu, {"client_assertion": lambda: assertion}).acquire_token_for_client([emu.scope])
