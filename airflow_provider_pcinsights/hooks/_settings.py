@@ -8,41 +8,31 @@ as a puzzling 404 from Microsoft ten minutes into a DAG run.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_pcinsights import connection_fields as fields
 from airflow_provider_pcinsights.exceptions import ConnectionConfigError
 
-DEFAULT_HOST = "https://api.partnercenter.microsoft.com"
-DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
-DEFAULT_SCOPE = "https://api.partnercenter.microsoft.com/.default"
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_API_VERSIONS = {"mpn": "v1", "cmp": "v1.1"}
-PROGRAMS = tuple(DEFAULT_API_VERSIONS)
-AUTH_TYPES = ("client_credentials", "refresh_token")
+log = logging.getLogger(__name__)
 
-# Older Airflow UIs stored custom form fields with this prefix.
-_LEGACY_PREFIX = "extra__pcinsights__"
-_KNOWN_EXTRAS = frozenset(
-    {
-        "tenant_id",
-        "program",
-        "api_version",
-        "auth_type",
-        "refresh_token",
-        "certificate_path",
-        "client_assertion_file",
-        "authority_host",
-        "scope",
-        "verify",
-        "proxies",
-        "timeout",
-    }
-)
+# Every field, its default and its description live in ``connection_fields``; these names
+# are re-exported for the modules that read them from here.
+DEFAULT_HOST = fields.DEFAULT_HOST
+DEFAULT_AUTHORITY_HOST = fields.DEFAULT_AUTHORITY_HOST
+DEFAULT_SCOPE = fields.DEFAULT_SCOPE
+DEFAULT_TIMEOUT = fields.DEFAULT_TIMEOUT
+DEFAULT_API_VERSIONS = fields.DEFAULT_API_VERSIONS
+PROGRAMS = fields.PROGRAMS
+AUTH_TYPES = fields.AUTH_TYPES
+
+_LEGACY_PREFIX = fields.LEGACY_EXTRA_PREFIX
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 # The tenant and version land in URL paths: accept only what they really look like.
@@ -73,6 +63,7 @@ class InsightsSettings:
     client_assertion_file: str | None = None
     client_secret: str | None = field(default=None, repr=False)
     refresh_token: str | None = field(default=None, repr=False)
+    conn_id: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -169,7 +160,11 @@ def settings_from_connection(conn: Any) -> InsightsSettings:
         if path and not os.path.isfile(path):
             raise ConnectionConfigError(f"Connection {_conn_id(conn)!r}: extra {name} {path!r} is not a file")
 
+    if program == "mpn" and auth_type == "client_credentials":
+        _warn_app_only_mpn_once(_conn_id(conn))
+
     return InsightsSettings(
+        conn_id=getattr(conn, "conn_id", None),
         client_id=client_id,
         tenant_id=tenant_id,
         program=program,
@@ -213,8 +208,9 @@ def _read_extras(conn: Any) -> dict[str, Any]:
         raise ConnectionConfigError(f"Connection {_conn_id(conn)!r}: extra must be a JSON object")
     plain = {k: v for k, v in raw.items() if not k.startswith(_LEGACY_PREFIX)}
     prefixed = {k[len(_LEGACY_PREFIX) :]: v for k, v in raw.items() if k.startswith(_LEGACY_PREFIX)}
+    _refuse_unknown_extras(conn, [*plain, *prefixed])
     extras: dict[str, Any] = {}
-    for name in _KNOWN_EXTRAS:
+    for name in fields.KNOWN_EXTRAS:
         # Airflow 2's form may store an empty prefixed value beside a real plain one, or the reverse.
         value = plain.get(name)
         if value is None or value == "":
@@ -222,6 +218,41 @@ def _read_extras(conn: Any) -> dict[str, Any]:
         if value is not None:
             extras[name] = value
     return extras
+
+
+def _refuse_unknown_extras(conn: Any, names: list[str]) -> None:
+    """An extra nobody reads must not pass silently: ``programme`` would otherwise run against ``mpn``."""
+    unknown = sorted({str(name) for name in names} - fields.KNOWN_EXTRAS)
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        nearest = fields.nearest_field(name)
+        hints.append(f"{name!r} (did you mean {nearest!r}?)" if nearest else repr(name))
+    raise ConnectionConfigError(
+        f"Connection {_conn_id(conn)!r}: unknown extra {', '.join(hints)}; "
+        f"the known extras are {', '.join(sorted(fields.KNOWN_EXTRAS))}"
+    )
+
+
+_WARNED_APP_ONLY_MPN: set[str] = set()
+_WARNED_LOCK = threading.Lock()
+
+
+def _warn_app_only_mpn_once(conn_id: str) -> None:
+    """Accepted (the emulator and the interface's defaults allow it), but the real service will refuse it."""
+    with _WARNED_LOCK:
+        if conn_id in _WARNED_APP_ONLY_MPN:
+            return
+        _WARNED_APP_ONLY_MPN.add(conn_id)
+    log.warning(
+        "Connection %r uses program mpn with app-only sign-in (auth_type client_credentials); the real "
+        "Partner Center service answers mpn calls only with App+User sign-in. Set auth_type "
+        "refresh_token and mint a refresh token with: python -m airflow_provider_pcinsights.signin "
+        "--conn-id %s",
+        conn_id,
+        conn_id,
+    )
 
 
 def _host(conn: Any) -> str:

@@ -98,7 +98,10 @@ class PartnerCenterInsightsHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields for the classic connection form; Airflow 3's UI reads ``conn-fields`` instead."""
+        """Extra fields for the classic connection form; Airflow 3's UI reads ``conn-fields`` instead.
+
+        Both come from ``connection_fields.FIELDS``.
+        """
         try:
             from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
             from flask_babel import lazy_gettext
@@ -106,51 +109,27 @@ class PartnerCenterInsightsHook(BaseHook):
         except ImportError:  # Airflow 3 without the FAB UI: nothing to draw here
             return {}
 
-        def text(label: str, description: str = "", default: str | None = None) -> Any:
-            return StringField(
-                lazy_gettext(label), widget=BS3TextFieldWidget(), description=description, default=default
-            )
+        from airflow_provider_pcinsights.connection_fields import EXTRA_FIELDS, placeholder
 
-        return {
-            "tenant_id": text("Tenant ID", "Microsoft Entra tenant id of the partner account."),
-            "program": text(
-                "Program", "mpn: Partner Center insights (App+User). cmp: commercial marketplace.", "mpn"
-            ),
-            "api_version": text("API version", "Path version; v1 for mpn and v1.1 for cmp when empty."),
-            "auth_type": text(
-                "Auth type",
-                "client_credentials (app-only) or refresh_token (App+User).",
-                "client_credentials",
-            ),
-            "refresh_token": PasswordField(
-                lazy_gettext("Refresh token"),
-                widget=BS3PasswordFieldWidget(),
-                description="App+User refresh token, redeemed with the client credential.",
-            ),
-            "certificate_path": text(
-                "Certificate path", "PEM file with the private key and certificate, instead of a secret."
-            ),
-            "client_assertion_file": text(
-                "Client assertion file", "Federated token file (workload identity), instead of a secret."
-            ),
-            "authority_host": text("Authority host", "", "https://login.microsoftonline.com"),
-            "scope": text("Scope", "", "https://api.partnercenter.microsoft.com/.default"),
-            "verify": text("Verify TLS", "true, false, or the path of a CA bundle.", "true"),
-            "proxies": text("Proxies", 'requests-style mapping, for example {"https": "http://proxy:3128"}.'),
-            "timeout": text("Timeout (seconds)", "Seconds for each HTTP call.", "30"),
-        }
+        widgets: dict[str, Any] = {}
+        for f in EXTRA_FIELDS:
+            kind, widget = (
+                (PasswordField, BS3PasswordFieldWidget) if f.secret else (StringField, BS3TextFieldWidget)
+            )
+            widgets[f.name] = kind(
+                lazy_gettext(f.label),
+                widget=widget(),
+                description=f.help_text,
+                default=None if f.default is None else str(f.default),
+                render_kw={"placeholder": placeholder(f)},
+            )
+        return widgets
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "port", "extra"],
-            "relabeling": {"login": "Client ID", "password": "Client secret", "host": "API base URL"},
-            "placeholders": {
-                "login": "Application (client) id of the Entra app",
-                "password": "Client secret (leave empty with a certificate or assertion file)",
-                "host": "https://api.partnercenter.microsoft.com",
-            },
-        }
+        from airflow_provider_pcinsights.connection_fields import ui_field_behaviour
+
+        return ui_field_behaviour(kebab_case=False)
 
     # ------------------------------------------------------------------ lazy state
 

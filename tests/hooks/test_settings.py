@@ -139,6 +139,35 @@ def test_invalid_connection_fails_on_first_use_before_any_request(emu, monkeypat
     assert emu.all_requests == []
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"programme": "cmp"}, "unknown extra 'programme' (did you mean 'program'?)"),
+        ({"extra__pcinsights__tenant": "x"}, "unknown extra 'tenant' (did you mean 'tenant_id'?)"),
+        ({"colour": "blue"}, "unknown extra 'colour';"),
+    ],
+)
+def test_an_unknown_extra_is_refused_naming_the_nearest_field(extra, message):
+    with pytest.raises(ConnectionConfigError) as caught:
+        settings_from_connection(connection(extra))
+    assert message in str(caught.value)
+    assert "the known extras are" in str(caught.value)
+
+
+def test_a_misspelt_program_never_runs_against_the_default(emu, monkeypatch):
+    """``programme`` used to be ignored silently, and the task ran against mpn."""
+    conn = json.loads(emu.connection_json(program="cmp"))
+    conn["extra"].pop("program")
+    conn["extra"]["programme"] = "cmp"
+    monkeypatch.setenv("AIRFLOW_CONN_PCINSIGHTS_TYPO", json.dumps(conn))
+    hook = PartnerCenterInsightsHook("pcinsights_typo")
+
+    with pytest.raises(ConnectionConfigError, match=r"did you mean 'program'\?"):
+        hook.list_reports()
+    assert hook.test_connection()[0] is False
+    assert emu.all_requests == []
+
+
 def test_settings_repr_hides_the_secrets():
     settings = settings_from_connection(connection({"auth_type": "refresh_token", "refresh_token": REFRESH}))
     assert SECRET not in repr(settings)
