@@ -1,8 +1,11 @@
-"""Sign-in with MSAL, and one token cache per process and credential.
+"""Sign-in with MSAL: one ``ConfidentialClientApplication`` per credential and process.
 
 Every hook instance in a process that uses the same credential shares one MSAL
-application and one access token: a DAG run with a hundred tasks should sign
-in once an hour, not a hundred times. Imported lazily by the hook (it needs
+application, and MSAL's own token cache serves its tokens and renews them
+before they expire: a DAG run with a hundred tasks should sign in once an hour,
+not a hundred times. Own code is kept for what MSAL does not do: noticing the
+refresh token Entra rotates (to keep it and, if asked, store it), and turning
+Entra's refusals into a cause and a fix. Imported lazily by the hook (it needs
 ``msal``, ``requests`` and ``cryptography``).
 """
 
@@ -12,7 +15,6 @@ import hashlib
 import logging
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,20 +26,23 @@ from airflow_provider_pcinsights.exceptions import (
     ConnectionConfigError,
     PartnerCenterInsightsError,
     ServiceUnavailableError,
+    ThrottledError,
 )
-from airflow_provider_pcinsights.hooks._errors import redact, transport_error
+from airflow_provider_pcinsights.hooks._errors import excerpt, redact, transport_error
 from airflow_provider_pcinsights.hooks._retry_policy import RetryPolicy
 from airflow_provider_pcinsights.hooks._settings import InsightsSettings
-from airflow_provider_pcinsights.hooks._transport import SIGN_IN_RETRY_METHODS, new_session
+from airflow_provider_pcinsights.hooks._signin_errors import (
+    SignInContext,
+    aadsts_code,
+    explain,
+    sign_in_message,
+)
+from airflow_provider_pcinsights.hooks._transport import SIGN_IN_RETRY_METHODS, PinnedSession, new_session
 
 log = logging.getLogger(__name__)
 
-# Renew this long before expiry, but never more than half the token's lifetime.
-RENEWAL_MARGIN_SECONDS = 300.0
-_AADSTS = re.compile(r"AADSTS\d+")
-# An Entra error description inside a JSON body: the code up to the closing quote or the trace id.
-_AADSTS_DESCRIPTION = re.compile(r"AADSTS\d+:[^\"]*?(?=\s*Trace ID|\"|$)")
-_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.DOTALL)
+# MSAL's reserved scopes: it adds them itself and refuses them from callers.
+_RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
 
 
 @dataclass(frozen=True)
@@ -90,44 +95,63 @@ def _file_bytes(path: str, field_name: str) -> bytes:
 
 
 def certificate_credential(path: str) -> dict[str, str]:
-    """What MSAL needs from a PEM holding the private key and the certificate.
+    """What MSAL needs from a PEM holding the private key and the certificate, in any order.
 
-    The key is re-exported as unencrypted PKCS#8 (MSAL's preferred form) and the
-    certificate handed over so MSAL can compute the SHA-256 thumbprint and send
-    ``x5c``; MSAL older than 1.35 cannot compute it, so it gets the SHA-1
-    thumbprint as well.
+    ``cryptography`` finds each block itself. The key is handed over as
+    unencrypted PKCS#8 and the certificate too, so MSAL sends ``x5c`` and (from
+    1.35) computes the SHA-256 thumbprint; older MSAL needs the SHA-1 thumbprint.
     """
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
 
-    text = _file_bytes(path, "certificate_path").decode("ascii", errors="replace")
-    blocks = {match.group(1): match.group(0) for match in reversed(list(_PEM_BLOCK.finditer(text)))}
-    key_block = next((block for tag, block in blocks.items() if tag.endswith("PRIVATE KEY")), None)
-    cert_block = blocks.get("CERTIFICATE")
-    if key_block is None or cert_block is None:
-        missing = " and no ".join(
-            name for name, block in (("private key", key_block), ("certificate", cert_block)) if not block
-        )
-        raise ConnectionConfigError(
-            f"extra certificate_path {path!r}: the PEM file has no {missing}; it needs both"
-        )
+    data = _file_bytes(path, "certificate_path")
+    problems = []
     try:
-        key = serialization.load_pem_private_key(key_block.encode(), password=None)
-        cert = x509.load_pem_x509_certificate(cert_block.encode())
+        key = serialization.load_pem_private_key(data, password=None)
     except TypeError:
         raise ConnectionConfigError(
             f"extra certificate_path {path!r}: the private key is encrypted; give an unencrypted PEM"
         ) from None
-    except ValueError as err:
-        raise ConnectionConfigError(f"extra certificate_path {path!r}: cannot read the PEM ({err})") from None
+    except ValueError:
+        key = None
+        problems.append("private key")
+    try:
+        certificates = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        certificates = []
+    if not certificates:
+        problems.append("certificate")
+    if problems:
+        raise ConnectionConfigError(
+            f"extra certificate_path {path!r}: the PEM file has no {' and no '.join(problems)}; it needs both"
+        )
+    # The certificate registered on the app is the one for this key (a chain may follow it).
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    certificate = next(
+        (
+            c
+            for c in certificates
+            if c.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            == public
+        ),
+        None,
+    )
+    if certificate is None:
+        raise ConnectionConfigError(
+            f"extra certificate_path {path!r}: no certificate in the PEM file matches its private key"
+        )
     credential = {
         "private_key": key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ).decode(),
-        "public_certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
+        "public_certificate": certificate.public_bytes(serialization.Encoding.PEM).decode(),
     }
     if _msal_version() < (1, 35):
-        credential["thumbprint"] = cert.fingerprint(hashes.SHA1()).hex()  # what old MSAL wants
+        credential["thumbprint"] = certificate.fingerprint(hashes.SHA1()).hex()  # what old MSAL wants
     return credential
 
 
@@ -163,8 +187,177 @@ def is_known_authority_host(authority_host: str) -> bool:
     return host in WELL_KNOWN_AUTHORITY_HOSTS
 
 
+def sign_in_context(settings: InsightsSettings) -> SignInContext:
+    return SignInContext(
+        client_id=settings.client_id,
+        tenant_id=settings.tenant_id,
+        authority_host=settings.authority_host,
+        credential_kind=settings.credential_kind,
+        auth_type=settings.auth_type,
+        conn_id=settings.conn_id,
+        scope=settings.scope,
+    )
+
+
+class EntraHttpFailure(Exception):
+    """An answer from Entra that is not an OAuth answer: throttling, a server failure, an HTML page.
+
+    Raised from the session's response hook, after the retries, so that MSAL
+    never tries to read it as JSON and the message can say what really happened.
+    """
+
+    def __init__(
+        self, status: int, url: str, *, retry_after: str | None, correlation_id: str | None, body: str
+    ):
+        super().__init__(f"HTTP {status} from {url}")
+        self.status = status
+        self.url = url
+        self.retry_after = retry_after
+        self.correlation_id = correlation_id
+        self.body = body
+
+
+def _refuse_non_oauth_answers(response: Any, *args: Any, **kwargs: Any) -> Any:
+    status = response.status_code
+    is_json = "json" in response.headers.get("Content-Type", "").lower()
+    if status == 429 or status >= 500 or not is_json:
+        raise EntraHttpFailure(
+            status,
+            response.url.split("?", 1)[0],
+            retry_after=response.headers.get("Retry-After"),
+            correlation_id=response.request.headers.get("client-request-id"),
+            body=excerpt(response.text),
+        )
+    return response
+
+
+def sign_in_session(settings: InsightsSettings, policy: RetryPolicy, user_agent: str) -> PinnedSession:
+    """The session MSAL talks to Entra through: pinned TLS and proxies, bounded retries."""
+    session = new_session(
+        verify=settings.verify,
+        proxies=settings.proxies,
+        timeout=settings.timeout,
+        policy=policy,
+        retry_methods=SIGN_IN_RETRY_METHODS,
+        user_agent=user_agent,
+    )
+    session.hooks["response"].append(_refuse_non_oauth_answers)
+    return session
+
+
+def new_application(
+    settings: InsightsSettings,
+    session: PinnedSession,
+    *,
+    token_cache: msal.TokenCache | None = None,
+    app_class: type = msal.ConfidentialClientApplication,
+) -> Any:
+    return app_class(
+        settings.client_id,
+        client_credential=client_credential(settings),
+        authority=settings.authority,
+        http_client=session,
+        token_cache=token_cache,
+        instance_discovery=None if is_known_authority_host(settings.authority_host) else False,
+        app_name="airflow-provider-pcinsights",
+    )
+
+
+class RotationWatchingCache(msal.TokenCache):
+    """MSAL's in-memory cache, telling us each refresh token Entra hands back.
+
+    Entra replaces the refresh token on every use; MSAL keeps the new one for
+    itself, but a connection that should outlive this process needs to know it.
+    """
+
+    def __init__(self, on_refresh_token: Callable[[str], None]) -> None:
+        super().__init__()
+        self._on_refresh_token = on_refresh_token
+
+    def add(self, event: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        result = super().add(event, *args, **kwargs)
+        refresh_token = (event.get("response") or {}).get("refresh_token")
+        if refresh_token:
+            self._on_refresh_token(str(refresh_token))
+        return result
+
+
+class SignInError:
+    """Turns whatever a sign-in raised or returned into the provider's typed error."""
+
+    def __init__(
+        self, settings: InsightsSettings, secrets: Callable[[], tuple[str, ...]], retries: int
+    ) -> None:
+        self._settings = settings
+        self._secrets = secrets
+        self._retries = retries
+        self._ctx = sign_in_context(settings)
+
+    def from_result(self, result: dict[str, Any]) -> AuthenticationError:
+        description = redact(str(result.get("error_description") or ""), self._secrets())
+        code = aadsts_code(description, codes=result.get("error_codes"))
+        error = result.get("error")
+        cause, fix = explain(error, code, description, self._ctx)
+        return AuthenticationError(
+            sign_in_message(cause, fix, self._ctx, code=code, correlation_id=result.get("correlation_id")),
+            api_message=description or error,
+        )
+
+    def from_exception(self, err: BaseException) -> PartnerCenterInsightsError:
+        settings = self._settings
+        if isinstance(err, EntraHttpFailure):
+            return self._http_failure(err)
+        if isinstance(err, OSError):  # TLS, the network, or the CA bundle named by ``verify``
+            return transport_error(
+                err,
+                doing="sign in to Microsoft Entra ID",
+                origin=settings.authority_host,
+                secrets=self._secrets(),
+                retries=self._retries,
+                config_error=AuthenticationError,
+            )
+        # MSAL raises ValueError when the tenant's OpenID configuration cannot be read.
+        detail = redact(_chain_text(err), self._secrets())
+        code = aadsts_code(detail)
+        if code is None and "authority" not in detail.lower():
+            return AuthenticationError(f"Could not sign in to Microsoft Entra ID: {excerpt(detail)}")
+        cause, fix = explain("invalid_tenant" if code is None else None, code or 90002, detail, self._ctx)
+        return AuthenticationError(
+            sign_in_message(cause, fix, self._ctx, code=code), api_message=excerpt(detail)
+        )
+
+    def _http_failure(self, err: EntraHttpFailure) -> PartnerCenterInsightsError:
+        ctx = self._ctx
+        where = f"{ctx.authority_host} answered HTTP {err.status}"
+        quote = f" Correlation id: {err.correlation_id}." if err.correlation_id else ""
+        head = (
+            f"Could not sign in to Microsoft Entra ID as client {ctx.client_id} in tenant {ctx.tenant_id}: "
+        )
+        if err.status == 429:
+            wait = f" (it asked to wait {err.retry_after} s)" if err.retry_after else ""
+            return ThrottledError(
+                f"{head}{where}: throttled, still after {self._retries} retries{wait}.\n"
+                "Fix: run fewer sign-ins at once (a process signs in once an hour per credential) "
+                f"and retry later.{quote}",
+                status_code=429,
+                retry_after=_as_float(err.retry_after),
+            )
+        if err.status >= 500:
+            return ServiceUnavailableError(
+                f"{head}{where} after {self._retries} retries: the sign-in service is failing.\n"
+                f"Fix: retry later; if it persists, check authority_host and proxies.{quote}",
+                status_code=err.status,
+            )
+        body = redact(err.body, self._secrets())
+        return AuthenticationError(
+            f"{head}{where} with a page that is not Entra's ({body!r}).\n"
+            f"Fix: check authority_host (it must be the Entra sign-in host) and proxies.{quote}",
+            status_code=err.status,
+        )
+
+
 class TokenSource:
-    """One MSAL app and its current access token, for one credential in this process.
+    """One MSAL application for one credential in this process, and the refresh token it rotates.
 
     Thread-safe: a lock makes concurrent callers wait for one sign-in instead of
     each starting their own.
@@ -181,146 +374,119 @@ class TokenSource:
         self._policy = policy
         self._user_agent = user_agent
         self._on_new_secret = on_new_secret
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._app: Any = None
-        self._access_token: str | None = None
-        self._renew_at = 0.0
-        # App+User: the newest refresh token Entra handed back (they rotate).
+        self._last_token: str | None = None
+        self._force_refresh = False
+        # App+User: the newest refresh token Entra handed back (they rotate), and the
+        # scopes it granted, under which MSAL caches the access token.
         self._refresh_token = settings.refresh_token
+        self._granted_scopes: list[str] | None = None
+        self._listeners: list[Callable[[str, str | None], None]] = []
+        self._errors = SignInError(settings, self._secrets, policy.retries)
 
     def __repr__(self) -> str:
         return f"TokenSource(client_id={self._settings.client_id!r}, tenant_id={self._settings.tenant_id!r})"
 
+    @property
+    def refresh_token(self) -> str | None:
+        """The newest refresh token this process holds (App+User only)."""
+        return self._refresh_token
+
+    def on_refresh_token(self, listener: Callable[[str, str | None], None]) -> None:
+        """Call ``listener(new, previous)`` whenever Entra hands back a new refresh token."""
+        with self._lock:
+            if listener not in self._listeners:
+                self._listeners.append(listener)
+
     def token(self) -> str:
         with self._lock:
-            if self._access_token and time.monotonic() < self._renew_at:
-                return self._access_token
-            return self._sign_in()
+            try:
+                result = self._acquire(self._application())
+            except PartnerCenterInsightsError:
+                raise
+            except (OSError, ValueError, EntraHttpFailure) as err:
+                raise self._errors.from_exception(err) from None
+            if not isinstance(result, dict) or "access_token" not in result:
+                raise self._errors.from_result(result if isinstance(result, dict) else {})
+            token = str(result["access_token"])
+            if token != self._last_token:
+                self._on_new_secret(token)
+                self._last_token = token
+                if result.get("token_source", "identity_provider") != "cache":
+                    self._log_sign_in(result)
+            return token
 
     def invalidate(self, rejected_token: str) -> None:
         """Forget a token the API refused, unless another thread already replaced it."""
         with self._lock:
-            if self._access_token == rejected_token:
-                self._access_token = None
-                self._renew_at = 0.0
-                self._forget_msal_tokens()
+            if self._app is None or rejected_token != self._last_token:
+                return
+            if self._settings.auth_type == "client_credentials":
+                self._app.remove_tokens_for_client()
+            else:
+                self._force_refresh = True  # the next sign-in redeems the refresh token again
 
-    def _forget_msal_tokens(self) -> None:
-        if self._app is None:
-            return
-        if self._settings.auth_type == "client_credentials":
-            self._app.remove_tokens_for_client()
-        else:
-            for account in self._app.get_accounts():
-                self._app.remove_account(account)
+    # ------------------------------------------------------------------ internals
+
+    def _acquire(self, app: Any) -> dict[str, Any] | None:
+        settings = self._settings
+        if settings.auth_type == "client_credentials":
+            return app.acquire_token_for_client(scopes=[settings.scope])
+        accounts = app.get_accounts() if self._granted_scopes else []
+        if accounts:
+            force, self._force_refresh = self._force_refresh, False
+            result = app.acquire_token_silent_with_error(
+                self._granted_scopes, account=accounts[0], force_refresh=force
+            )
+            if result:
+                return result
+        result = app.acquire_token_by_refresh_token(self._refresh_token, scopes=[settings.scope])
+        if isinstance(result, dict) and "access_token" in result:
+            self._force_refresh = False
+            granted = [s for s in str(result.get("scope") or "").split() if s not in _RESERVED_SCOPES]
+            self._granted_scopes = granted or [settings.scope]
+        return result
 
     def _application(self) -> Any:
         if self._app is None:
-            settings = self._settings
-            session = new_session(
-                verify=settings.verify,
-                proxies=settings.proxies,
-                timeout=settings.timeout,
-                policy=self._policy,
-                retry_methods=SIGN_IN_RETRY_METHODS,
-                user_agent=self._user_agent,
-            )
+            session = sign_in_session(self._settings, self._policy, self._user_agent)
             try:
-                self._app = msal.ConfidentialClientApplication(
-                    settings.client_id,
-                    client_credential=client_credential(settings),
-                    authority=settings.authority,
-                    http_client=session,
-                    instance_discovery=None if is_known_authority_host(settings.authority_host) else False,
-                    app_name="airflow-provider-pcinsights",
+                self._app = new_application(
+                    self._settings, session, token_cache=RotationWatchingCache(self._rotated)
                 )
             except BaseException:
                 session.close()
                 raise
         return self._app
 
-    def _sign_in(self) -> str:
-        settings = self._settings
-        try:
-            app = self._application()
-            # Our own cache decides when to renew; MSAL must not answer from its cache.
-            self._forget_msal_tokens()
-            if settings.auth_type == "refresh_token":
-                result = app.acquire_token_by_refresh_token(self._refresh_token, scopes=[settings.scope])
-            else:
-                result = app.acquire_token_for_client(scopes=[settings.scope])
-        except PartnerCenterInsightsError:
-            raise
-        except OSError as err:  # TLS, the network, or the CA bundle named by ``verify``
-            raise transport_error(
-                err,
-                doing="sign in",
-                origin=settings.authority_host,
-                secrets=(*settings.secrets, self._refresh_token or ""),
-                config_error=AuthenticationError,
-            ) from None
-        except ValueError as err:  # MSAL: the tenant's OpenID configuration could not be read
-            raise AuthenticationError(self._discovery_failure(_chain_text(err))) from None
-        except msal.exceptions.MsalServiceError as err:
-            raise ServiceUnavailableError(
-                f"Could not sign in at {settings.authority_host}: {self._redact(str(err))}"
-            ) from None
-        if not isinstance(result, dict) or "access_token" not in result:
-            raise self._entra_error(result if isinstance(result, dict) else {})
+    def _rotated(self, new_refresh_token: str) -> None:
+        if self._settings.auth_type != "refresh_token" or new_refresh_token == self._refresh_token:
+            return
+        self._on_new_secret(new_refresh_token)
+        previous, self._refresh_token = self._refresh_token, new_refresh_token
+        for listener in list(self._listeners):
+            try:
+                listener(new_refresh_token, previous)
+            except Exception as err:  # storing it is a convenience; signing in must not fail for it
+                log.warning(
+                    "Could not store the new refresh token of client %s: %s",
+                    self._settings.client_id,
+                    redact(str(err), self._secrets()),
+                )
 
-        token = str(result["access_token"])
-        self._on_new_secret(token)
-        new_refresh_token = result.get("refresh_token")
-        if settings.auth_type == "refresh_token" and new_refresh_token:
-            self._on_new_secret(new_refresh_token)
-            self._refresh_token = new_refresh_token
-        lifetime = _as_seconds(result.get("expires_in"), default=3600.0)
-        margin = min(RENEWAL_MARGIN_SECONDS, lifetime / 2)
-        self._access_token = token
-        self._renew_at = time.monotonic() + lifetime - margin
+    def _secrets(self) -> tuple[str, ...]:
+        return (*self._settings.secrets, self._refresh_token or "", self._last_token or "")
+
+    def _log_sign_in(self, result: dict[str, Any]) -> None:
+        settings = self._settings
         log.info(
-            "Signed in to Microsoft Entra ID as client %s (tenant %s, %s, %s); token valid for %d s",
+            "Signed in to Microsoft Entra ID as client %s (tenant %s, %s, %s); token valid for %s s",
             settings.client_id,
             settings.tenant_id,
             settings.auth_type,
             settings.credential_kind,
-            lifetime,
-        )
-        return token
-
-    def _redact(self, text: str) -> str:
-        return redact(text, (*self._settings.secrets, self._refresh_token or ""))
-
-    def _discovery_failure(self, detail: str) -> str:
-        settings = self._settings
-        detail = self._redact(detail)
-        described = _AADSTS_DESCRIPTION.search(detail)
-        reason = described.group().strip() if described else detail[:400]
-        return (
-            f"Could not sign in: the tenant {settings.tenant_id} could not be found at "
-            f"{settings.authority_host} ({reason}). Check the tenant_id and authority_host extras"
-        )
-
-    def _entra_error(self, result: dict[str, Any]) -> AuthenticationError:
-        settings = self._settings
-        error = result.get("error") or "unknown_error"
-        description = self._redact(str(result.get("error_description") or "no description"))
-        description = description.splitlines()[0] if description else description
-        code_match = _AADSTS.search(description)
-        codes = result.get("error_codes") or []
-        code = code_match.group() if code_match else (f"AADSTS{codes[0]}" if codes else None)
-        hint = "the client secret or certificate"
-        if settings.auth_type == "refresh_token":
-            hint += ", and the refresh token (it may have expired or been revoked; sign in again to get one)"
-        correlation = result.get("correlation_id")
-        return AuthenticationError(
-            f"Sign-in to Microsoft Entra ID failed for client {settings.client_id} in tenant "
-            f"{settings.tenant_id} using the {settings.credential_kind}"
-            f"{' and refresh token' if settings.auth_type == 'refresh_token' else ''}: "
-            f"{error}{f' {code}' if code and code not in description else ''}: {description}. "
-            f"Check the tenant id, the client id, {hint}"
-            f"{f' (correlation id {correlation})' if correlation else ''}",
-            api_message=description,
+            result.get("expires_in", "?"),
         )
 
 
@@ -334,12 +500,11 @@ def _chain_text(err: BaseException) -> str:
     return " <- ".join(texts)
 
 
-def _as_seconds(value: Any, *, default: float) -> float:
+def _as_float(value: str | None) -> float | None:
     try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        return default
-    return seconds if seconds > 0 else default
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 _SOURCES: dict[CredentialKey, TokenSource] = {}

@@ -74,7 +74,8 @@ def test_a_second_401_is_an_authentication_error_naming_what_to_check(emu, make_
 
 
 def test_the_token_is_reused_until_near_expiry_then_renewed(monkeypatch, fast_retries):
-    with Emulator(token_lifetime=2) as emulator:
+    """MSAL's cache serves the token until 5 minutes before it expires: here, for 2 seconds."""
+    with Emulator(token_lifetime=302) as emulator:
         for name, value in emulator.connection_env("pcinsights_short").items():
             monkeypatch.setenv(name, value)
         hook = PartnerCenterInsightsHook("pcinsights_short", **fast_retries)
@@ -83,12 +84,26 @@ def test_the_token_is_reused_until_near_expiry_then_renewed(monkeypatch, fast_re
         assert hook.get_token() == first
         assert emulator.token_requests() == 1
 
-        time.sleep(1.1)  # past half the lifetime: the renewal margin of such a short token
+        time.sleep(2.2)  # now less than 5 minutes are left
         renewed = hook.get_token()
 
         assert renewed != first
         assert emulator.token_requests() == 2
         assert len(hook.list_reports()) == 3
+
+
+def test_app_plus_user_signs_in_once_for_every_hook_and_thread(emu, make_hook):
+    """MSAL's cache serves the App+User token too: one refresh-token redemption per process."""
+    first = make_hook(auth_type="refresh_token", conn_id="pcinsights_user_a")
+    second = make_hook(auth_type="refresh_token", conn_id="pcinsights_user_b")
+    ids = emu.report_ids("mpn")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda i: (first, second)[i % 2].get_report(ids[i % 3]), range(8)))
+
+    assert emu.token_requests() == 1
+    assert emu.token_requests(grant_type="refresh_token") == 1
+    assert first.get_token() == second.get_token()
 
 
 def test_app_plus_user_keeps_the_newest_refresh_token(emu, make_hook):
@@ -133,35 +148,8 @@ def test_entra_refusals_are_authentication_errors_with_the_aadsts_code(emu, make
     assert emu.api_requests() == []
 
 
-def test_a_certificate_the_tenant_does_not_know_is_refused(emu, make_hook, tmp_path):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stranger")])
-    import datetime
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    pem = tmp_path / "stranger.pem"
-    pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        + cert.public_bytes(serialization.Encoding.PEM)
-    )
-    hook = make_hook(certificate_path=str(pem))
+def test_a_certificate_the_tenant_does_not_know_is_refused(emu, make_hook, stranger_pem):
+    hook = make_hook(certificate_path=stranger_pem)
 
     with pytest.raises(AuthenticationError, match=r"AADSTS\d+.*certificate|certificate.*AADSTS\d+"):
         hook.get_token()
