@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 class Admin:
     """``GET requests``, ``GET reports?program=``, ``POST faults``, ``POST behaviour``, ``POST reset``,
     and ``POST report-status``, ``POST status-after-reads``, ``GET reads?program=&report_id=``,
-    ``POST revoke-tokens``, ``GET state`` for convenience."""
+    ``POST revoke-tokens``, ``GET state`` for convenience; ``GET device-codes`` (pending user codes) and
+    ``POST device-codes`` (``{"user_code": ..., "action": "approve" | "decline" | "expire"}``), the person
+    at the browser of a device-code sign-in."""
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
@@ -61,6 +63,19 @@ class Admin:
             if route == ("GET", "reads"):
                 program, report_id = request.param("program") or "mpn", request.param("report_id")
                 return Response.json(200, {"reads": self.emulator.reads(program, report_id)})
+            if route == ("GET", "device-codes"):
+                return Response.json(200, {"pending": self.emulator.device_codes.pending()})
+            if route == ("POST", "device-codes"):
+                body = self._body(request)
+                act = {
+                    "approve": self.emulator.approve_device_code,
+                    "decline": self.emulator.decline_device_code,
+                    "expire": self.emulator.expire_device_code,
+                }.get(body.get("action"))
+                if act is None:
+                    raise ValueError("action must be one of approve, decline, expire")
+                act(str(body.get("user_code", "")))
+                return Response.json(200, {"pending": self.emulator.device_codes.pending()})
             if route == ("POST", "revoke-tokens"):
                 self.emulator.revoke_tokens()
                 return Response.json(200, {"revoked": True})

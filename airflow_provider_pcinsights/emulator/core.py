@@ -20,6 +20,7 @@ from cryptography import x509
 from .admin import Admin
 from .assertions import make_federated_token
 from .behaviour import Behaviour
+from .devicecode import DeviceCodes
 from .entra import PARTNER_CENTER_RESOURCE, Entra, RegisteredClient
 from .faults import Faults
 from .insights import Insights
@@ -59,6 +60,8 @@ class Emulator:
         port: int = 0,
         state_dir: str | Path | None = None,
         request_log: str | Path | None = None,
+        device_code_lifetime: int = 900,
+        device_code_interval: int = 5,
     ) -> None:
         if reports < 0:
             raise ValueError(f"reports must be >= 0, got {reports}")
@@ -83,6 +86,7 @@ class Emulator:
         self.state = EmulatorState(reports=reports)
         self.tokens = TokenRegistry(lifetime=token_lifetime)
         self.tokens.register_refresh_token(refresh_token, client_id)
+        self.device_codes = DeviceCodes(lifetime=device_code_lifetime, interval=device_code_interval)
         self.request_log = RequestLog(request_log)
         self._stopping = threading.Event()
         self._server: EmulatorHTTPServer | None = None
@@ -115,6 +119,7 @@ class Emulator:
                 ),
             ],
             self.tokens,
+            self.device_codes,
         )
         self.insights = Insights(
             self.state,
@@ -308,6 +313,27 @@ class Emulator:
     def expire_refresh_tokens(self) -> None:
         """Redeeming any refresh token known so far now fails with AADSTS700082."""
         self.tokens.expire_refresh_tokens()
+
+    def revoke_refresh_tokens(self) -> None:
+        """Redeeming any refresh token known so far now fails with AADSTS50173 (revoked for the user)."""
+        self.tokens.revoke_refresh_tokens_for_user()
+
+    # -- device-code sign-in: the person at the browser -------------------------------
+    def wait_for_device_code(self, timeout: float = 10.0) -> str:
+        """The user code a client is now showing its user (``TimeoutError`` if none asked in time)."""
+        return self.device_codes.wait_for_code(timeout)
+
+    def approve_device_code(self, user_code: str) -> None:
+        """The user signs in with multi-factor authentication and approves; the next poll gets tokens."""
+        self.device_codes.approve(user_code)
+
+    def decline_device_code(self, user_code: str) -> None:
+        """The user refuses the sign-in; the next poll answers ``authorization_declined``."""
+        self.device_codes.decline(user_code)
+
+    def expire_device_code(self, user_code: str) -> None:
+        """The code's time is up; the next poll answers ``expired_token``."""
+        self.device_codes.expire(user_code)
 
     def expire_refresh_token(self, token: str) -> None:
         """Redeeming this one refresh token now fails with AADSTS700082; the others still work.

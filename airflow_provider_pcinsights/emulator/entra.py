@@ -2,7 +2,8 @@
 
 MSAL (with ``instance_discovery=False``) fetches
 ``{authority}/v2.0/.well-known/openid-configuration`` once, then posts to the
-``token_endpoint`` it names. Errors carry Entra's shape (``error``,
+``token_endpoint`` it names (and, for a device-code sign-in, first to the
+``device_authorization_endpoint``; see ``devicecode``). Errors carry Entra's shape (``error``,
 ``error_description`` starting with the AADSTS code, ``error_codes``,
 ``trace_id``, ``correlation_id``, ``timestamp``) so MSAL hands them back as its
 usual error dicts.
@@ -28,6 +29,7 @@ from .assertions import (
     parse_jwt,
     verify_certificate_assertion,
 )
+from .devicecode import DEVICE_CODE_GRANT, DeviceCodes
 from .messages import Request, Response
 from .tokens import TokenRegistry
 
@@ -36,6 +38,31 @@ PARTNER_CENTER_RESOURCE = "https://api.partnercenter.microsoft.com"
 _RESERVED_SCOPES = {"openid", "profile", "offline_access"}
 _DISCOVERY = re.compile(r"^/(?P<tenant>[^/]+)(?P<v2>/v2\.0)?/\.well-known/openid-configuration$")
 _TOKEN = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token$")
+_DEVICE_CODE = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/devicecode$")
+# What each poll of a device code that is not approved yet answers: (status, error, AADSTS code, text).
+_DEVICE_POLL_ERRORS = {
+    "authorization_pending": (
+        400,
+        "authorization_pending",
+        70016,
+        "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+    ),
+    "slow_down": (400, "slow_down", 70016, "OAuth 2.0 device flow error. Polling too often; slow down."),
+    "expired_token": (
+        400,
+        "expired_token",
+        70020,
+        "The provided value for the input parameter 'device_code' is not valid. "
+        "This device code has expired.",
+    ),
+    "authorization_declined": (
+        400,
+        "authorization_declined",
+        65004,
+        "User declined to consent to access the app.",
+    ),
+    "bad_code": (400, "invalid_grant", 70000, "Provided grant is invalid or malformed."),
+}
 
 
 @dataclass
@@ -59,16 +86,23 @@ class EntraError(Exception):
 
 
 def is_entra_path(path: str) -> bool:
-    return bool(_DISCOVERY.match(path) or _TOKEN.match(path))
+    return bool(_DISCOVERY.match(path) or _TOKEN.match(path) or _DEVICE_CODE.match(path))
 
 
 class Entra:
     """Sign-in for the registered clients of one tenant."""
 
-    def __init__(self, tenant_id: str, clients: list[RegisteredClient], tokens: TokenRegistry) -> None:
+    def __init__(
+        self,
+        tenant_id: str,
+        clients: list[RegisteredClient],
+        tokens: TokenRegistry,
+        device_codes: DeviceCodes | None = None,
+    ) -> None:
         self.tenant_id = tenant_id
         self.clients = {c.client_id: c for c in clients}
         self.tokens = tokens
+        self.device_codes = device_codes or DeviceCodes()
 
     def handle(self, request: Request) -> Response:
         discovery = _DISCOVERY.match(request.path)
@@ -77,6 +111,9 @@ class Entra:
         token = _TOKEN.match(request.path)
         if token and request.method == "POST":
             return self._token(request, token["tenant"])
+        device = _DEVICE_CODE.match(request.path)
+        if device and request.method == "POST":
+            return self._device_authorization(request, device["tenant"])
         return Response.json(405, {"error": "invalid_request", "error_description": "Method not allowed."})
 
     @staticmethod
@@ -85,6 +122,8 @@ class Entra:
         if _DISCOVERY.match(request.path):
             return {"kind": "discovery"}
         form = {k: v[-1] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        if _DEVICE_CODE.match(request.path):
+            return {"kind": "devicecode", "client_id": form.get("client_id")}
         return {"kind": "token", "grant_type": form.get("grant_type"), "client_id": form.get("client_id")}
 
     # -- discovery ----------------------------------------------------------
@@ -133,6 +172,9 @@ class Entra:
             if tenant != self.tenant_id:
                 raise self._unknown_tenant(tenant)
             client = self._authenticate(request, form, tenant)
+            if grant_type == DEVICE_CODE_GRANT:
+                payload = self._redeem_device_code(client, form)
+                return Response.json(200, payload, headers={"Cache-Control": "no-store, no-cache"}, **log)
             resource = self._resource(form.get("scope"), grant_type)
             if grant_type == "client_credentials":
                 payload = self._access_payload(client.client_id, grant_type, resource)
@@ -294,14 +336,75 @@ class Entra:
                 "The refresh token has expired due to inactivity. The token was issued on "
                 f"{_timestamp()} and was inactive for 90.00:00:00.",
             )
+        if not ok and reason == "revoked":
+            raise EntraError(
+                400,
+                "invalid_grant",
+                50173,
+                "The provided grant has expired due to it being revoked, a fresh auth token is needed. The "
+                "user might have changed or reset their password.",
+            )
         if not ok:
             raise EntraError(400, "invalid_grant", 70000, "Provided grant is invalid or malformed.")
-        payload = self._access_payload(client.client_id, "refresh_token", resource)
+        return self._user_payload(client.client_id, "refresh_token", resource)
+
+    def _user_payload(self, client_id: str, grant_type: str, resource: str) -> dict[str, Any]:
+        """An App+User answer: access token, a new refresh token and the account MSAL caches it under."""
+        payload = self._access_payload(client_id, grant_type, resource)
         payload["scope"] = f"{resource}/user_impersonation"
-        payload["refresh_token"] = self.tokens.issue_refresh_token(client.client_id)
+        payload["refresh_token"] = self.tokens.issue_refresh_token(client_id)
         client_info = {"uid": "00000000-0000-4000-8000-00000000beef", "utid": self.tenant_id}
         payload["client_info"] = b64encode(json.dumps(client_info).encode())
         return payload
+
+    # -- device code --------------------------------------------------------
+    def _device_authorization(self, request: Request, tenant: str) -> Response:
+        form = {k: v[-1] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        log = {"kind": "devicecode", "client_id": form.get("client_id")}
+        try:
+            if tenant != self.tenant_id:
+                raise self._unknown_tenant(tenant)
+            client_id = form.get("client_id")
+            if not client_id or client_id not in self.clients:
+                raise EntraError(
+                    400,
+                    "unauthorized_client",
+                    700016,
+                    f"Application with identifier '{client_id}' was not found in the directory '{tenant}'.",
+                )
+            resource = self._resource(form.get("scope"), "device_code")
+        except EntraError as error:
+            return self._error_response(request, error, **log)
+        code = self.device_codes.issue(client_id, resource)
+        verification_uri = f"{request.base_url}/devicelogin"
+        return Response.json(
+            200,
+            {
+                "user_code": code.user_code,
+                "device_code": code.device_code,
+                "verification_uri": verification_uri,
+                "expires_in": self.device_codes.lifetime,
+                "interval": code.interval,
+                "message": f"To sign in, use a web browser to open the page {verification_uri} and enter "
+                f"the code {code.user_code} to authenticate.",
+            },
+            **log,
+        )
+
+    def _redeem_device_code(self, client: RegisteredClient, form: dict[str, str]) -> dict[str, Any]:
+        device_code = form.get("device_code") or form.get("code")
+        if not device_code:
+            raise EntraError(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'device_code'.",
+            )
+        outcome = self.device_codes.poll(device_code, client.client_id)
+        if outcome.kind != "approved" or outcome.code is None:
+            raise EntraError(*_DEVICE_POLL_ERRORS[outcome.kind])
+        # The person signed in with multi-factor authentication: the tokens are App+User.
+        return self._user_payload(client.client_id, "device_code", outcome.code.scope)
 
     # -- errors -------------------------------------------------------------
     def _unknown_tenant(self, tenant: str) -> EntraError:

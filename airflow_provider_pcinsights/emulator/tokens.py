@@ -36,6 +36,8 @@ class TokenRegistry:
         self._lock = threading.Lock()
         self._access: dict[str, AccessToken] = {}
         self._refresh: dict[str, RefreshToken] = {}
+        # Refresh tokens revoked for their user (a password change, "revoke sessions"): AADSTS50173.
+        self._revoked_for_user: set[str] = set()
 
     def issue_access_token(self, client_id: str, grant_type: str, resource: str) -> str:
         token = secrets.token_urlsafe(48)
@@ -73,6 +75,8 @@ class TokenRegistry:
             info = self._refresh.get(token)
         if info is None or info.client_id != client_id:
             return False, "unknown"
+        if token in self._revoked_for_user:
+            return False, "revoked"
         if info.revoked or (info.expires_at is not None and time.monotonic() >= info.expires_at):
             return False, "expired"
         return True, ""
@@ -91,6 +95,11 @@ class TokenRegistry:
         with self._lock:
             for info in self._refresh.values():
                 info.revoked = True
+
+    def revoke_refresh_tokens_for_user(self) -> None:
+        """Every refresh token known so far is revoked, as after the user's password changed."""
+        with self._lock:
+            self._revoked_for_user.update(self._refresh)
 
     def expire_refresh_token(self, token: str) -> None:
         """This one refresh token is now past its expiry; ``KeyError`` if never issued nor registered."""
