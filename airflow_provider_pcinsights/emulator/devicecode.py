@@ -75,6 +75,7 @@ class DeviceCodes:
             if code is None or code.client_id != client_id or code.state == "redeemed":
                 return PollOutcome("bad_code")
             code.polls += 1
+            self._lock.notify_all()
             if code.state == "declined":
                 return PollOutcome("authorization_declined", code)
             if time.monotonic() >= code.expires_at:
@@ -124,6 +125,16 @@ class DeviceCodes:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"no device code was requested within {timeout} s")
+                self._lock.wait(remaining)
+
+    def wait_for_polls(self, user_code: str, count: int = 1, timeout: float = 10.0) -> None:
+        """Return once the client has polled this code ``count`` times (``TimeoutError`` if not in time)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._by_user_code(user_code).polls < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"user code {user_code} was not polled {count} time(s) in {timeout} s")
                 self._lock.wait(remaining)
 
     def polls(self, user_code: str) -> int:
