@@ -57,6 +57,10 @@ class PartnerCenterInsightsHook(BaseHook):
         30 s against a dead service and at most 5 minutes against throttling.
     :param max_pages: how many ``nextLink`` pages one listing may follow before it
         is treated as a runaway and refused.
+    :param store_rotated_refresh_token: App+User only, off by default: write each
+        refresh token Entra hands back into the connection row in Airflow's
+        database (Airflow 2, where tasks may write it). Ignored, with a warning, on
+        Airflow 3 and for connections from the environment or a secrets backend.
     """
 
     conn_name_attr = "conn_id"
@@ -74,6 +78,7 @@ class PartnerCenterInsightsHook(BaseHook):
         backoff_max: float = 30.0,
         max_retry_after: float = 60.0,
         max_pages: int = DEFAULT_MAX_PAGES,
+        store_rotated_refresh_token: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -88,6 +93,7 @@ class PartnerCenterInsightsHook(BaseHook):
         if not isinstance(max_pages, int) or isinstance(max_pages, bool) or max_pages < 1:
             raise ValueError(f"max_pages must be a whole number >= 1, got {max_pages!r}")
         self.max_pages = max_pages
+        self.store_rotated_refresh_token = bool(store_rotated_refresh_token)
         self._session_lock = threading.Lock()
         self._session: requests.Session | None = None
 
@@ -151,7 +157,12 @@ class PartnerCenterInsightsHook(BaseHook):
     def _token_source(self) -> TokenSource:
         from airflow_provider_pcinsights.hooks._auth import token_source_for
 
-        return token_source_for(self.settings, self.retry_policy, _user_agent(), mask_secret)
+        source = token_source_for(self.settings, self.retry_policy, _user_agent(), mask_secret)
+        if self.store_rotated_refresh_token and self.settings.auth_type == "refresh_token":
+            from airflow_provider_pcinsights.hooks._writeback import register_write_back
+
+            register_write_back(source, self.conn_id)
+        return source
 
     def _http(self) -> requests.Session:
         with self._session_lock:
