@@ -4,13 +4,22 @@ PYTHON   ?= python3
 UV       := .venv/bin/uv
 AF2_SPEC ?= apache-airflow==2.11.*
 AF3_SPEC ?= apache-airflow>=3.0,<4
+# The floor runs: every direct dependency at its declared minimum (uv's lowest-direct),
+# on the first release of each Airflow line.
+FLOOR_AF2_SPEC ?= apache-airflow==2.11.0
+FLOOR_AF3_SPEC ?= apache-airflow==3.0.0
 PYTEST_ARGS ?=
+# The four runs mostly wait on sockets and subprocesses: two at a time fill 2 cores.
+TEST_JOBS ?= 2
 
-.PHONY: help install demo test test-af2 test-af3 lint format bench clean
+LINES := af2 af3 floor-af2 floor-af3
+
+.PHONY: help install demo test $(addprefix test-,$(LINES)) test-lines lint format bench clean
 
 help:
 	@echo "make demo   run the example DAG against the local emulator and show what happened"
-	@echo "make test   ruff, then the whole suite on Airflow 2.11 and on the newest 3.x"
+	@echo "make test   ruff, then the whole suite on Airflow 2.11 and the newest 3.x, and again with"
+	@echo "            every dependency at its declared minimum (Airflow 2.11.0 and 3.0.0)"
 	@echo "make bench  benchmarks (ratios measured side by side)"
 
 $(UV):
@@ -28,7 +37,14 @@ $(UV):
 	$(UV) pip install --quiet --python .venv-af3/bin/python -e ".[dev]" "$(AF3_SPEC)"
 	touch $@
 
-install: .venv-af2/.installed .venv-af3/.installed
+# --reinstall: an environment left from an older pyproject.toml must not keep newer versions.
+.venv-floor-%/.installed: pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-floor-$*
+	$(UV) pip install --quiet --reinstall --resolution lowest-direct --python .venv-floor-$*/bin/python \
+		-e ".[dev]" "$(FLOOR_$(shell echo $* | tr a-z A-Z)_SPEC)"
+	touch $@
+
+install: $(foreach line,$(LINES),.venv-$(line)/.installed)
 
 lint: .venv-af3/.installed
 	.venv-af3/bin/ruff check .
@@ -44,7 +60,15 @@ test-af2: .venv-af2/.installed
 test-af3: .venv-af3/.installed
 	.venv-af3/bin/python -m pytest $(PYTEST_ARGS)
 
-test: lint test-af2 test-af3
+# The end-to-end triggerer run is left to the newest releases; everything else runs on the floors.
+test-floor-%: .venv-floor-%/.installed
+	PCINSIGHTS_FLOOR_RUN=1 .venv-floor-$*/bin/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+test-lines: install
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target $(addprefix test-,$(LINES))
+
+test: lint
+	$(MAKE) --no-print-directory test-lines
 
 demo: .venv-af3/.installed
 	.venv-af3/bin/python scripts/demo.py
@@ -53,4 +77,5 @@ bench: .venv-af3/.installed
 	.venv-af3/bin/python scripts/bench.py
 
 clean:
-	rm -rf .venv .venv-af2 .venv-af3 .airflow-test .airflow-demo .pytest_cache .ruff_cache
+	rm -rf .venv .venv-af2 .venv-af3 .venv-floor-af2 .venv-floor-af3 \
+		.airflow-test .airflow-demo .airflow-e2e .pytest_cache .ruff_cache

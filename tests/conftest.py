@@ -52,6 +52,28 @@ _migrate_database()
 _LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 
 
+def _sdk_dag_can_test() -> bool:
+    """``dag.test()`` on the DAG class DAG files import (the Task SDK's has it from Airflow 3.0.2)."""
+    from airflow.providers.common.compat.sdk import DAG
+
+    return hasattr(DAG, "test")
+
+
+NO_DAG_TEST = "Airflow 3.0.0 and 3.0.1: the Task SDK's DAG has no test() (it came in 3.0.2)"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "dag_test: runs a DAG with dag.test() (skipped where DAGs lack it)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if _sdk_dag_can_test():
+        return
+    for item in items:
+        if "dag_test" in item.keywords or "dag_module" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.skip(reason=NO_DAG_TEST))
+
+
 @pytest.fixture
 def dag_module(request, monkeypatch):
     """Load a DAG file from the ``dags/`` folder beside the test, for ``dag.test()``.

@@ -38,6 +38,7 @@ def test_readme_snippet_is_the_example_dag_code(name):
     assert textwrap.dedent(readme_snippet).strip() == textwrap.dedent(dag_snippet).strip()
 
 
+@pytest.mark.dag_test
 def test_readme_fixture_example_runs_as_written(pcinsights_emulator, monkeypatch):
     section = README.split("## Testing your own DAGs against the emulator")[1]
     snippet = section.split("```python\n")[1].split("```")[0]

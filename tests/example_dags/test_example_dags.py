@@ -49,6 +49,7 @@ def test_example_dags_load_without_errors(dagbag):
     } <= set(dagbag.dag_ids)
 
 
+@pytest.mark.dag_test
 def test_backfill_dag_pauses_then_resumes_and_waits(dagbag, pcinsights_emulator):
     emu = pcinsights_emulator
     ids = emu.report_ids("mpn")[:2]
@@ -65,6 +66,7 @@ def test_backfill_dag_pauses_then_resumes_and_waits(dagbag, pcinsights_emulator)
     assert sorted(actions[2:]) == sorted(("resume", rid) for rid in ids)
 
 
+@pytest.mark.dag_test
 def test_backfill_dag_resumes_the_reports_even_when_the_backfill_fails(dagbag, pcinsights_emulator):
     emu = pcinsights_emulator
     ids = emu.report_ids("mpn")[:2]
@@ -79,6 +81,7 @@ def test_backfill_dag_resumes_the_reports_even_when_the_backfill_fails(dagbag, p
     assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed"
 
 
+@pytest.mark.dag_test
 def test_resume_dag_resumes_and_waits_in_deferrable_mode(dagbag, pcinsights_emulator):
     emu = pcinsights_emulator
     ids = emu.report_ids("mpn")[:3]
