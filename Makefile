@@ -61,8 +61,14 @@ test-af3: .venv-af3/.installed
 	.venv-af3/bin/python -m pytest $(PYTEST_ARGS)
 
 # The end-to-end triggerer run is left to the newest releases; everything else runs on the floors.
-test-floor-%: .venv-floor-%/.installed
-	PCINSIGHTS_FLOOR_RUN=1 .venv-floor-$*/bin/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+# (Explicit rules: make applies no pattern rule to a phony target.)
+FLOOR_PYTEST = PCINSIGHTS_FLOOR_RUN=1 $(1)/bin/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+test-floor-af2: .venv-floor-af2/.installed
+	$(call FLOOR_PYTEST,.venv-floor-af2)
+
+test-floor-af3: .venv-floor-af3/.installed
+	$(call FLOOR_PYTEST,.venv-floor-af3)
 
 test-lines: install
 	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target $(addprefix test-,$(LINES))

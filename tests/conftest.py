@@ -98,3 +98,38 @@ def dag_module(request, monkeypatch):
         return module
 
     return load
+
+
+@pytest.fixture
+def db_connection():
+    """``store(conn_id, fields)``: put a connection into Airflow's metadata database, as
+    ``airflow connections add`` would (``fields`` as ``Emulator.connection()`` gives them);
+    every connection stored is deleted when the test ends."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    stored: list[str] = []
+
+    def delete(session, conn_id: str) -> None:
+        session.query(Connection).filter(Connection.conn_id == conn_id).delete()
+
+    def store(conn_id: str, fields: dict) -> str:
+        with create_session() as session:
+            delete(session, conn_id)
+            session.add(
+                Connection(
+                    conn_id=conn_id,
+                    conn_type=fields.get("conn_type", "pcinsights"),
+                    login=fields.get("login"),
+                    password=fields.get("password"),
+                    host=fields.get("host"),
+                    extra=json.dumps(fields.get("extra", {})),
+                )
+            )
+        stored.append(conn_id)
+        return conn_id
+
+    yield store
+    with create_session() as session:
+        for conn_id in stored:
+            delete(session, conn_id)

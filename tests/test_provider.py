@@ -91,3 +91,24 @@ def test_provider_info_and_form_behaviour_pass_airflows_own_schemas():
     )
     connection_type_schema = yaml_schema["properties"]["connection-types"]
     jsonschema.validate(get_provider_info()["connection-types"], connection_type_schema)
+
+
+def test_airflow_connections_test_works_for_a_connection_without_a_port(pcinsights_emulator):
+    """The README's workaround for Airflow 3.3's Test button (HTTP 400 without a port)."""
+    env = {
+        **os.environ,
+        **pcinsights_emulator.connection_env("pcinsights_cli_test", program="cmp"),
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "connections", "test", "pcinsights_cli_test"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Connection success!" in result.stdout
+    assert pcinsights_emulator.token_requests() == 1
+    assert pcinsights_emulator.client_secret not in result.stdout + result.stderr

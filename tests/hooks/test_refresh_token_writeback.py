@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from importlib.metadata import version
 
@@ -22,27 +21,9 @@ def _fresh_warnings(monkeypatch):
 
 
 @pytest.fixture
-def stored(emu):
+def stored(emu, db_connection):
     """An App+User connection stored in Airflow's metadata database."""
-    from airflow.models.connection import Connection
-    from airflow.utils.session import create_session
-
-    fields = emu.connection(auth_type="refresh_token")
-    with create_session() as session:
-        session.query(Connection).filter(Connection.conn_id == CONN_ID).delete()
-        session.add(
-            Connection(
-                conn_id=CONN_ID,
-                conn_type="pcinsights",
-                login=fields["login"],
-                password=fields["password"],
-                host=fields["host"],
-                extra=json.dumps(fields["extra"]),
-            )
-        )
-    yield
-    with create_session() as session:
-        session.query(Connection).filter(Connection.conn_id == CONN_ID).delete()
+    db_connection(CONN_ID, emu.connection(auth_type="refresh_token"))
 
 
 def stored_refresh_token() -> str:

@@ -207,28 +207,9 @@ def test_the_existing_connection_supplies_the_credential_and_keeps_its_fields(em
 
 
 @pytest.fixture
-def stored_connection(emu):
+def stored_connection(emu, db_connection):
     """A connection in Airflow's metadata database, as `airflow connections add` leaves it."""
-    from airflow.models.connection import Connection
-    from airflow.utils.session import create_session
-
-    conn_id = "pcinsights_stored"
-    fields = emu.connection()
-    with create_session() as session:
-        session.query(Connection).filter(Connection.conn_id == conn_id).delete()
-        session.add(
-            Connection(
-                conn_id=conn_id,
-                conn_type="pcinsights",
-                login=fields["login"],
-                password=fields["password"],
-                host=fields["host"],
-                extra=json.dumps(fields["extra"]),
-            )
-        )
-    yield conn_id
-    with create_session() as session:
-        session.query(Connection).filter(Connection.conn_id == conn_id).delete()
+    return db_connection("pcinsights_stored", emu.connection())
 
 
 def test_update_writes_the_token_into_the_stored_connection(emu, stored_connection):
