@@ -243,5 +243,6 @@ def ui_field_behaviour(*, kebab_case: bool) -> dict[str, Any]:
     return {
         keys[0]: list(HIDDEN_STANDARD_FIELDS),
         keys[1]: {f.name: f.label for f in STANDARD_FIELDS},
-        keys[2]: {f.name: placeholder(f) for f in STANDARD_FIELDS},
+        # Airflow 2's form shows a placeholder in every field; Airflow 3 only in the standard ones.
+        keys[2]: {f.name: placeholder(f) for f in FIELDS},
     }

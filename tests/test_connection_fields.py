@@ -10,7 +10,8 @@ import pytest
 from airflow_provider_pcinsights import connection_fields, get_provider_info
 from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
-AIRFLOW_MAJOR = int(version("apache-airflow").split(".")[0])
+AIRFLOW_VERSION = tuple(int(part) for part in version("apache-airflow").split(".")[:2])
+AIRFLOW_MAJOR = AIRFLOW_VERSION[0]
 EXTRAS = {f.name for f in connection_fields.EXTRA_FIELDS}
 
 
@@ -27,7 +28,7 @@ def test_every_field_has_a_description_and_an_example():
         assert f.example in f.help_text
 
 
-@pytest.mark.skipif(AIRFLOW_MAJOR < 3, reason="Airflow 3's UI API; the classic form is tested below")
+@pytest.mark.skipif(AIRFLOW_VERSION < (3, 2), reason="Airflow 3.2 reads conn-fields; 3.0 and 3.1 below")
 def test_airflow_3_ui_receives_every_field_with_its_description_example_and_requirement():
     """What Airflow 3's React form gets from its API, built by Airflow's own code from get_provider_info()."""
     from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
@@ -72,13 +73,73 @@ def test_airflow_2_classic_form_shows_every_field_with_its_description_and_examp
     assert set(widgets) == EXTRAS
     for name, widget in widgets.items():
         f = connection_fields.field(name)
-        kwargs = widget.field.kwargs
-        assert f"Example: {f.example}" in kwargs["description"]
-        assert kwargs["render_kw"]["placeholder"] == f.example
+        assert f"Example: {f.example}" in widget.field.kwargs["description"]
+        placeholders = ProvidersManager().field_behaviours["pcinsights"]["placeholders"]
+        assert placeholders[f"{connection_fields.LEGACY_EXTRA_PREFIX}{name}"] == f.example
     assert widgets["refresh_token"].field.field_class.__name__ == "PasswordField"
     assert widgets["refresh_token"].is_sensitive
     behaviour = PartnerCenterInsightsHook.get_ui_field_behaviour()
     assert behaviour["relabeling"]["login"] == "Client ID"
+
+
+@pytest.mark.skipif(
+    not (3, 0) <= AIRFLOW_VERSION < (3, 2), reason="Airflow 3.0 and 3.1 draw the extras from the hook"
+)
+def test_airflow_3_0_and_3_1_ui_draws_the_extras_from_the_hook_widgets(monkeypatch):
+    """Before conn-fields, Airflow 3's UI calls get_connection_form_widgets with its own stand-ins for
+    wtforms and Flask AppBuilder, which accept fewer arguments than the real ones. It patches the real
+    modules, so empty modules stand in here for the ones this environment lacks (the FAB provider)."""
+    import sys
+    import types
+
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    names = {
+        "wtforms": ["StringField", "IntegerField", "PasswordField", "BooleanField"],
+        "wtforms.fields": ["StringField", "IntegerField", "BooleanField"],
+        "wtforms.fields.simple": ["StringField", "BooleanField"],
+        "wtforms.validators": ["Optional", "any_of"],
+        "flask_babel": ["lazy_gettext"],
+        "flask_appbuilder": [],
+        "flask_appbuilder.fieldwidgets": [
+            "BS3TextFieldWidget",
+            "BS3TextAreaFieldWidget",
+            "BS3PasswordFieldWidget",
+        ],
+    }
+    for module_name, attributes in names.items():
+        if module_name in sys.modules:
+            continue
+        module = types.ModuleType(module_name)
+        for attribute in attributes:
+            setattr(module, attribute, None)
+        monkeypatch.setitem(sys.modules, module_name, module)
+    monkeypatch.setattr(sys.modules["wtforms"], "fields", sys.modules["wtforms.fields"], raising=False)
+    monkeypatch.setattr(
+        sys.modules["wtforms.fields"], "simple", sys.modules["wtforms.fields.simple"], raising=False
+    )
+    monkeypatch.setattr(
+        sys.modules["wtforms"], "validators", sys.modules["wtforms.validators"], raising=False
+    )
+    monkeypatch.setattr(
+        sys.modules["flask_appbuilder"],
+        "fieldwidgets",
+        sys.modules["flask_appbuilder.fieldwidgets"],
+        raising=False,
+    )
+
+    from airflow.providers_manager import ProvidersManager
+
+    monkeypatch.setattr(ProvidersManager, "_initialized", False, raising=False)
+    monkeypatch.setattr(ProvidersManager, "_instance", None, raising=False)
+    HookMetaService.hook_meta_data.cache_clear()
+    meta = next(m for m in HookMetaService.hook_meta_data() if m.connection_type == "pcinsights")
+
+    assert set(meta.extra_fields) == EXTRAS
+    for name, spec in meta.extra_fields.items():
+        assert f"Example: {connection_fields.field(name).example}" in spec["description"]
+    assert meta.extra_fields["refresh_token"]["schema"]["format"] == "password"
+    assert meta.standard_fields.login.title == "Client ID"
 
 
 def test_both_behaviours_say_the_same():

@@ -115,8 +115,10 @@ class PartnerCenterInsightsHook(BaseHook):
         except ImportError:  # Airflow 3 without the FAB UI: nothing to draw here
             return {}
 
-        from airflow_provider_pcinsights.connection_fields import EXTRA_FIELDS, placeholder
+        from airflow_provider_pcinsights.connection_fields import EXTRA_FIELDS
 
+        # Only the arguments Airflow 3.0/3.1's stand-ins for these classes accept: their UI builds
+        # the form from this method with wtforms mocked. Examples go in as placeholders instead.
         widgets: dict[str, Any] = {}
         for f in EXTRA_FIELDS:
             kind, widget = (
@@ -127,7 +129,6 @@ class PartnerCenterInsightsHook(BaseHook):
                 widget=widget(),
                 description=f.help_text,
                 default=None if f.default is None else str(f.default),
-                render_kw={"placeholder": placeholder(f)},
             )
         return widgets
 
