@@ -2,40 +2,59 @@
 
 A report id ends up inside the URL path (``ScheduledReport/pause/{id}``), so an
 id that could change the path or the query would make the provider act on
-something the user never named. Refusing it early is the only safe answer.
+something the user never named. The docs show UUIDs; the rule here is wider but
+safe: only the characters RFC 3986 lets a path carry unescaped and unchanged
+(ASCII letters, digits, ``-``, ``.``, ``_``, ``~``), never ``..``. Anything else,
+non-ASCII look-alikes of ``/`` and ``.`` included, is refused with the rule in
+the message.
 """
 
 from __future__ import annotations
 
+import ast
+import logging
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 MAX_REPORT_ID_LENGTH = 128
+# The unreserved characters of RFC 3986: a path carries them as they are.
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]+")
+_RULE = (
+    "ids may hold only ASCII letters, digits, '-', '.', '_' and '~' (never '..'), the characters a URL "
+    "path carries unescaped; report ids are UUIDs such as 'a5f7d3b2-1c9e-4c1e-9a43-6d0f4f5d2b10'"
+)
+_NATIVE_HINT = (
+    "If it is a list rendered as text by a template, give the list itself, or render templates as "
+    "Python objects: DAG(..., render_template_as_native_obj=True)"
+)
+# A list rendered as text is read back only up to this length: a DAG lists ids, not megabytes.
+_MAX_LIST_TEXT = 64 * 1024
 
-# Characters that would end, escape or reshape the path segment.
-_FORBIDDEN = re.compile(r"[/?#%\\\s\x00-\x1f\x7f]")
 
-
-def validate_report_id(report_id: Any) -> str:
-    """Return ``report_id`` unchanged if it is safe to put in a URL path, else raise ``ValueError``."""
+def validate_report_id(report_id: Any, *, name: str = "report_id") -> str:
+    """Return the id unchanged if it is safe to put in a URL path, else raise ``ValueError``."""
     if not isinstance(report_id, str):
-        raise ValueError(f"report_id must be a string, got {type(report_id).__name__}: {report_id!r}")
+        raise ValueError(f"{name} must be a string, got {type(report_id).__name__}: {report_id!r}")
     if not report_id:
-        raise ValueError("report_id must not be empty")
+        raise ValueError(f"{name} must not be empty")
     if len(report_id) > MAX_REPORT_ID_LENGTH:
         raise ValueError(
-            f"report_id is {len(report_id)} characters long, more than the {MAX_REPORT_ID_LENGTH} allowed: "
+            f"{name} is {len(report_id)} characters long, more than the {MAX_REPORT_ID_LENGTH} allowed: "
             f"{report_id[:40]!r}..."
         )
-    bad = _FORBIDDEN.search(report_id)
-    if bad:
+    if not _UNRESERVED.fullmatch(report_id):
+        bad = next(char for char in report_id if not _UNRESERVED.fullmatch(char))
+        hint = f". {_NATIVE_HINT}" if _looks_like_a_list(report_id) else ""
         raise ValueError(
-            f"report_id {report_id!r} contains {bad.group()!r}, which could change the request URL; "
-            "report ids are UUIDs such as 'a5f7d3b2-1c9e-4c1e-9a43-6d0f4f5d2b10'"
+            f"{name} {report_id!r} contains {_describe(bad)}, which could change the request URL: "
+            f"{_RULE}{hint}"
         )
-    if report_id in (".", "..") or ".." in report_id:
-        raise ValueError(f"report_id {report_id!r} contains '..', which could change the request URL")
+    if ".." in report_id or report_id == ".":
+        raise ValueError(f"{name} {report_id!r} contains '..', which could change the request URL: {_RULE}")
     return report_id
 
 
@@ -44,7 +63,20 @@ def normalize_report_ids(report_id: Any) -> tuple[list[str], bool]:
 
     Returns the ids as a list and whether a single id was given, so callers can
     answer in the shape they were asked in (one record, or a list in order).
+
+    A template such as ``"{{ params.ids }}"`` renders a list as its text
+    (``"['a', 'b']"``) unless the DAG renders templates as Python objects. No
+    id can start with ``[``, so such a text is read back as the list it is
+    (literals only, never code); one that cannot be read is refused with the fix.
     """
+    if isinstance(report_id, str) and _looks_like_a_list(report_id):
+        ids = _list_from_text(report_id)
+        log.info(
+            "report_id arrived as the text of a list (%d ids); reading it as that list. "
+            "Set render_template_as_native_obj=True on the DAG to pass the list itself.",
+            len(ids),
+        )
+        report_id = ids
     if isinstance(report_id, str):
         return [validate_report_id(report_id)], True
     if isinstance(report_id, Sequence) and not isinstance(report_id, (bytes, bytearray)):
@@ -58,3 +90,36 @@ def normalize_report_ids(report_id: Any) -> tuple[list[str], bool]:
     raise ValueError(
         f"report_id must be a string or a list of strings, got {type(report_id).__name__}: {report_id!r}"
     )
+
+
+def _looks_like_a_list(text: str) -> bool:
+    stripped = text.strip()
+    return len(stripped) >= 2 and stripped[0] + stripped[-1] in ("[]", "()")
+
+
+def _list_from_text(text: str) -> list[str]:
+    """The ids of ``"['a', 'b']"`` (or its JSON or tuple spelling); ``ValueError`` saying how to fix it."""
+    problem = None
+    if len(text) > _MAX_LIST_TEXT:
+        problem = f"it is {len(text)} characters long"
+    else:
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            problem = "it is not a list of quoted strings"
+        else:
+            if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+                problem = "it is not a list of strings"
+    if problem:
+        raise ValueError(
+            f"report_id {text[:80]!r} looks like a list rendered as text, but cannot be read as one "
+            f"({problem}). {_NATIVE_HINT}"
+        )
+    return list(value)
+
+
+def _describe(char: str) -> str:
+    """``'/'``, or for what the eye may not tell apart, its code point and name (U+2215 DIVISION SLASH)."""
+    if char.isascii() and char.isprintable() and not char.isspace():
+        return repr(char)
+    return f"{char!r} (U+{ord(char):04X} {unicodedata.name(char, 'unnamed character')})"
