@@ -61,6 +61,28 @@ class UnexpectedResponseError(PartnerCenterInsightsError):
     """The answer was not the JSON envelope the service documents."""
 
 
+class UnreadableStatusError(UnexpectedResponseError):
+    """A record came back without a status, or with one the docs do not name.
+
+    Waiting for such a report could never end, and acting on it would be a guess.
+    """
+
+
+class PagingLoopError(UnexpectedResponseError):
+    """``nextLink`` led back to a page already read, or pages repeated records.
+
+    Following it would loop or return duplicates; stopping quietly would return
+    a partial listing as if it were whole.
+    """
+
+
+class NetworkSetupError(PartnerCenterInsightsError):
+    """A failure retrying cannot mend: the host name does not resolve, TLS
+    verification failed, or the proxy refused. The message names the host and
+    the connection setting to check.
+    """
+
+
 class ReportInactiveError(PartnerCenterInsightsError):
     """The report is ``Inactive`` (its recurrences are used up), so it cannot be resumed."""
 

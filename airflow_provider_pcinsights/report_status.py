@@ -12,7 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_pcinsights.exceptions import UnreadableStatusError
+
 KNOWN_STATUSES: tuple[str, ...] = ("Paused", "Active", "Inactive")
+# Execution statuses the docs name; no ``Failed`` is documented.
+EXECUTION_STATUSES: tuple[str, ...] = ("Pending", "Running", "Paused", "Completed")
 DEFAULT_FAILURE_STATUSES: tuple[str, ...] = ("Inactive",)
 
 # Errors the hook has already retried (5xx, dropped connections, timeouts, 429)
@@ -71,7 +75,7 @@ def resolve_wait_statuses(target_status: Any, failure_statuses: Any = None) -> t
 
 def same_status(left: str | None, right: str | None) -> bool:
     """Compare two statuses the way the service means them: without regard to case."""
-    if left is None or right is None:
+    if not isinstance(left, str) or not isinstance(right, str):
         return False
     return left.strip().casefold() == right.strip().casefold()
 
@@ -117,13 +121,25 @@ def evaluate(
     """Decide the wait from each report's current status.
 
     A failure status anywhere ends the wait at once, even if other reports are
-    not there yet: waiting longer cannot change the outcome. A status that is
-    neither a target nor a failure (including one the docs do not name) means
-    "not yet".
+    not there yet: waiting longer cannot change the outcome. A documented status
+    that is neither a target nor a failure means "not yet". A missing status, or
+    one the docs do not name, raises ``UnreadableStatusError``: nobody can say
+    whether it will ever become a target, so waiting on it could never end.
     """
     targets = tuple(targets)
     failures = tuple(failures)
     statuses = dict(statuses)
+    unreadable = {rid: s for rid, s in statuses.items() if not _matches_any(s, KNOWN_STATUSES)}
+    if unreadable:
+        raise UnreadableStatusError(
+            "Cannot tell where the wait stands: "
+            + ", ".join(
+                f"report {rid} has {'no status' if s is None else f'status {s!r}'}"
+                for rid, s in unreadable.items()
+            )
+            + f"; the docs name {', '.join(KNOWN_STATUSES)}",
+            report_id=next(iter(unreadable)),
+        )
     failed = {rid: s for rid, s in statuses.items() if _matches_any(s, failures)}
     if failed:
         return WaitVerdict(

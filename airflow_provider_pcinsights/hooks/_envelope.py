@@ -1,8 +1,12 @@
 """The response envelope and record keys, read whatever casing the service used.
 
 Microsoft documents PascalCase (``Value``, ``ReportStatus``) while its samples
-show camelCase (``value``, ``reportStatus``), and one sample even has a key with
-a leading space. Callers get one shape: the documented PascalCase names.
+show camelCase (``value``, ``reportStatus``), mix the two in one answer (a
+PascalCase envelope around camelCase records, camelCase records with one
+PascalCase key), and one sample even has a key with a leading space. Callers
+get one shape: the documented PascalCase names, with the values as sent.
+Errors come in two shapes: the Insights one (``statusCode``, ``message``) and
+Partner Center's general one (``code``, ``description``, ``data``, ``source``).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class Envelope:
     message: str | None
     status_code: int | None
     next_link: str | None
+    has_value: bool = True  # whether the answer carried a ``value`` key at all
 
 
 class NotAnEnvelope(ValueError):
@@ -88,6 +93,7 @@ def parse_envelope(body: Any) -> Envelope:
         raise NotAnEnvelope("the JSON body has none of value, totalCount, message, statusCode, nextLink")
     fields = _lower_keys(body)
     value = fields.get("value")
+    has_value = "value" in fields
     if value is None:
         records: list[dict[str, Any]] = []
     elif isinstance(value, Mapping):
@@ -104,21 +110,40 @@ def parse_envelope(body: Any) -> Envelope:
         message=str(message) if message not in (None, "") else None,
         status_code=_as_int(fields.get("statuscode")),
         next_link=str(next_link).strip() or None if next_link else None,
+        has_value=has_value,
     )
+
+
+def empty_envelope() -> Envelope:
+    """What an answer that says "nothing matches" holds: no records, no next page."""
+    return Envelope(records=[], total_count=0, message=None, status_code=None, next_link=None)
 
 
 def error_message(body: Any) -> str | None:
     """The service's message from an error body, whatever its casing; ``None`` if there is none."""
+    return service_error(body)[0]
+
+
+def service_error(body: Any) -> tuple[str | None, str | None]:
+    """``(text, code)`` of an error body in any shape the service or Entra uses.
+
+    The Insights envelope says ``message``; Partner Center's general shape says
+    ``description`` with a ``code`` (``{"code": 2000, "description": "Account Id
+    has to be set.", "data": [], "source": "PartnerFD"}``); OData nests
+    ``{"error": {"code", "message"}}``; Entra says ``error_description``.
+    """
     if not isinstance(body, Mapping):
-        return None
+        return None, None
     fields = _lower_keys(body)
-    for key in ("message", "error_description", "errormessage", "error"):
+    code = fields.get("code")
+    for key in ("message", "description", "error_description", "errormessage", "error"):
         value = fields.get(key)
         if isinstance(value, Mapping):  # {"error": {"code": ..., "message": ...}}
-            value = _lower_keys(value).get("message")
-        if value not in (None, ""):
-            return str(value)
-    return None
+            nested = _lower_keys(value)
+            value, code = nested.get("message"), nested.get("code", code)
+        if value not in (None, "") and not isinstance(value, (Mapping, list)):
+            return str(value), (str(code) if code not in (None, "") else None)
+    return None, None
 
 
 def _as_int(value: Any) -> int | None:

@@ -2,16 +2,20 @@
 
 Every message names what was attempted, the HTTP status, the service's own
 message and the ``MS-RequestId`` to quote to Microsoft support, and passes
-through ``redact`` so no secret can slip into it.
+through ``redact`` so no secret can slip into it: a misbehaving service or
+proxy may echo the request's headers back, bearer token and all.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from airflow_provider_pcinsights.exceptions import (
     AuthenticationError,
     BadRequestError,
+    NetworkSetupError,
     PartnerCenterInsightsError,
     PermissionDeniedError,
     ReportNotFoundError,
@@ -23,15 +27,45 @@ ROLE_HINTS = {
     "cmp": "the Entra app must be added to the Partner Center account with the Manager role",
     "mpn": "the signed-in user needs the Executive Report Viewer role in Partner Center",
 }
+APP_PLUS_USER_HINT = (
+    "set the connection's auth_type to refresh_token, with the refresh token of a user who passed "
+    "multi-factor sign-in (interactive or device code: python -m airflow_provider_pcinsights.signin)"
+)
 
 _EXCERPT_LENGTH = 200
+_HIDDEN = "***"
+# What a credential looks like inside text the service or a proxy sent back.
+_CREDENTIAL_PATTERNS = (
+    # "Authorization: Bearer <token>" and friends, also URL-encoded.
+    (re.compile(r"(?i)\b(bearer|basic)(\s+|%20|\+)[A-Za-z0-9\-._~+/]+=*"), rf"\1\2{_HIDDEN}"),
+    # Anything shaped like a JWT: base64url header (always '{"' -> 'eyJ'), payload and signature.
+    (re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), _HIDDEN),
+    # Entra refresh tokens ("0.AXYA...", long).
+    (re.compile(r"\b\d\.[A-Za-z][A-Za-z0-9_\-.]{30,}"), _HIDDEN),
+    # A named credential in a form, a query or JSON: client_secret=..., "refresh_token": "...".
+    (
+        re.compile(
+            r"(?i)\b(client_secret|refresh_token|access_token|id_token|client_assertion|password)"
+            r"([\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}]+"
+        ),
+        rf"\1\2{_HIDDEN}",
+    ),
+)
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` without the known secrets nor anything that looks like a credential."""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, _HIDDEN)
+    for pattern, replacement in _CREDENTIAL_PATTERNS:
+        text = pattern.sub(replacement, text)
     return text
+
+
+def excerpt(body: str) -> str:
+    """A short, single-line piece of a body, enough to recognise an HTML error page."""
+    flat = " ".join(body.split())
+    return flat if len(flat) <= _EXCERPT_LENGTH else flat[:_EXCERPT_LENGTH] + "..."
 
 
 def transport_error(
@@ -42,19 +76,39 @@ def transport_error(
     secrets: Iterable[str],
     retries: int | str = "every",
     request_id: str | None = None,
-    config_error: type[PartnerCenterInsightsError] = PartnerCenterInsightsError,
+    config_error: type[PartnerCenterInsightsError] = NetworkSetupError,
+    host_setting: str | None = None,
 ) -> PartnerCenterInsightsError:
     """A failure below HTTP, for the sign-in and the API alike.
 
-    A TLS failure or an unreadable CA bundle is the connection's ``verify``
-    setting to fix (``config_error``); anything else the network did, once the
-    retries are spent, is the service being unavailable.
+    What retrying cannot mend (the host name does not resolve, TLS verification
+    failed, the proxy refused) was not retried and names the host and the
+    connection setting to check, as ``config_error``; anything else the network
+    did, once the retries are spent, is the service being unavailable.
+    ``host_setting`` names the setting that gave the host (default: ``authority_host``
+    for the sign-in, ``host`` otherwise).
     """
     import requests
 
+    from airflow_provider_pcinsights.hooks._transport import classify_failure, proxy_of
+
     reason = redact(str(err), secrets)
+    host = urlsplit(origin).hostname or origin
     check_verify = "check the connection's verify setting (true, false or a CA bundle path)"
-    if isinstance(err, requests.exceptions.SSLError):
+    kind = classify_failure(err)
+    if kind == "name_resolution":
+        setting = host_setting or ("authority_host" if doing == "sign in" else "host")
+        return config_error(
+            f"Could not {doing}: the host name {host} does not resolve ({reason}); check the "
+            f"connection's {setting} setting (not retried: asking again cannot make it resolve)"
+        )
+    if kind == "proxy":
+        proxy = proxy_of(err)
+        return config_error(
+            f"Could not {doing}: the proxy{f' {proxy}' if proxy else ''} refused to connect to {host} "
+            f"({reason}); check the connection's proxies setting (not retried)"
+        )
+    if kind == "tls_verification" or isinstance(err, requests.exceptions.SSLError):
         return config_error(
             f"Could not {doing}: TLS verification of {origin} failed ({reason}); {check_verify}"
         )
@@ -67,25 +121,32 @@ def transport_error(
     return config_error(f"Could not {doing}: {reason}; {check_verify}")  # e.g. the CA bundle is gone
 
 
-def excerpt(body: str) -> str:
-    """A short, single-line piece of a body, enough to recognise an HTML error page."""
-    flat = " ".join(body.split())
-    return flat if len(flat) <= _EXCERPT_LENGTH else flat[:_EXCERPT_LENGTH] + "..."
-
-
 def _suffix(
-    status: int | None, api_message: str | None, request_id: str | None, body_excerpt: str | None = None
+    status: int | None,
+    api_message: str | None,
+    request_id: str | None,
+    body_excerpt: str | None = None,
+    service_code: str | None = None,
 ) -> str:
     parts = []
     if status is not None:
         parts.append(f"HTTP {status}")
     if api_message:
-        parts.append(f"service said: {api_message}")
+        code = f" (code {service_code})" if service_code and service_code not in api_message else ""
+        parts.append(f"service said: {api_message}{code}")
     elif body_excerpt:
         parts.append(f"body: {body_excerpt!r}")
     if request_id:
         parts.append(f"MS-RequestId {request_id}")
     return f" ({'; '.join(parts)})" if parts else ""
+
+
+_MFA = re.compile(r"(?i)\bMFA\b|multi-?factor|\(10001\)")
+
+
+def asks_for_mfa(api_message: str | None) -> bool:
+    """Whether the service says the token lacks multi-factor sign-in (``MFA required. (10001)``)."""
+    return bool(api_message and _MFA.search(api_message))
 
 
 def error_for_status(
@@ -98,8 +159,10 @@ def error_for_status(
     program: str,
     client_id: str,
     tenant_id: str,
+    auth_type: str | None = None,
     retry_after: float | None = None,
     body_excerpt: str | None = None,
+    service_code: str | None = None,
     secrets: Iterable[str] = (),
 ) -> PartnerCenterInsightsError:
     """The typed error for a failed answer; ``action`` says what was attempted, e.g. 'pause report X'."""
@@ -108,8 +171,10 @@ def error_for_status(
         api_message = redact(api_message, secrets)
     if body_excerpt:
         body_excerpt = redact(body_excerpt, secrets)
-    detail = _suffix(status, api_message, request_id, body_excerpt)
-    kwargs = {"status_code": status, "api_message": api_message, "report_id": report_id}
+    detail = _suffix(status, api_message, request_id, body_excerpt, service_code)
+    # The service's words, always: its message, or for a body that is not JSON, a piece of it.
+    kwargs = {"status_code": status, "api_message": api_message or body_excerpt, "report_id": report_id}
+    app_only_on_mpn = program == "mpn" and auth_type == "client_credentials"
     if status == 404 and report_id:
         return ReportNotFoundError(
             f"Could not {action}: report {report_id} is unknown to this account{detail}", **kwargs
@@ -117,6 +182,19 @@ def error_for_status(
     if status == 404:
         return BadRequestError(
             f"Could not {action}: not found{detail}. Check the connection's host, program and api_version",
+            **kwargs,
+        )
+    if status == 401 and asks_for_mfa(api_message):
+        return AuthenticationError(
+            f"Could not {action}: Partner Center requires multi-factor authentication for this call"
+            f"{detail}. It needs an App+User token from a sign-in that passed MFA: {APP_PLUS_USER_HINT}",
+            **kwargs,
+        )
+    if status in (401, 403) and app_only_on_mpn:
+        return (AuthenticationError if status == 401 else PermissionDeniedError)(
+            f"Could not {action}: Partner Center refused the app-only token{detail}. The mpn program "
+            f"(Partner Center insights) needs App+User sign-in: {APP_PLUS_USER_HINT}. Commercial "
+            "marketplace analytics (program cmp) take app-only tokens",
             **kwargs,
         )
     if status == 401:

@@ -13,14 +13,19 @@ from dataclasses import dataclass
 class RetryPolicy:
     """How hard to try before giving up on a transient failure.
 
-    The wait is bounded: the first retry is immediate, the k-th waits
-    ``backoff_factor * 2 ** (k - 1)`` seconds capped at ``backoff_max``, unless
-    the service sent ``Retry-After``, which is honoured but capped at
-    ``max_retry_after``. So all the sleeping one call can do is at most
-    ``retries * max(backoff_max, max_retry_after)`` seconds, plus ``retries + 1``
-    times the request timeout. With the defaults (5 retries, factor 1 s, 30 s
-    and 60 s caps) that is 0 + 2 + 4 + 8 + 16 = 30 s of backoff for a dead
-    service, and at most 5 minutes when it keeps asking to wait a minute.
+    The wait is bounded, and never zero: the k-th retry waits
+    ``backoff_factor * 2 ** (k - 1)`` seconds capped at ``backoff_max`` (the
+    first included: Microsoft asks clients to "avoid retrying immediately", so a
+    429 without ``Retry-After`` still waits), unless the service sent
+    ``Retry-After``, which is honoured but capped at ``max_retry_after``. So all
+    the sleeping one call can do is at most ``retries * max(backoff_max,
+    max_retry_after)`` seconds, plus ``retries + 1`` attempts each bounded by
+    the connection's timeout (connect, each read, and the whole body). With the
+    defaults (5 retries, factor 1 s, 30 s and 60 s caps) that is
+    1 + 2 + 4 + 8 + 16 = 31 s of backoff for a dead service, and at most
+    5 minutes when it keeps asking to wait a minute. Failures retrying cannot
+    mend (a host name that does not resolve, TLS verification, a refusing
+    proxy) are not retried at all.
     """
 
     retries: int = 5

@@ -1,4 +1,4 @@
-"""HTTP sessions with pinned TLS/proxy/timeout settings and bounded retries.
+"""HTTP sessions with pinned TLS/proxy/timeout settings, bounded retries and bounded bodies.
 
 Imported lazily by the hook: it pulls in ``requests`` and ``urllib3``, which a
 DAG file that merely names an operator should not pay for at parse time.
@@ -6,13 +6,22 @@ DAG file that merely names an operator should not pay for at parse time.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import socket
+import ssl
+import time
+from collections.abc import Collection, Iterator, Mapping
+from itertools import takewhile
+from random import random
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import MaxRetryError
+from urllib3.exceptions import ProxyError as Urllib3ProxyError
 from urllib3.util.retry import Retry
 
+from airflow_provider_pcinsights.hooks._answers import Answer
 from airflow_provider_pcinsights.hooks._retry_policy import RetryPolicy
 
 # Statuses worth another try: throttling and every server-side failure.
@@ -22,13 +31,87 @@ API_RETRY_METHODS = frozenset({"GET", "PUT", "DELETE"})
 # The token endpoint is safe to ask twice: a second answer just replaces the first.
 SIGN_IN_RETRY_METHODS = frozenset({"GET", "POST"})
 
+UTF8_BOM = b"\xef\xbb\xbf"
+_READ_SIZE = 64 * 1024
+# getaddrinfo's "this name does not exist" (not EAI_AGAIN, a resolver that may recover).
+_NO_SUCH_NAME = frozenset(
+    code for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None)) if code
+)
+
+
+# ---------------------------------------------------------------------------------- failures
+
+
+def _chain(err: BaseException) -> Iterator[BaseException]:
+    """The error and every error behind it: causes, contexts, and what urllib3 and requests wrap."""
+    pending: list[Any] = [err]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop(0)
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending += [
+            getattr(current, "reason", None),
+            getattr(current, "original_error", None),
+            *current.args,
+            current.__cause__,
+            current.__context__,
+        ]
+
+
+def _raised_while_opening_a_tunnel(err: BaseException) -> bool:
+    """Whether the error came up through ``http.client``'s CONNECT to a proxy: the proxy closed on us."""
+    trace = err.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code.co_name == "_tunnel":
+            return True
+        trace = trace.tb_next
+    return False
+
+
+def classify_failure(err: BaseException) -> str | None:
+    """``name_resolution``, ``proxy`` or ``tls_verification`` for failures retrying cannot mend; else None.
+
+    A name that does not exist stays so; a certificate that does not verify and a
+    proxy that refuses the tunnel answer the same way on the next try. A resolver
+    that is briefly down (``EAI_AGAIN``) is not among them.
+    """
+    for current in _chain(err):
+        if isinstance(current, (Urllib3ProxyError, requests.exceptions.ProxyError)):
+            return "proxy"
+        if _raised_while_opening_a_tunnel(current):
+            return "proxy"
+        if isinstance(current, socket.gaierror) and current.errno in _NO_SUCH_NAME:
+            return "name_resolution"
+        if isinstance(current, ssl.SSLCertVerificationError) or type(current).__name__ == "CertificateError":
+            return "tls_verification"
+    return None
+
+
+def proxy_of(err: BaseException) -> str | None:
+    """The proxy a failed call went through, as ``scheme://host:port`` (never its credentials)."""
+    for current in _chain(err):
+        proxy = getattr(getattr(current, "pool", None), "proxy", None)
+        if proxy is not None and getattr(proxy, "host", None):
+            port = f":{proxy.port}" if proxy.port else ""
+            return f"{proxy.scheme}://{proxy.host}{port}"
+    return None
+
+
+# ---------------------------------------------------------------------------------- retries
+
 
 class BoundedRetry(Retry):
-    """urllib3's ``Retry`` with a cap on ``Retry-After`` that works on every urllib3.
+    """urllib3's ``Retry``, made to wait before every retry and to give up at once when it must.
 
-    urllib3 2.x has ``retry_after_max`` but 1.26 has not; clamping here keeps one
-    behaviour whichever is installed, so a service asking to wait an hour cannot
-    stall a task for an hour.
+    - urllib3 retries the first failure immediately; Microsoft asks clients to
+      "avoid retrying immediately", and a 429 without ``Retry-After`` must still
+      wait. Here the k-th retry waits ``backoff_factor * 2 ** (k - 1)`` seconds.
+    - Failures retrying cannot mend (``classify_failure``) end the call at once.
+    - ``Retry-After`` is clamped to ``max_retry_after``, so a service asking to
+      wait an hour cannot stall a task for an hour.
     """
 
     def __init__(self, *args: Any, max_retry_after: float = 60.0, **kwargs: Any) -> None:
@@ -39,6 +122,29 @@ class BoundedRetry(Retry):
         retry = super().new(**kw)
         retry.max_retry_after = self.max_retry_after
         return retry
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> BoundedRetry:
+        if error is not None and classify_failure(error):
+            raise MaxRetryError(_pool, url, error) from error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    def get_backoff_time(self) -> float:
+        failures = len(list(takewhile(lambda h: h.redirect_location is None, reversed(self.history))))
+        if failures == 0:
+            return 0.0
+        backoff = self.backoff_factor * 2 ** (failures - 1)
+        jitter = getattr(self, "backoff_jitter", 0.0)
+        if jitter:
+            backoff += random() * jitter
+        return float(max(0.0, min(self.backoff_max, backoff)))
 
     def parse_retry_after(self, retry_after: str) -> float:
         """Seconds (whole or decimal) or an HTTP date, clamped to ``[0, max_retry_after]``.
@@ -78,6 +184,21 @@ def build_retry(policy: RetryPolicy, methods: Collection[str]) -> BoundedRetry:
     )
 
 
+# ---------------------------------------------------------------------------------- sessions
+
+
+def strip_byte_order_mark(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    """Drop a UTF-8 byte-order mark from a body read in full (the sign-in's, read by MSAL).
+
+    Partner Center and Entra may start JSON with one while declaring
+    ``charset=utf-8``; ``requests`` then decodes it into the text and ``json``
+    refuses it. Streamed bodies (the API's) are left to ``read_answer``.
+    """
+    if not kwargs.get("stream") and response.content[:3] == UTF8_BOM:
+        response._content = response.content[3:]
+    return response
+
+
 class PinnedSession(requests.Session):
     """A session that applies its TLS, proxy and timeout settings to every request.
 
@@ -92,6 +213,11 @@ class PinnedSession(requests.Session):
         self._pinned_verify = verify
         self._pinned_proxies = dict(proxies or {})
         self._pinned_timeout = timeout
+        self.hooks["response"].append(strip_byte_order_mark)
+
+    @property
+    def timeout(self) -> float:
+        return self._pinned_timeout
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs["verify"] = self._pinned_verify
@@ -131,3 +257,80 @@ class BearerAuth(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return "BearerAuth(<hidden>)"
+
+
+# ---------------------------------------------------------------------------------- one call
+
+
+class AnswerNotReceived(Exception):
+    """The status and headers came, the whole body did not: too slow, or the connection broke."""
+
+    def __init__(self, why: str, *, received: int, within: float) -> None:
+        super().__init__(why)
+        self.why = why
+        self.received = received
+        self.within = within
+
+
+def fetch(
+    session: PinnedSession,
+    method: str,
+    url: str,
+    *,
+    params: Mapping[str, str] | None,
+    headers: Mapping[str, str],
+    auth: requests.auth.AuthBase,
+    request_id: str,
+) -> Answer:
+    """One call, retried by the session's adapter, with its body bounded in time as a whole.
+
+    Each read of the socket is bounded by the session's timeout, and so is the
+    whole body: a service trickling its answer byte by byte (each byte well
+    within the read timeout) cannot hold the task longer than that.
+    """
+    response = session.request(method, url, params=params, headers=dict(headers), auth=auth, stream=True)
+    try:
+        body = _read_body(response, within=session.timeout)
+    finally:
+        response.close()
+    return Answer(
+        status=response.status_code,
+        headers={name.lower(): value for name, value in response.headers.items()},
+        body=body,
+        url=response.url,
+        request_id=request_id,
+    )
+
+
+def _read_body(response: requests.Response, *, within: float) -> bytes:
+    deadline = time.monotonic() + within
+    sock = _socket_of(response)
+    read_timeout = sock.gettimeout() if sock is not None else None
+    read = getattr(response.raw, "read1", None) or response.raw.read
+    chunks: list[bytes] = []
+    received = 0
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AnswerNotReceived("too slow", received=received, within=within)
+            if sock is not None:
+                sock.settimeout(remaining if read_timeout is None else min(remaining, read_timeout))
+            chunk = read(_READ_SIZE)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            received += len(chunk)
+    except (Urllib3Error, OSError) as err:
+        slow = isinstance(err, TimeoutError) or "timed out" in str(err).lower()
+        why = "too slow" if slow else f"the connection broke ({type(err).__name__}: {err})"
+        raise AnswerNotReceived(why, received=received, within=within) from err
+    if sock is not None:
+        sock.settimeout(read_timeout)
+    return b"".join(chunks)
+
+
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    connection = getattr(response.raw, "connection", None) or getattr(response.raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    return sock if isinstance(sock, socket.socket) else None

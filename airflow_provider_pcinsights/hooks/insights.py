@@ -3,6 +3,10 @@
 Importing this module is cheap on purpose (no ``msal``, no ``requests``): DAG
 files import operators, operators import this, and DAG files are parsed all the
 time. The network machinery lives in private modules loaded on first use.
+
+The hook says what it asks (``_answers.Call``) and sends it; turning the answer
+into records or a typed error is ``_answers.read_answer``'s job, following
+``nextLink`` safely is ``_paging.Pages``'s.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
@@ -21,15 +26,20 @@ from airflow_provider_pcinsights.exceptions import (
     AuthenticationError,
     PartnerCenterInsightsError,
     ReportNotFoundError,
+    ServiceUnavailableError,
     UnexpectedResponseError,
 )
+from airflow_provider_pcinsights.hooks._answers import Call, Caller, read_answer, wants_new_token
+from airflow_provider_pcinsights.hooks._paging import Pages, with_query
 from airflow_provider_pcinsights.hooks._retry_policy import RetryPolicy
 from airflow_provider_pcinsights.hooks._settings import InsightsSettings, settings_from_connection
-from airflow_provider_pcinsights.report_ids import validate_report_id
+from airflow_provider_pcinsights.report_ids import normalize_report_ids, validate_report_id
+from airflow_provider_pcinsights.report_status import EXECUTION_STATUSES
 
 if TYPE_CHECKING:
     import requests
 
+    from airflow_provider_pcinsights.hooks._answers import Answer
     from airflow_provider_pcinsights.hooks._auth import TokenSource
     from airflow_provider_pcinsights.hooks._envelope import Envelope
 
@@ -37,6 +47,10 @@ log = logging.getLogger(__name__)
 
 REPORTS_PATH = "ScheduledReport"
 DEFAULT_MAX_PAGES = 1000
+# Where the service reads several values of one filter joined by ';' (a ',' is part of one value).
+MULTI_VALUE_SEPARATOR = ";"
+# Program and version whose reportId filter takes several ids (cmp v1.1); elsewhere one call per id.
+MULTI_ID_LISTING = ("cmp", "v1.1")
 
 
 class PartnerCenterInsightsHook(BaseHook):
@@ -47,14 +61,16 @@ class PartnerCenterInsightsHook(BaseHook):
         one it looked up asynchronously, since a synchronous lookup inside the
         triggerer's event loop fails on Airflow 3.
     :param retries: retries of a call that failed with 429, 5xx, a dropped
-        connection or a timeout. Only GET, PUT and DELETE are retried.
+        connection or a timeout. Only GET, PUT and DELETE are retried; a host name
+        that does not resolve, a TLS verification failure or a refusing proxy never is.
     :param backoff_factor: the k-th retry waits ``backoff_factor * 2 ** (k - 1)`` s
-        (the first is immediate), capped at ``backoff_max``.
+        (the first one too: never immediately), capped at ``backoff_max``.
     :param backoff_max: the longest single backoff, in seconds.
     :param max_retry_after: the longest ``Retry-After`` honoured, in seconds. With
         ``backoff_max`` it bounds the sleeping of one call to
         ``retries * max(backoff_max, max_retry_after)`` seconds; the defaults give
-        30 s against a dead service and at most 5 minutes against throttling.
+        31 s against a dead service and at most 5 minutes against throttling.
+        Each attempt is bounded by the connection's ``timeout``, its body as a whole too.
     :param max_pages: how many ``nextLink`` pages one listing may follow before it
         is treated as a runaway and refused.
     :param store_rotated_refresh_token: App+User only, off by default: write each
@@ -195,16 +211,20 @@ class PartnerCenterInsightsHook(BaseHook):
         return self._token_source.token()
 
     def get_report(self, report_id: str) -> dict[str, Any]:
+        """One report record; ``ReportNotFoundError`` (with the service's words) if it is unknown."""
         report_id = validate_report_id(report_id)
-        records = self.list_reports(report_id=report_id)
-        matching = [r for r in records if str(r.get("ReportId", "")).lower() == report_id.lower()]
-        if not matching and len(records) == 1 and "ReportId" not in records[0]:
-            matching = records
+        records = self._get_all(
+            REPORTS_PATH,
+            {"reportId": report_id},
+            Call(action=f"read report {report_id}", report_id=report_id, record="report"),
+        )
+        matching = [r for r in records if r["ReportId"].lower() == report_id.lower()]
         if not matching:
+            others = f"it answered {len(records)} other report(s)" if records else "it answered no report"
             raise ReportNotFoundError(
                 f"Could not read report {report_id}: report {report_id} is unknown to this account "
-                f"({self.settings.program} {self.settings.api_version})",
-                status_code=404,
+                f"({self.settings.program} {self.settings.api_version}; {others})",
+                status_code=200,
                 report_id=report_id,
             )
         if len(matching) > 1:
@@ -216,17 +236,36 @@ class PartnerCenterInsightsHook(BaseHook):
         return matching[0]
 
     def list_reports(
-        self, report_id: str | None = None, report_name: str | None = None, query_id: str | None = None
+        self,
+        report_id: str | Sequence[str] | None = None,
+        report_name: str | None = None,
+        query_id: str | None = None,
     ) -> list[dict[str, Any]]:
+        """Every report matching the filters (all of them without any), following ``nextLink``.
+
+        ``report_id`` may be a list: cmp v1.1 takes the ids in one call, joined by
+        ``;``; elsewhere each id is asked for on its own. Nothing matching is ``[]``.
+        """
         params = {}
-        if report_id is not None:
-            params["reportId"] = validate_report_id(report_id)
         if report_name is not None:
             params["reportName"] = _nonempty_text(report_name, "report_name")
         if query_id is not None:
             params["queryId"] = _nonempty_text(query_id, "query_id")
-        action = f"read report {report_id}" if report_id else "list reports"
-        return self._get_all(REPORTS_PATH, params, action=action, report_id=report_id)
+        if report_id is None:
+            return self._get_all(REPORTS_PATH, params, _listing("list reports"))
+        ids, _ = normalize_report_ids(report_id)
+        settings = self.settings
+        if len(ids) == 1 or (settings.program, settings.api_version) == MULTI_ID_LISTING:
+            wanted = MULTI_VALUE_SEPARATOR.join(ids)
+            action = f"read report{'s' if len(ids) > 1 else ''} {', '.join(ids)}"
+            return self._get_all(REPORTS_PATH, {**params, "reportId": wanted}, _listing(action))
+        return [
+            record
+            for one in ids
+            for record in self._get_all(
+                REPORTS_PATH, {**params, "reportId": one}, _listing(f"read report {one}")
+            )
+        ]
 
     def pause_report(self, report_id: str) -> dict[str, Any]:
         return self._report_action("pause", report_id)
@@ -237,32 +276,35 @@ class PartnerCenterInsightsHook(BaseHook):
     def get_report_executions(
         self,
         report_id: str,
-        execution_id: str | None = None,
-        execution_status: str | None = None,
+        execution_id: str | Sequence[str] | None = None,
+        execution_status: str | Sequence[str] | None = None,
         get_latest_execution: bool | None = None,
     ) -> list[dict[str, Any]]:
-        """Execution records of a report; an empty list when it has none yet.
+        """Execution records of a report; an empty list when none matches (none has run yet).
 
-        The service answers 404 both for an unknown report and for a report with no
-        execution matching the filters (by default: no completed run yet), so a 404
-        is told apart by looking the report up.
+        ``execution_id`` and ``execution_status`` take one value or several (a list, or
+        joined by ``;``, as the service reads them). The service answers 404 both for an
+        unknown report and for a report with no matching execution, so a 404 is told apart
+        by looking the report up. ``Pending`` executions come back with ``null`` links and times.
         """
         report_id = validate_report_id(report_id)
         params: dict[str, str] = {}
         if execution_id is not None:
-            params["executionId"] = validate_report_id(execution_id)
+            ids = _several(execution_id, "execution_id")
+            params["executionId"] = MULTI_VALUE_SEPARATOR.join(
+                validate_report_id(one, name="execution_id") for one in ids
+            )
         if execution_status is not None:
-            params["executionStatus"] = _nonempty_text(execution_status, "execution_status")
+            params["executionStatus"] = MULTI_VALUE_SEPARATOR.join(
+                _execution_status(one) for one in _several(execution_status, "execution_status")
+            )
         if get_latest_execution is not None:
             params["getLatestExecution"] = "true" if get_latest_execution else "false"
+        call = Call(
+            action=f"read the executions of report {report_id}", report_id=report_id, record="execution"
+        )
         try:
-            return self._get_all(
-                f"{REPORTS_PATH}/execution/{report_id}",
-                params,
-                action=f"read the executions of report {report_id}",
-                report_id=report_id,
-                not_found_ok=False,
-            )
+            return self._get_all(f"{REPORTS_PATH}/execution/{report_id}", params, call)
         except ReportNotFoundError:
             self.get_report(report_id)  # raises if the report itself is unknown
             return []
@@ -272,127 +314,72 @@ class PartnerCenterInsightsHook(BaseHook):
         try:
             settings = self.settings
             self.get_token()
-            envelope = self._request("GET", REPORTS_PATH, action="list reports", not_found_ok=True)
+            envelope = self._request("GET", REPORTS_PATH, None, _listing("list reports"))
         except Exception as err:
             return False, _safe_text(err, self._known_secrets())
-        count = len(envelope.records) if envelope is not None else 0
         return True, (
             f"Connected to Partner Center Insights ({settings.program} {settings.api_version}) as client "
             f"{settings.client_id} in tenant {settings.tenant_id}; "
-            f"{count} scheduled report(s) on the first page"
+            f"{len(envelope.records)} scheduled report(s) on the first page"
         )
 
     # ------------------------------------------------------------------ internals
 
     def _report_action(self, verb: str, report_id: str) -> dict[str, Any]:
         report_id = validate_report_id(report_id)
-        envelope = self._request(
-            "PUT",
-            f"{REPORTS_PATH}/{verb}/{report_id}",
-            action=f"{verb} report {report_id}",
-            report_id=report_id,
+        call = Call(
+            action=f"{verb} report {report_id}", report_id=report_id, record="report", records_required=False
         )
-        records = envelope.records if envelope is not None else []
-        for record in records:
-            if str(record.get("ReportId", "")).lower() == report_id.lower():
+        envelope = self._request("PUT", f"{REPORTS_PATH}/{verb}/{report_id}", None, call)
+        for record in envelope.records:
+            if record["ReportId"].lower() == report_id.lower():
                 return record
-        if len(records) == 1 and "ReportId" not in records[0]:
-            return records[0]
-        log.info("The %s answer for report %s carried no record; reading it back", verb, report_id)
+        log.info("The %s answer for report %s carried no record of it; reading it back", verb, report_id)
         return self.get_report(report_id)
 
-    def _get_all(
-        self,
-        path: str,
-        params: dict[str, str],
-        *,
-        action: str,
-        report_id: str | None,
-        not_found_ok: bool = True,
-    ) -> list[dict[str, Any]]:
-        """Every record of a listing, following ``nextLink`` on the API's own host only.
-
-        With ``not_found_ok`` a 404 envelope ("No item found with given filters.")
-        is an empty listing; otherwise it is a ``ReportNotFoundError``.
-        """
+    def _get_all(self, path: str, params: dict[str, str], call: Call) -> list[dict[str, Any]]:
+        """Every record of a listing, following ``nextLink`` on the API's own host only."""
+        url: str | None = urljoin(self.settings.base_url, path)
+        pages = Pages(
+            self.settings.base_url,
+            action=call.action,
+            max_pages=self.max_pages,
+            record=call.record,
+            secrets=self._known_secrets(),
+        )
         records: list[dict[str, Any]] = []
-        url = urljoin(self.settings.base_url, path)
-        seen: set[str] = set()
-        pages = 0
         current_params: dict[str, str] | None = params
         while url:
-            pages += 1
-            if pages > self.max_pages:
-                raise UnexpectedResponseError(
-                    f"Could not {action}: the service kept returning nextLink after {self.max_pages} pages; "
-                    "refusing to follow more (raise max_pages if this listing is really that long)",
-                    report_id=report_id,
-                )
-            seen.add(url)
-            envelope = self._request(
-                "GET",
-                url,
-                params=current_params,
-                action=action,
-                report_id=report_id,
-                not_found_ok=not_found_ok,
-            )
-            if envelope is None:  # a 404 envelope: nothing matches the filters
-                break
+            envelope = self._request("GET", url, current_params, call)
+            pages.add(with_query(url, current_params), envelope.records)
             records.extend(envelope.records)
-            next_url = self._next_url(url, envelope.next_link, action)
-            if next_url is not None and next_url in seen:
-                log.warning("nextLink of %s repeats a page already read; stopping there", action)
-                next_url = None
-            url, current_params = next_url, None
+            url, current_params = pages.next_url(url, envelope.next_link), None
         return records
 
-    def _next_url(self, current_url: str, next_link: str | None, action: str) -> str | None:
-        if not next_link:
-            return None
-        base = self.settings.base_url
-        # Absolute links stand alone; a relative one is read against the API root, where
-        # the service's paths live, unless it is clearly relative to the host or the page.
-        anchor = current_url if next_link.startswith(("/", "?")) else base
-        resolved = urljoin(anchor, next_link)
-        target, origin = urlsplit(resolved), urlsplit(base)
-        if (target.scheme.lower(), target.netloc.lower()) != (origin.scheme.lower(), origin.netloc.lower()):
-            raise UnexpectedResponseError(
-                f"Could not {action}: nextLink points to {target.scheme}://{target.netloc}, not to "
-                f"{origin.scheme}://{origin.netloc}; refusing to send the access token to another host"
-            )
-        return resolved
-
-    def _request(
-        self,
-        method: str,
-        path_or_url: str,
-        *,
-        action: str,
-        params: dict[str, str] | None = None,
-        report_id: str | None = None,
-        not_found_ok: bool = False,
-    ) -> Envelope | None:
-        """One API call, with one fresh sign-in on 401; ``None`` for a 404 envelope if ``not_found_ok``.
+    def _request(self, method: str, path_or_url: str, params: dict[str, str] | None, call: Call) -> Envelope:
+        """One API call, with one fresh sign-in on a 401 a new token may mend.
 
         Transient failures are retried below, by the session's adapter.
         """
         url = urljoin(self.settings.base_url, path_or_url)
-        response, request_id = self._send(method, url, params, action)
-        if response.status_code == 401:
-            rejected = response.request.headers.get("Authorization", "")[len("Bearer ") :]
-            log.info("Partner Center answered 401 to %s; signing in again and retrying once", action)
-            self._token_source.invalidate(rejected)
-            response, request_id = self._send(method, url, params, action)
-        return self._interpret(
-            response, request_id, action=action, report_id=report_id, not_found_ok=not_found_ok
+        answer, token = self._send(method, url, params, call)
+        if wants_new_token(answer):
+            log.info("Partner Center answered 401 to %s; signing in again and retrying once", call.action)
+            self._token_source.invalidate(token)
+            answer, token = self._send(method, url, params, call)
+        settings = self.settings
+        caller = Caller(
+            program=settings.program,
+            auth_type=settings.auth_type,
+            client_id=settings.client_id,
+            tenant_id=settings.tenant_id,
+            secrets=(*self._known_secrets(), token),
         )
+        return read_answer(answer, call, caller)
 
-    def _send(
-        self, method: str, url: str, params: dict[str, str] | None, action: str
-    ) -> tuple[requests.Response, str]:
-        from airflow_provider_pcinsights.hooks._errors import transport_error
-        from airflow_provider_pcinsights.hooks._transport import BearerAuth
+    def _send(self, method: str, url: str, params: dict[str, str] | None, call: Call) -> tuple[Answer, str]:
+        from airflow_provider_pcinsights.hooks._errors import redact, transport_error
+        from airflow_provider_pcinsights.hooks._transport import AnswerNotReceived, BearerAuth, fetch
 
         token = self.get_token()
         request_id = str(uuid.uuid4())
@@ -403,124 +390,37 @@ class PartnerCenterInsightsHook(BaseHook):
         }
         origin = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
         log.debug("%s %s (MS-RequestId %s)", method, url, request_id)
+        secrets = (*self._known_secrets(), token)
         try:
-            response = self._http().request(
-                method, url, params=params, headers=headers, auth=BearerAuth(token)
+            answer = fetch(
+                self._http(),
+                method,
+                url,
+                params=params,
+                headers=headers,
+                auth=BearerAuth(token),
+                request_id=request_id,
             )
-        except OSError as err:  # TLS, the network, or the CA bundle named by ``verify``
+        except AnswerNotReceived as err:
+            if err.why == "too slow":
+                what = f"did not arrive in full within {err.within:g} s (the connection's timeout bounds it)"
+            else:
+                what = f"was cut off: {redact(err.why, secrets)}"
+            raise ServiceUnavailableError(
+                f"Could not {call.action}: the answer from {origin} {what}; {err.received} bytes came "
+                f"(MS-RequestId {request_id})",
+                report_id=call.report_id,
+            ) from None
+        except OSError as err:  # TLS, the network, the proxy, or the CA bundle named by ``verify``
             raise transport_error(
                 err,
-                doing=action,
+                doing=call.action,
                 origin=origin,
-                secrets=self._known_secrets(),
+                secrets=secrets,
                 retries=self.retry_policy.retries,
                 request_id=request_id,
             ) from None
-        return response, request_id
-
-    def _interpret(
-        self,
-        response: requests.Response,
-        request_id: str,
-        *,
-        action: str,
-        report_id: str | None,
-        not_found_ok: bool,
-    ) -> Envelope | None:
-        from airflow_provider_pcinsights.hooks._envelope import (
-            NotAnEnvelope,
-            error_message,
-            parse_envelope,
-        )
-        from airflow_provider_pcinsights.hooks._errors import excerpt, redact
-
-        status = response.status_code
-        secrets = self._known_secrets()
-        try:
-            body: Any = response.json() if response.content else None
-            is_json = True
-        except ValueError:
-            body, is_json = None, False
-
-        if status >= 400:
-            if status == 404 and not is_json:
-                raise UnexpectedResponseError(
-                    f"Could not {action}: {response.url.split('?')[0]} answered HTTP 404 with a "
-                    "non-JSON body "
-                    f"({redact(excerpt(response.text), secrets)!r}; MS-RequestId {request_id}). Check the "
-                    "connection's host, program and api_version",
-                    status_code=status,
-                    report_id=report_id,
-                )
-            if status == 404 and not_found_ok and _means_no_match(error_message(body)):
-                return None
-            raise self._status_error(
-                status,
-                error_message(body),
-                request_id,
-                action,
-                report_id,
-                response,
-                body_excerpt=None if is_json else excerpt(response.text),
-            )
-
-        if not is_json:
-            raise UnexpectedResponseError(
-                f"Could not {action}: HTTP {status} with a body that is not JSON "
-                f"({redact(excerpt(response.text), secrets)!r}; MS-RequestId {request_id})",
-                status_code=status,
-                report_id=report_id,
-            )
-        if body is None:  # 200 or 204 with no body at all: nothing to report
-            return parse_envelope({"value": []})
-        try:
-            envelope = parse_envelope(body)
-        except NotAnEnvelope as err:
-            raise UnexpectedResponseError(
-                f"Could not {action}: HTTP {status} with JSON that is not the Insights envelope ({err}: "
-                f"{redact(excerpt(response.text), secrets)!r}; MS-RequestId {request_id})",
-                status_code=status,
-                report_id=report_id,
-            ) from None
-        if envelope.status_code is not None and envelope.status_code >= 400:
-            if envelope.status_code == 404 and not_found_ok and _means_no_match(envelope.message):
-                return None
-            raise self._status_error(
-                envelope.status_code, envelope.message, request_id, action, report_id, response
-            )
-        return envelope
-
-    def _status_error(
-        self,
-        status: int,
-        api_message: str | None,
-        request_id: str,
-        action: str,
-        report_id: str | None,
-        response: requests.Response,
-        body_excerpt: str | None = None,
-    ) -> PartnerCenterInsightsError:
-        from airflow_provider_pcinsights.hooks._errors import error_for_status
-
-        retry_after = None
-        if status == 429:
-            try:
-                retry_after = float(response.headers.get("Retry-After", ""))
-            except ValueError:
-                retry_after = None
-        return error_for_status(
-            status,
-            action=action,
-            api_message=api_message,
-            request_id=request_id,
-            report_id=report_id,
-            program=self.settings.program,
-            client_id=self.settings.client_id,
-            tenant_id=self.settings.tenant_id,
-            retry_after=retry_after,
-            body_excerpt=body_excerpt,
-            secrets=self._known_secrets(),
-        )
+        return answer, token
 
     def _known_secrets(self) -> tuple[str, ...]:
         try:
@@ -529,14 +429,36 @@ class PartnerCenterInsightsHook(BaseHook):
             return ()
 
 
-def _means_no_match(api_message: str | None) -> bool:
-    """Whether a 404 says "nothing matches your filters" rather than "no such path".
+def _listing(action: str) -> Call:
+    """A GET of reports where nothing matching is an empty listing, not an error."""
+    return Call(action=action, record="report", nothing_matches_is_empty=True)
 
-    The service documents ``No item found with given filters.`` for an empty
-    match; any other 404 (a wrong version or program in the path) must not pass
-    for an empty listing.
-    """
-    return api_message is None or "no item" in api_message.lower()
+
+def _several(value: Any, name: str) -> list[str]:
+    """One value or several: a list, or one string joined by ';'. A ',' is refused, not guessed at."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Sequence) or isinstance(items, (bytes, bytearray)) or not items:
+        raise ValueError(f"{name} must be a non-empty string or a list of them, got {value!r}")
+    values: list[str] = []
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError(f"{name} must be a non-empty string or a list of them, got {value!r}")
+        if "," in item:
+            raise ValueError(
+                f"{name} {item!r} contains ',': the service reads a ',' as part of one value. "
+                f"Join several with ';' ({';'.join(p.strip() for p in item.split(','))!r}) or pass a list"
+            )
+        values += [part.strip() for part in item.split(MULTI_VALUE_SEPARATOR) if part.strip()]
+    return values
+
+
+def _execution_status(value: str) -> str:
+    for status in EXECUTION_STATUSES:
+        if status.casefold() == value.strip().casefold():
+            return status
+    raise ValueError(
+        f"execution_status has unknown status {value!r}; use one of {', '.join(EXECUTION_STATUSES)}"
+    )
 
 
 def _nonempty_text(value: Any, name: str) -> str:
@@ -546,10 +468,9 @@ def _nonempty_text(value: Any, name: str) -> str:
 
 
 def _safe_text(err: BaseException, secrets: tuple[str, ...]) -> str:
-    text = str(err) or type(err).__name__
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
+    from airflow_provider_pcinsights.hooks._errors import redact
+
+    text = redact(str(err) or type(err).__name__, secrets)
     if isinstance(err, AuthenticationError | PartnerCenterInsightsError | ValueError):
         return text
     return f"{type(err).__name__}: {text}"

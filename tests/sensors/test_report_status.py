@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_pcinsights.exceptions import UnreadableStatusError
 from airflow_provider_pcinsights.report_status import (
     canonical_status,
     evaluate,
@@ -57,11 +58,20 @@ def test_a_failure_status_ends_the_wait_even_if_others_are_still_waiting():
     assert "b is INACTIVE" in verdict.message
 
 
-def test_the_wait_goes_on_while_any_report_is_elsewhere_or_has_no_status():
-    verdict = evaluate({"a": "active", "b": None, "c": "Paused"}, ["Active"], ["Inactive"])
+def test_the_wait_goes_on_while_any_report_is_elsewhere():
+    verdict = evaluate({"a": "active", "b": "Inactive", "c": "Paused"}, ["Active"], [])
     assert verdict.state == "waiting"
-    assert verdict.waiting == {"b": None, "c": "Paused"}
+    assert verdict.waiting == {"b": "Inactive", "c": "Paused"}
     assert "waiting for 2 of 3 report(s) to be Active" in verdict.message
+
+
+@pytest.mark.parametrize("unreadable", [None, "Suspended", "", 3])
+def test_a_status_nobody_can_read_ends_the_wait_with_an_error_not_forever(unreadable):
+    with pytest.raises(UnreadableStatusError) as caught:
+        evaluate({"a": "Paused", "b": unreadable}, ["Active"], ["Inactive"])
+    assert "report b has" in str(caught.value)
+    assert "a has" not in str(caught.value)
+    assert caught.value.report_id == "b"
 
 
 def test_the_wait_succeeds_when_every_report_is_in_one_of_the_targets():
