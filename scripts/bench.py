@@ -84,7 +84,8 @@ def bench_token_reuse() -> dict[str, float]:
 
     hooks = 20
     with Emulator(reports=1) as emu:
-        os.environ.update(emu.connection_env())
+        # mpn as a real tenant signs in: App+User, a refresh token redeemed with the client secret.
+        os.environ.update(emu.connection_env(program="mpn", auth_type="refresh_token"))
         report_id = emu.report_ids("mpn")[0]
 
         def run(shared: bool) -> tuple[float, int]:
@@ -121,7 +122,7 @@ def bench_concurrency() -> dict[str, float]:
 
     reports, latency = 16, 0.05
     with Emulator(reports=reports) as emu:
-        os.environ.update(emu.connection_env())
+        os.environ.update(emu.connection_env(program="mpn", auth_type="refresh_token"))
         ids = emu.report_ids("mpn")
         emu.faults.latency = latency
 

@@ -149,7 +149,8 @@ def show(emulator: EmulatorProcess, request_log: Path, airflow_log: Path) -> int
     connection = emulator.connection
     extra = connection.get("extra", {})
     program = extra.get("program", "mpn")
-    heading(f"Partner Center Insights emulator at {emulator.url} (program {program})")
+    sign_in = "App+User" if extra.get("auth_type") == "refresh_token" else "app-only"
+    heading(f"Partner Center Insights emulator at {emulator.url} (program {program}, {sign_in} sign-in)")
 
     before = report_statuses(emulator, program)
     report_ids = list(before)[:REPORTS]

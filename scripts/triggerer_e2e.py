@@ -448,15 +448,20 @@ def run(processes: Processes, timings: dict[str, float]) -> list[str]:
     if pending:
         problems.append(f"status changes never applied: {pending}")
 
-    secret = connection.get("password") or ""
-    leaks = [
-        str(path.relative_to(HOME))
-        for path in HOME.rglob("*.log")
-        # The emulator's own log prints the connection, secret included, by design.
-        if path.name != "emulator.log" and secret and secret in path.read_text(errors="replace")
-    ]
-    if leaks:
-        problems.append(f"the client secret appears in {', '.join(leaks)}")
+    # mpn signs in as App+User: the client secret redeems the connection's refresh token.
+    secrets = {
+        "the client secret": connection.get("password") or "",
+        "the refresh token": connection.get("extra", {}).get("refresh_token") or "",
+    }
+    for what, secret in secrets.items():
+        leaks = [
+            str(path.relative_to(HOME))
+            for path in HOME.rglob("*.log")
+            # The emulator's own log prints the connection, secrets included, by design.
+            if path.name != "emulator.log" and secret and secret in path.read_text(errors="replace")
+        ]
+        if leaks:
+            problems.append(f"{what} appears in {', '.join(leaks)}")
     return problems
 
 

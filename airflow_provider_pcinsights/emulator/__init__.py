@@ -12,6 +12,7 @@ from .behaviour import Behaviour
 from .core import Emulator
 from .faults import Faults
 from .process import EmulatorProcess, EmulatorProcessError
+from .proxy import RefusingProxy
 from .requestlog import RequestRecord
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "EmulatorProcess",
     "EmulatorProcessError",
     "Faults",
+    "RefusingProxy",
     "RequestRecord",
 ]

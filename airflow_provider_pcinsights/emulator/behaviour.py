@@ -1,4 +1,12 @@
-"""Answers the real service leaves undocumented, made switchable so clients can be tested against each."""
+"""How the emulated service answers where the docs are silent or its samples disagree: one place.
+
+The defaults play the most awkward answer Microsoft's samples and public
+clients show the real service giving (a byte-order mark, mixed key casing,
+lower-case ``csv``, ``null`` times, two error shapes, 429s without
+``Retry-After``, app-only tokens refused on ``mpn``), so every test runs
+against them; each has a setting that plays the tidy answer instead.
+``docs/design.md`` lists them all.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +18,24 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "resume_when_active": ("ok", "reject"),
     "resume_when_inactive": ("reject", "noop", "activate"),
     "action_response": ("record", "empty"),
-    "next_link": ("absolute", "relative", "foreign", "repeat"),
-    "key_case": ("camel", "pascal"),
+    "next_link": ("absolute", "relative", "foreign", "repeat", "respell", "back", "overlap"),
+    "key_case": ("mixed", "camel", "pascal"),
     "key_spacing": ("none", "stray_space"),
+    "bom": ("on", "off"),
+    "format_case": ("lower", "upper"),
+    "null_times": ("on", "off"),
+    "cmp_envelope": ("sparse", "full"),
+    "error_shape": ("mixed", "insights", "general"),
+    "executions_not_found": ("own_text", "no_item"),
+    "retry_after_header": ("sometimes", "always", "never"),
+    "app_only_on_mpn": ("401", "403", "allow"),
 }
 # Where ``next_link = "foreign"`` points: another host, one that never resolves (RFC 6761 ``.invalid``).
 FOREIGN_HOST = "https://evil.example.invalid"
 # The record field ``key_spacing = "stray_space"`` spells with a leading space, as one Microsoft sample does.
 STRAY_SPACE_FIELD = "RecurrenceCount"
+# The one PascalCase key among camelCase mpn records (``key_case = "mixed"``), as in Microsoft's sample.
+MIXED_PASCAL_FIELD = "CallbackMethod"
 
 
 @dataclass
@@ -34,8 +52,16 @@ class Behaviour:
     action_response: str = "record"
     page_size: int = 100
     next_link: str = "absolute"
-    key_case: str = "camel"
+    key_case: str = "mixed"
     key_spacing: str = "none"
+    bom: str = "on"
+    format_case: str = "lower"
+    null_times: str = "on"
+    cmp_envelope: str = "sparse"
+    error_shape: str = "mixed"
+    executions_not_found: str = "own_text"
+    retry_after_header: str = "sometimes"
+    app_only_on_mpn: str = "401"
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in {f.name for f in fields(self)}:
@@ -55,6 +81,21 @@ class Behaviour:
     @classmethod
     def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+    @classmethod
+    def tidy(cls) -> dict[str, str]:
+        """The settings that play the tidy service of the docs instead of the awkward default."""
+        return {
+            "key_case": "pascal",
+            "bom": "off",
+            "format_case": "upper",
+            "null_times": "off",
+            "cmp_envelope": "full",
+            "error_shape": "insights",
+            "executions_not_found": "no_item",
+            "retry_after_header": "always",
+            "app_only_on_mpn": "allow",
+        }
 
     def update(self, values: dict[str, Any]) -> None:
         """Apply several settings at once (from the admin endpoint or the command line)."""

@@ -42,6 +42,11 @@ SCOPE = f"{PARTNER_CENTER_RESOURCE}/.default"
 _TOP_LEVEL_CONNECTION_FIELDS = {"conn_type", "login", "password", "host", "schema", "port", "description"}
 
 
+def default_auth_type(program: str) -> str:
+    """How a real tenant signs in to ``program``: App+User on mpn (the service refuses app-only there)."""
+    return "refresh_token" if program == "mpn" else "client_credentials"
+
+
 class Emulator:
     """Start with ``start()`` or as a context manager; ``stop()`` is quick even with hanging calls."""
 
@@ -136,7 +141,7 @@ class Emulator:
             admin=Admin(self).handle,
             faults=self.faults,
             log=self.request_log,
-            key_case=lambda: self.behaviour.key_case,
+            behaviour=self.behaviour,
             stopping=self._stopping,
         )
 
@@ -215,16 +220,19 @@ class Emulator:
         return f"{self.url}/insights/{version}/{program}"
 
     # -- connections ----------------------------------------------------------
-    def connection(
-        self, program: str = "mpn", auth_type: str = "client_credentials", **overrides: Any
-    ) -> dict:
+    def connection(self, program: str = "mpn", auth_type: str | None = None, **overrides: Any) -> dict:
         """The connection as a dict (the JSON form Airflow reads from ``AIRFLOW_CONN_*``).
+
+        ``auth_type`` defaults to what a real tenant uses: ``refresh_token`` (App+User, with
+        this emulator's refresh token, which carries a multi-factor claim) on ``mpn``, where the
+        emulator refuses app-only tokens as the service does; ``client_credentials`` on ``cmp``.
 
         ``overrides`` replace top-level fields (``login``, ``password``, ``host``...)
         or extras (anything else); ``None`` removes a field. Giving
         ``certificate_path`` or ``client_assertion_file`` drops the password
         unless a password is given too, so that credential is the one used.
         """
+        auth_type = auth_type or default_auth_type(program)
         extra: dict[str, Any] = {
             "tenant_id": self.tenant_id,
             "program": program,
@@ -253,9 +261,7 @@ class Emulator:
         conn["extra"] = extra
         return conn
 
-    def connection_json(
-        self, program: str = "mpn", auth_type: str = "client_credentials", **overrides: Any
-    ) -> str:
+    def connection_json(self, program: str = "mpn", auth_type: str | None = None, **overrides: Any) -> str:
         return json.dumps(self.connection(program, auth_type, **overrides))
 
     def connection_env(self, conn_id: str = "pcinsights_default", **kwargs: Any) -> dict[str, str]:
@@ -309,6 +315,14 @@ class Emulator:
     def expire_tokens(self) -> None:
         """Every access token issued so far is now past its expiry (401), as after an hour."""
         self.tokens.expire_access_tokens()
+
+    def new_refresh_token(self, mfa: bool = True) -> str:
+        """A refresh token for ``client_id``, as a user's sign-in would mint it.
+
+        ``mfa=False``: the user did not pass multi-factor authentication, so the API answers
+        the App+User tokens it is redeemed for with 401 ``MFA required. (10001)``.
+        """
+        return self.tokens.issue_refresh_token(self.client_id, mfa=mfa)
 
     def expire_refresh_tokens(self) -> None:
         """Redeeming any refresh token known so far now fails with AADSTS700082."""

@@ -307,13 +307,15 @@ class Entra:
             resource_scope.rsplit("/", 1)[0] if "/" in resource_scope.split("//", 1)[-1] else resource_scope
         )
 
-    def _access_payload(self, client_id: str, grant_type: str, resource: str) -> dict[str, Any]:
+    def _access_payload(
+        self, client_id: str, grant_type: str, resource: str, mfa: bool = False
+    ) -> dict[str, Any]:
         lifetime = self.tokens.lifetime
         return {
             "token_type": "Bearer",
             "expires_in": lifetime,
             "ext_expires_in": lifetime,
-            "access_token": self.tokens.issue_access_token(client_id, grant_type, resource),
+            "access_token": self.tokens.issue_access_token(client_id, grant_type, resource, mfa=mfa),
         }
 
     def _redeem_refresh_token(
@@ -346,13 +348,20 @@ class Entra:
             )
         if not ok:
             raise EntraError(400, "invalid_grant", 70000, "Provided grant is invalid or malformed.")
-        return self._user_payload(client.client_id, "refresh_token", resource)
+        # The user's multi-factor claim travels from the refresh token to what it is redeemed for.
+        mfa = self.tokens.refresh_token_mfa(refresh_token)
+        return self._user_payload(client.client_id, "refresh_token", resource, mfa=mfa)
 
-    def _user_payload(self, client_id: str, grant_type: str, resource: str) -> dict[str, Any]:
-        """An App+User answer: access token, a new refresh token and the account MSAL caches it under."""
-        payload = self._access_payload(client_id, grant_type, resource)
+    def _user_payload(
+        self, client_id: str, grant_type: str, resource: str, mfa: bool = True
+    ) -> dict[str, Any]:
+        """An App+User answer: access token, a new refresh token and the account MSAL caches it under.
+
+        ``mfa``: whether the user's sign-in passed multi-factor authentication (a device-code
+        sign-in does); the API refuses App+User tokens without it."""
+        payload = self._access_payload(client_id, grant_type, resource, mfa=mfa)
         payload["scope"] = f"{resource}/user_impersonation"
-        payload["refresh_token"] = self.tokens.issue_refresh_token(client_id)
+        payload["refresh_token"] = self.tokens.issue_refresh_token(client_id, mfa=mfa)
         client_info = {"uid": "00000000-0000-4000-8000-00000000beef", "utid": self.tenant_id}
         payload["client_info"] = b64encode(json.dumps(client_info).encode())
         return payload

@@ -18,7 +18,18 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-FAULT_KINDS = ("fail", "throttle", "drop", "hang", "error_in_body", "html", "json_body")
+FAULT_KINDS = (
+    "fail",
+    "throttle",
+    "drop",
+    "hang",
+    "error_in_body",
+    "html",
+    "json_body",
+    "trickle",
+    "truncate",
+    "echo",
+)
 # Kinds that can also fault every Nth API call; when two fall on the same call, the first here wins.
 PERIODIC_KINDS = ("throttle", "drop", "hang")
 
@@ -29,20 +40,26 @@ class Fault:
 
     kind: str
     status: int = 500
-    retry_after: float = 1
+    retry_after: float | None = 1  # throttle: None sends no Retry-After header at all
     seconds: float = 0
     then: str = "answer"  # after a hang: "answer" or "close"
     message: str | None = None
     body: Any = None  # json_body: the JSON value to answer with
+    keep: float = 0.5  # truncate: the share of the body sent
+    close: bool = False  # truncate: declare the whole length, then close (else declare what is sent)
 
     def describe(self) -> str:
         if self.kind == "fail":
             return f"fail:{self.status}"
         if self.kind == "throttle":
-            return f"throttle:{self.retry_after:g}"
+            return f"throttle:{'none' if self.retry_after is None else f'{self.retry_after:g}'}"
         if self.kind == "hang":
             return f"hang:{self.seconds:g}:{self.then}"
-        if self.kind in ("error_in_body", "html", "json_body"):
+        if self.kind == "trickle":
+            return f"trickle:{self.seconds:g}"
+        if self.kind == "truncate":
+            return f"truncate:{self.keep:g}:{'close' if self.close else 'cut'}"
+        if self.kind in ("error_in_body", "html", "json_body", "echo"):
             return f"{self.kind}:{self.status}"
         return self.kind
 
@@ -89,6 +106,7 @@ class Faults:
         self._error_rate = 0.0
         self.error_rate_status = 503
         self._periodic: dict[str, _Periodic] = {}  # by kind, at most one rule each
+        self._throttles_answered = 0
 
     # -- knobs -----------------------------------------------------------
     @property
@@ -139,11 +157,14 @@ class Faults:
             raise ValueError(f"fail status must be an HTTP error (400..599), got {status}")
         self._add(Fault("fail", status=int(status), message=message), count, path)
 
-    def throttle(self, count: int = 1, retry_after: float = 1, path: str | None = None) -> None:
-        """429 with ``Retry-After`` (seconds) and Partner Center's rate-limit message."""
-        self._add(
-            Fault("throttle", status=429, retry_after=_seconds(retry_after, "retry_after")), count, path
-        )
+    def throttle(self, count: int = 1, retry_after: float | None = 1, path: str | None = None) -> None:
+        """429 with ``Retry-After`` (seconds) and Partner Center's rate-limit message.
+
+        ``retry_after=None`` sends no ``Retry-After`` at all; so does every second 429
+        while ``behaviour.retry_after_header`` is ``"sometimes"`` (the default).
+        """
+        seconds = None if retry_after is None else _seconds(retry_after, "retry_after")
+        self._add(Fault("throttle", status=429, retry_after=seconds), count, path)
 
     def drop(self, count: int = 1, path: str | None = None) -> None:
         """Close the connection without answering."""
@@ -173,6 +194,36 @@ class Faults:
             raise ValueError(f"json_body body must be a JSON value: {error}") from None
         self._add(Fault("json_body", status=_http_status(status, "json_body"), body=copied), count, path)
 
+    def trickle(self, count: int = 1, seconds: float = 5, path: str | None = None) -> None:
+        """Answer as usual, but send the body one byte at a time, spread over ``seconds``: each byte
+        comes well within any read timeout, and still the whole answer takes that long."""
+        self._add(Fault("trickle", status=200, seconds=_seconds(seconds, "seconds")), count, path)
+
+    def truncate(
+        self, count: int = 1, keep: float = 0.5, close: bool = False, path: str | None = None
+    ) -> None:
+        """Send only the first ``keep`` share of the body. ``close=False``: declare that shorter length
+        (valid HTTP carrying JSON cut short, as a proxy that gave up would); ``close=True``: declare the
+        whole length and close the connection after the part (the connection broke)."""
+        try:
+            share = float(keep)
+        except (TypeError, ValueError):
+            share = math.nan
+        if isinstance(keep, bool) or not 0 <= share < 1:
+            raise ValueError(f"keep must be a share of the body from 0 to below 1, got {keep!r}")
+        self._add(Fault("truncate", status=200, keep=share, close=bool(close)), count, path)
+
+    def echo(self, count: int = 1, status: int = 500, path: str | None = None) -> None:
+        """An error whose message quotes the request back, headers (``Authorization`` included) and
+        body, as a misbehaving proxy or a debug page would: a client must not repeat it unredacted."""
+        self._add(Fault("echo", status=_http_status(status, "echo")), count, path)
+
+    def count_throttle(self) -> int:
+        """Count one 429 answered; its number since the start (or ``clear()``), from 1."""
+        with self._lock:
+            self._throttles_answered += 1
+            return self._throttles_answered
+
     def clear(self) -> None:
         """Forget queued and periodic faults and reset latency and error rate (the RNG restarts
         from its seed)."""
@@ -182,6 +233,7 @@ class Faults:
             self._error_rate = 0.0
             self._rng = random.Random(self._seed)
             self._periodic.clear()
+            self._throttles_answered = 0
 
     def pending(self) -> list[dict[str, Any]]:
         """What is still queued, for the admin endpoint and for debugging tests."""
@@ -205,8 +257,9 @@ class Faults:
         Keys: ``latency``, ``error_rate``, ``clear`` (bool); ``throttle_every``
         (``N`` or ``{"every": N, "retry_after": S}``), ``drop_every`` (``N`` or ``{"every": N}``),
         ``hang_every`` (``N`` or ``{"every": N, "seconds": S, "then": "answer"}``); and ``fail``,
-        ``throttle``, ``drop``, ``hang``, ``error_in_body``, ``html``, ``json_body``, each an
-        object (or list of objects) of the same keyword arguments as the methods.
+        ``throttle``, ``drop``, ``hang``, ``error_in_body``, ``html``, ``json_body``, ``trickle``,
+        ``truncate``, ``echo``, each an object (or list of objects) of the same keyword arguments
+        as the methods.
         """
         every_keys = [f"{kind}_every" for kind in PERIODIC_KINDS]
         unknown = set(settings) - {"latency", "error_rate", "clear", *every_keys, *FAULT_KINDS}

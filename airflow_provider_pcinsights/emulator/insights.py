@@ -19,7 +19,7 @@ from .behaviour import FOREIGN_HOST, Behaviour
 from .envelope import envelope, error_body
 from .messages import Request, Response
 from .state import PROGRAMS, EmulatorState, format_time, utc_now
-from .tokens import TokenRegistry
+from .tokens import AccessToken, TokenRegistry
 
 _PREFIX = re.compile(r"^/insights/(?P<version>[^/]+)/(?P<program>[^/]+)(?P<rest>/.*)?$")
 NOT_FOUND_MESSAGE = "No item found with given filters."
@@ -29,6 +29,21 @@ FORBIDDEN_MESSAGE = (
     "for Partner Center insights."
 )
 UNAUTHORIZED_MESSAGE = "Authentication failed. The bearer token is missing, invalid or expired."
+# An App+User token whose user did not pass multi-factor sign-in (Partner Center's own words).
+MFA_REQUIRED_MESSAGE = "Authentication failed. MFA required. (10001)"
+MFA_REQUIRED_CODE = 10001
+APP_ONLY_REFUSED_MESSAGES = {
+    401: "Authentication failed. App-only tokens are not accepted for Partner Center insights; "
+    "call this API with an App+User token.",
+    403: "Forbidden. This API does not support app-only authentication; call it with an App+User token.",
+}
+# What the executions call answers when nothing matches its filters (``executions_not_found``).
+EXECUTIONS_NOT_FOUND_MESSAGE = (
+    "There are no executions that have occurred for the given filter conditions. "
+    "Please recheck the reportId or executionId and try again"
+)
+# Several values of one filter are joined with this; a ',' is part of one value.
+MULTI_VALUE_SEPARATOR = ";"
 _CONTINUATION = "skipToken"
 _FORMATS = ("CSV", "TSV")
 _CALLBACK_METHODS = ("GET", "POST")
@@ -74,14 +89,16 @@ class Insights:
 
     # -- entry point ----------------------------------------------------------
     def handle(self, request: Request) -> Response:
-        key_case = self.behaviour.key_case
         match = _PREFIX.match(request.path)
         if (
             not match
             or match["program"] not in PROGRAMS
             or match["version"] not in PROGRAMS[match["program"]]
         ):
-            return self._error(404, "Resource not found. Check the API version and program in the path.")
+            program = match["program"] if match and match["program"] in PROGRAMS else None
+            return self._error(
+                404, "Resource not found. Check the API version and program in the path.", program
+            )
         program, version = match["program"], match["version"]
         rest = (match["rest"] or "/").strip("/")
         log: dict[str, Any] = {"kind": "api", "program": program}
@@ -89,21 +106,32 @@ class Insights:
         authorization = request.headers.get("authorization", "")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return self._unauthorized(log)
+            return self._unauthorized(log, program)
         info, _reason = self.tokens.check_access_token(token.strip())
         if info is None or info.resource.rstrip("/") != self.resource:
-            return self._unauthorized(log)
+            return self._unauthorized(log, program)
         log["client_id"] = info.client_id
-        if info.client_id not in self.authorized_clients:
-            return self._respond(
-                Response.json(403, error_body(403, FORBIDDEN_MESSAGE, key_case=key_case)), log
-            )
+        refusal = self._refusal(info, program)
+        if refusal is not None:
+            return self._respond(refusal, log)
 
         try:
             response = self._route(request, program, version, rest, log)
         except BadRequest as error:
-            response = self._error(400, str(error))
+            response = self._error(400, str(error), program)
         return self._respond(response, log)
+
+    def _refusal(self, info: AccessToken, program: str) -> Response | None:
+        """Why the service turns a valid token away: no MFA, app-only on mpn, or no Partner Center role."""
+        if not info.app_only and not info.mfa:
+            return self._error(401, MFA_REQUIRED_MESSAGE, program, code=MFA_REQUIRED_CODE)
+        choice = self.behaviour.app_only_on_mpn
+        if info.app_only and program == "mpn" and choice != "allow":
+            status = int(choice)
+            return self._error(status, APP_ONLY_REFUSED_MESSAGES[status], program)
+        if info.client_id not in self.authorized_clients:
+            return self._error(403, FORBIDDEN_MESSAGE, program)
+        return None
 
     def _route(
         self, request: Request, program: str, version: str, rest: str, log: dict[str, Any]
@@ -133,13 +161,15 @@ class Insights:
                 if action == "execution" and method == "GET":
                     return self._executions(request, program, report_id, log)
             else:
-                return self._error(404, "Resource not found.")
-            return self._error(405, f"The requested resource does not support http method '{method}'.")
+                return self._error(404, "Resource not found.", program)
+            return self._error(
+                405, f"The requested resource does not support http method '{method}'.", program
+            )
         if head == "scheduledqueries" and len(segments) == 1 and method == "GET":
             return self._list_queries(request, program)
         if head == "scheduleddataset" and len(segments) == 1 and method == "GET":
             return self._list_datasets(request, program)
-        return self._error(404, "Resource not found.")
+        return self._error(404, "Resource not found.", program)
 
     # -- reports ------------------------------------------------------------
     def _list_reports(self, request: Request, program: str, version: str, log: dict[str, Any]) -> Response:
@@ -158,8 +188,8 @@ class Insights:
         filtered = report_id is not None or report_name is not None or query_id is not None
         if report_id is not None:
             # cmp v1.1 takes several ids joined by ';'; elsewhere ';' is just part of an unknown id.
-            wanted = report_id.split(";") if (program, version) == ("cmp", "v1.1") else [report_id]
-            wanted = [w.strip() for w in wanted if w.strip()]
+            several = (program, version) == ("cmp", "v1.1")
+            wanted = _values(report_id) if several else [report_id]
             by_id = {r["ReportId"].lower(): r for r in records}
             records = [by_id[w.lower()] for w in wanted if w.lower() in by_id]
             if len(wanted) == 1:
@@ -171,7 +201,7 @@ class Insights:
         if query_id is not None:
             records = [r for r in records if r["QueryId"].lower() == query_id.lower()]
         if filtered and not records:
-            return self._error(404, NOT_FOUND_MESSAGE)
+            return self._error(404, NOT_FOUND_MESSAGE, program)
 
         def count_reads(page: list[dict[str, Any]]) -> None:
             # One read per report per answer, even if a cmp v1.1 call names it twice.
@@ -179,34 +209,55 @@ class Insights:
             if changes:
                 log["status_changes"] = changes
 
-        return self._paged(request, records, on_page=count_reads)
+        return self._paged(request, records, program, on_page=count_reads)
 
     def _paged(
         self,
         request: Request,
         records: list[dict[str, Any]],
+        program: str,
         on_page: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> Response:
         """One page of ``records``; ``on_page`` is called with it once the answer is built."""
         offset = _decode_continuation(request.param(_CONTINUATION))
         size = self.behaviour.page_size
         page = records[offset : offset + size]
-        style = self.behaviour.next_link
-        next_link = None
-        if style == "repeat":
-            # Back to this very page, on every page: a client must notice and stop.
-            query = request.flat_query()
-            next_link = f"{request.base_url}{request.path}{f'?{urlencode(query)}' if query else ''}"
-        elif offset + size < len(records):
-            query = {k: v for k, v in request.flat_query().items() if k.lower() != _CONTINUATION.lower()}
-            query[_CONTINUATION] = _encode_continuation(offset + size)
-            relative = f"{request.path}?{urlencode(query)}"
-            root = {"relative": "", "foreign": FOREIGN_HOST}.get(style, request.base_url)
-            next_link = f"{root}{relative}"
-        response = Response.json(200, self._envelope(page, total_count=len(records), next_link=next_link))
+        response = Response.json(
+            200,
+            self._envelope(
+                page, program, total_count=len(records), next_link=self._next_link(request, offset, records)
+            ),
+        )
         if on_page is not None:
             on_page(page)
         return response
+
+    def _next_link(self, request: Request, offset: int, records: list[dict[str, Any]]) -> str | None:
+        """The ``nextLink`` of the page at ``offset``, as ``behaviour.next_link`` spells it.
+
+        ``repeat``: every page links to itself; ``respell``: the last page links to itself
+        spelled otherwise (path in lower case, parameters in another order and case);
+        ``back``: the last page links to the first; ``overlap``: each page starts with the
+        last record of the one before. The others link honestly, on this host or another.
+        """
+        style = self.behaviour.next_link
+        size = self.behaviour.page_size
+        query = request.flat_query()
+        filters = {k: v for k, v in query.items() if k.lower() != _CONTINUATION.lower()}
+        here = f"{request.base_url}{request.path}"
+        if style == "repeat":
+            return f"{here}{_query_string(query)}"
+        step = max(1, size - 1) if style == "overlap" else size
+        if offset + size < len(records):
+            filters[_CONTINUATION] = _encode_continuation(offset + step)
+            root = {"relative": "", "foreign": FOREIGN_HOST}.get(style, request.base_url)
+            return f"{root}{request.path}{_query_string(filters)}"
+        if style == "respell":
+            respelled = [(name.swapcase(), value) for name, value in reversed(list(query.items()))]
+            return f"{request.base_url}{request.path.lower()}/{_query_string(respelled)}"
+        if style == "back":
+            return f"{here}{_query_string(filters)}"
+        return None
 
     def _create_report(self, request: Request, program: str, log: dict[str, Any]) -> Response:
         body = _json_object(request)
@@ -231,11 +282,11 @@ class Insights:
         fields.setdefault("RecurrenceCount", body.get("RecurrenceCount"))
         record = self.state.add_report(program, fields)
         log.update(report_id=record["ReportId"], report_status=record["ReportStatus"])
-        return Response.json(200, self._envelope([record], message="Report created successfully."))
+        return Response.json(200, self._envelope([record], program, message="Report created successfully."))
 
     def _modify_report(self, request: Request, program: str, report_id: str, log: dict[str, Any]) -> Response:
         if self.state.find_report(program, report_id) is None:
-            return self._error(404, NOT_FOUND_MESSAGE)
+            return self._error(404, NOT_FOUND_MESSAGE, program)
         body = _json_object(request)
         unknown = [k for k in body if k not in _MODIFIABLE]
         if unknown:
@@ -246,44 +297,45 @@ class Insights:
                 fields[key] = body[key]
         record = self.state.update_report(program, report_id, fields)
         log["report_status"] = record["ReportStatus"]
-        return Response.json(200, self._envelope([record], message="Report modified successfully."))
+        return Response.json(200, self._envelope([record], program, message="Report modified successfully."))
 
     def _delete_report(self, program: str, report_id: str, log: dict[str, Any]) -> Response:
         with self.state.lock:
             if self.state.find_report(program, report_id) is None:
-                return self._error(404, NOT_FOUND_MESSAGE)
+                return self._error(404, NOT_FOUND_MESSAGE, program)
             record = self.state.delete_report(program, report_id)
-        return Response.json(200, self._envelope([record], message="Report deleted successfully."))
+        return Response.json(200, self._envelope([record], program, message="Report deleted successfully."))
 
     def _pause(self, program: str, report_id: str, log: dict[str, Any]) -> Response:
         with self.state.lock:
             record = self.state.find_report(program, report_id)
             if record is None:
-                return self._error(404, NOT_FOUND_MESSAGE)
+                return self._error(404, NOT_FOUND_MESSAGE, program)
             status = record["ReportStatus"]
             if status == "Paused" and self.behaviour.pause_when_paused == "reject":
                 log["report_status"] = status
-                return self._error(400, f"Report {report_id} is already paused.")
+                return self._error(400, f"Report {report_id} is already paused.", program)
             if status == "Inactive":
                 log["report_status"] = status
                 return self._error(
                     400,
                     f"Report {report_id} is inactive: its recurrence is complete, so it cannot be paused.",
+                    program,
                 )
             if status != "Paused":
                 record = self.state.set_report_status(program, report_id, "Paused")
         log["report_status"] = record["ReportStatus"]
-        return self._action_answer(record, "Report paused successfully.")
+        return self._action_answer(record, program, "Report paused successfully.")
 
     def _resume(self, program: str, report_id: str, log: dict[str, Any]) -> Response:
         with self.state.lock:
             record = self.state.find_report(program, report_id)
             if record is None:
-                return self._error(404, NOT_FOUND_MESSAGE)
+                return self._error(404, NOT_FOUND_MESSAGE, program)
             status = record["ReportStatus"]
             log["report_status"] = status
             if status == "Active" and self.behaviour.resume_when_active == "reject":
-                return self._error(400, f"Report {report_id} is already active.")
+                return self._error(400, f"Report {report_id} is already active.", program)
             if status == "Inactive":
                 choice = self.behaviour.resume_when_inactive
                 if choice == "reject":
@@ -292,22 +344,30 @@ class Insights:
                         f"Report {report_id} is inactive: its recurrence is complete "
                         "(RecurrenceCount reached), so it cannot be resumed. Modify the report's schedule "
                         "or create a new report.",
+                        program,
                     )
                 if choice == "activate":
                     record = self.state.set_report_status(program, report_id, "Active")
             elif status == "Paused":
                 record = self.state.set_report_status(program, report_id, "Active")
         log["report_status"] = record["ReportStatus"]
-        return self._action_answer(record, "Report resumed successfully.")
+        return self._action_answer(record, program, "Report resumed successfully.")
 
-    def _action_answer(self, record: dict[str, Any], message: str) -> Response:
+    def _action_answer(self, record: dict[str, Any], program: str, message: str) -> Response:
         value = [record] if self.behaviour.action_response == "record" else []
-        return Response.json(200, self._envelope(value, message=message))
+        return Response.json(200, self._envelope(value, program, message=message))
 
     def _executions(self, request: Request, program: str, report_id: str, log: dict[str, Any]) -> Response:
+        """Executions matching ``executionId`` and ``executionStatus`` (each one value or several joined
+        by ';'; a ',' is part of one value, so "Completed,Pending" matches nothing)."""
+        not_found = (
+            EXECUTIONS_NOT_FOUND_MESSAGE
+            if self.behaviour.executions_not_found == "own_text"
+            else NOT_FOUND_MESSAGE
+        )
         record = self.state.find_report(program, report_id)
         if record is None:
-            return self._error(404, NOT_FOUND_MESSAGE)
+            return self._error(404, not_found, program)
         log["report_status"] = record["ReportStatus"]
         executions = self.state.executions(program, report_id)
         execution_id = request.param("executionId")
@@ -315,16 +375,17 @@ class Insights:
         latest = (request.param("getLatestExecution") or "true").lower()
         if latest not in ("true", "false"):
             raise BadRequest(f"getLatestExecution must be true or false, got '{latest}'.")
-        statuses = {s.strip().lower() for s in status.split(",")}
+        statuses = {s.lower() for s in _values(status)}
         if execution_id is not None:
-            executions = [e for e in executions if e["ExecutionId"].lower() == execution_id.lower()]
+            ids = {i.lower() for i in _values(execution_id)}
+            executions = [e for e in executions if e["ExecutionId"].lower() in ids]
         executions = [e for e in executions if e["ExecutionStatus"].lower() in statuses]
         executions.sort(key=lambda e: e["ReportGeneratedTime"] or "", reverse=True)
         if latest == "true":
             executions = executions[:1]
         if not executions:
-            return self._error(404, NOT_FOUND_MESSAGE)
-        return Response.json(200, self._envelope(executions))
+            return self._error(404, not_found, program)
+        return Response.json(200, self._envelope(executions, program))
 
     # -- queries and datasets -----------------------------------------------
     def _list_queries(self, request: Request, program: str) -> Response:
@@ -335,8 +396,8 @@ class Insights:
         if query_name is not None:
             queries = [q for q in queries if q["Name"] == query_name]
         if (query_id is not None or query_name is not None) and not queries:
-            return self._error(404, NOT_FOUND_MESSAGE)
-        return self._paged(request, queries)
+            return self._error(404, NOT_FOUND_MESSAGE, program)
+        return self._paged(request, queries, program)
 
     def _list_datasets(self, request: Request, program: str) -> Response:
         datasets = self.state.datasets(program)
@@ -344,8 +405,8 @@ class Insights:
         if name is not None:
             datasets = [d for d in datasets if d["DatasetName"] == name]
             if not datasets:
-                return self._error(404, NOT_FOUND_MESSAGE)
-        return self._paged(request, datasets)
+                return self._error(404, NOT_FOUND_MESSAGE, program)
+        return self._paged(request, datasets, program)
 
     # -- validation -----------------------------------------------------------
     def _validated_fields(self, body: dict[str, Any], program: str, *, require_start: bool) -> dict[str, Any]:
@@ -386,26 +447,32 @@ class Insights:
         return fields
 
     # -- answers --------------------------------------------------------------
-    def _envelope(self, value: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
-        return envelope(
-            value, key_case=self.behaviour.key_case, key_spacing=self.behaviour.key_spacing, **fields
+    def _envelope(self, value: list[dict[str, Any]], program: str, **fields: Any) -> dict[str, Any]:
+        return envelope(value, program=program, behaviour=self.behaviour, **fields)
+
+    def _error(self, status: int, message: str, program: str | None, code: int | None = None) -> Response:
+        return Response.json(
+            status, error_body(status, message, program=program, behaviour=self.behaviour, code=code)
         )
 
-    def _error(self, status: int, message: str) -> Response:
-        return Response.json(status, error_body(status, message, key_case=self.behaviour.key_case))
-
-    def _unauthorized(self, log: dict[str, Any]) -> Response:
-        response = Response.json(
-            401,
-            error_body(401, UNAUTHORIZED_MESSAGE, key_case=self.behaviour.key_case),
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
+    def _unauthorized(self, log: dict[str, Any], program: str) -> Response:
+        response = self._error(401, UNAUTHORIZED_MESSAGE, program)
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return self._respond(response, log)
 
     @staticmethod
     def _respond(response: Response, log: dict[str, Any]) -> Response:
         response.log = {**log, **response.log}
         return response
+
+
+def _values(text: str) -> list[str]:
+    """The values of a filter that takes several, joined by ';' (a ',' stays inside one value)."""
+    return [part.strip() for part in text.split(MULTI_VALUE_SEPARATOR) if part.strip()]
+
+
+def _query_string(query: dict[str, str] | list[tuple[str, str]]) -> str:
+    return f"?{urlencode(query)}" if query else ""
 
 
 def _json_object(request: Request) -> dict[str, Any]:

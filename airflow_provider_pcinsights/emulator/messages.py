@@ -42,6 +42,9 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without answering
     close: bool = False  # answer, then close the connection
+    trickle_seconds: float = 0.0  # send the body one byte at a time, spread over this long
+    keep: float | None = None  # send only this share of the body (see ``cut_close``)
+    cut_close: bool = False  # with ``keep``: declare the whole length, then close after the part
     # What the request log should say about this call (never a secret).
     log: dict[str, Any] = field(default_factory=dict)
 

@@ -11,14 +11,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .behaviour import Behaviour
 from .entra import Entra, is_entra_path
 from .envelope import envelope, error_body
 from .faults import Fault, Faults
 from .insights import Insights, is_insights_path
 from .messages import Request, Response
 from .requestlog import RequestLog
+from .state import PROGRAMS
 
 ADMIN_PREFIX = "/_emulator/"
+UTF8_BOM = b"\xef\xbb\xbf"
 _STATUS_MESSAGES = {
     500: "An internal server error occurred. Correlation id: {cid}",
     502: "Bad gateway.",
@@ -36,7 +39,7 @@ class Router:
         admin: Callable[[Request], Response],
         faults: Faults,
         log: RequestLog,
-        key_case: Callable[[], str],
+        behaviour: Behaviour,
         stopping: threading.Event,
     ) -> None:
         self.entra = entra
@@ -44,7 +47,7 @@ class Router:
         self.admin = admin
         self.faults = faults
         self.log = log
-        self.key_case = key_case
+        self.behaviour = behaviour
         self.stopping = stopping
 
     def handle(self, request: Request) -> Response:
@@ -54,7 +57,9 @@ class Router:
             return self._with_faults(request, self.entra.handle, token_call=True)
         if is_insights_path(request.path):
             return self._with_faults(request, self.insights.handle, token_call=False)
-        return Response.json(404, error_body(404, "Resource not found.", key_case=self.key_case()))
+        return Response.json(
+            404, error_body(404, "Resource not found.", program=None, behaviour=self.behaviour)
+        )
 
     def _with_faults(
         self, request: Request, handler: Callable[[Request], Response], *, token_call: bool
@@ -67,14 +72,31 @@ class Router:
             if self.stopping.is_set() or fault.then == "close":
                 return self._record(request, Response.dropped(), fault)
             response = handler(request)
+        elif fault is not None and fault.kind in ("trickle", "truncate"):
+            response = handler(request)  # the service's own answer, delivered badly
+            response.trickle_seconds = fault.seconds if fault.kind == "trickle" else 0.0
+            response.keep = fault.keep if fault.kind == "truncate" else None
+            response.cut_close = fault.close
         elif fault is not None:
             response = self._faulted(fault, request)
         else:
             response = handler(request)
-        return self._record(request, response, fault)
+        return self._record(request, self._with_bom(response), fault)
+
+    def _with_bom(self, response: Response) -> Response:
+        """The service's JSON (Entra's too) starts with a UTF-8 byte-order mark while ``bom`` is on."""
+        if (
+            self.behaviour.bom == "on"
+            and not response.drop
+            and response.body
+            and response.content_type.startswith("application/json")
+        ):
+            response.body = UTF8_BOM + response.body
+        return response
 
     def _faulted(self, fault: Fault, request: Request) -> Response:
-        key_case = self.key_case()
+        program = _program_of(request.path)
+        behaviour = self.behaviour
         cid = (
             request.headers.get("client-request-id")
             or request.headers.get("x-ms-correlation-id")
@@ -83,17 +105,23 @@ class Router:
         if fault.kind == "drop":
             return Response.dropped()
         if fault.kind == "throttle":
-            seconds = fault.retry_after
-            shown = int(seconds) if float(seconds).is_integer() else seconds
+            return self._throttled(fault, program)
+        if fault.kind == "echo":
+            message = f"The upstream request failed. Request as received: {_echo(request)}"
             return Response.json(
-                429,
-                error_body(429, f"Rate limit is exceeded. Try again in {shown} seconds.", key_case=key_case),
-                headers={"Retry-After": str(shown)},
+                fault.status, error_body(fault.status, message, program=program, behaviour=behaviour)
             )
         message = fault.message or _STATUS_MESSAGES.get(fault.status, "The request failed.").format(cid=cid)
         if fault.kind == "error_in_body":
             return Response.json(
-                200, envelope([], key_case=key_case, message=message, status_code=fault.status)
+                200,
+                envelope(
+                    [],
+                    program=program or "mpn",
+                    behaviour=behaviour,
+                    message=message,
+                    status_code=fault.status,
+                ),
             )
         if fault.kind == "html":
             return Response(
@@ -101,7 +129,29 @@ class Router:
             )
         if fault.kind == "json_body":
             return Response.json(fault.status, fault.body)
-        return Response.json(fault.status, error_body(fault.status, message, key_case=key_case))
+        return Response.json(
+            fault.status, error_body(fault.status, message, program=program, behaviour=behaviour)
+        )
+
+    def _throttled(self, fault: Fault, program: str | None) -> Response:
+        """A 429 with Partner Center's message, and ``Retry-After`` if the fault and the behaviour say so."""
+        number = self.faults.count_throttle()
+        seconds = 1.0 if fault.retry_after is None else fault.retry_after
+        shown = int(seconds) if float(seconds).is_integer() else seconds
+        choice = self.behaviour.retry_after_header
+        header = fault.retry_after is not None and (
+            choice == "always" or (choice == "sometimes" and number % 2 == 1)
+        )
+        return Response.json(
+            429,
+            error_body(
+                429,
+                f"Rate limit is exceeded. Try again in {shown} seconds.",
+                program=program,
+                behaviour=self.behaviour,
+            ),
+            headers={"Retry-After": str(shown)} if header else {},
+        )
 
     def _record(self, request: Request, response: Response, fault: Fault | None) -> Response:
         fields: dict[str, Any] = {
@@ -120,6 +170,22 @@ class Router:
             fields["program"] = parts[3] if len(parts) > 3 else None
         self.log.add(**fields)
         return response
+
+
+def _program_of(path: str) -> str | None:
+    """``mpn`` or ``cmp`` from ``/insights/{version}/{program}/...``; None for any other path."""
+    parts = path.split("/")
+    return parts[3] if len(parts) > 3 and parts[1] == "insights" and parts[3] in PROGRAMS else None
+
+
+def _echo(request: Request) -> str:
+    """The request as a careless proxy quotes it: request line, every header, the body."""
+    query = "&".join(f"{k}={v}" for k, v in request.flat_query().items())
+    lines = [f"{request.method} {request.path}{f'?{query}' if query else ''}"]
+    lines += [f"{name}: {value}" for name, value in request.headers.items()]
+    if request.body:
+        lines.append(request.body.decode("utf-8", "replace"))
+    return " | ".join(lines)
 
 
 _PAGE_STYLE = (

@@ -86,16 +86,41 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
+        body, declared = response.body, len(response.body)
+        if response.keep is not None:  # cut short: a proxy that gave up, or a connection that broke
+            body = body[: int(len(body) * response.keep)]
+            declared = declared if response.cut_close else len(body)
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
+        self.send_header("Content-Length", str(declared))
         for name, value in response.headers.items():
             self.send_header(name, value)
-        if response.close or self.server.stopping.is_set():
+        if response.close or response.cut_close or self.server.stopping.is_set():
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
-        self.wfile.write(response.body)
+        if response.trickle_seconds > 0:
+            self._trickle(body, response.trickle_seconds)
+        else:
+            self.wfile.write(body)
+        if response.cut_close:
+            with contextlib.suppress(OSError):
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _trickle(self, body: bytes, seconds: float) -> None:
+        """One byte at a time, spread over ``seconds``; stops when the client goes or the server stops."""
+        pause = seconds / max(len(body), 1)
+        for index in range(len(body)):
+            try:
+                self.wfile.write(body[index : index + 1])
+                self.wfile.flush()
+            except OSError:  # the client gave up: what the fault is for
+                self.close_connection = True
+                return
+            if self.server.stopping.wait(pause):
+                self.close_connection = True
+                return
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):

@@ -122,7 +122,7 @@ class ProgramStore:
             "Query": query["Query"],
             "User": "reports@contoso.example",
             "CreatedTime": format_time(created),
-            "ModifiedTime": format_time(created),
+            "ModifiedTime": None,  # never modified since it was created (the service says null)
             "ExecuteNow": False,
             "StartTime": format_time(created + datetime.timedelta(hours=6)),
             "ReportStatus": "Active",
@@ -136,17 +136,30 @@ class ProgramStore:
             record["QueryStartTime"] = None
             record["QueryEndTime"] = None
         self.reports[report_id] = record
-        # Every other report has run twice; the rest have never completed a run.
+        # Every other report has run twice (the latest run's expiry not set: the service may say null);
+        # the rest have never completed a run. Every report has its next run pending.
         self.executions[report_id] = []
-        if index % 2 == 0:
-            for run in range(2):
-                self._seed_execution(record, run, created + datetime.timedelta(hours=6 + 24 * run))
+        runs = 2 if index % 2 == 0 else 0
+        for run in range(runs):
+            generated = created + datetime.timedelta(hours=6 + 24 * run)
+            self._seed_execution(record, run, generated, expires=run < runs - 1)
+        self._seed_execution(record, runs, None, status="Pending")
 
-    def _seed_execution(self, record: dict[str, Any], run: int, generated: datetime.datetime) -> None:
+    def _seed_execution(
+        self,
+        record: dict[str, Any],
+        run: int,
+        generated: datetime.datetime | None,
+        *,
+        status: str = "Completed",
+        expires: bool = True,
+    ) -> None:
+        """A run of ``record``; a ``Pending`` one has no file yet: null location, link and times."""
         execution_id = str(uuid.uuid5(NAMESPACE, f"{self.program}:execution:{record['ReportId']}:{run}"))
         location = (
             f"https://pcinsightsemulator.blob.core.example/reports/{record['ReportId']}/{execution_id}.csv"
         )
+        done = status == "Completed" and generated is not None
         self.executions[record["ReportId"]].append(
             {
                 "ExecutionId": execution_id,
@@ -156,11 +169,13 @@ class ProgramStore:
                 "CallbackUrl": record["CallbackUrl"],
                 "CallbackMethod": record["CallbackMethod"],
                 "Format": record["Format"],
-                "ExecutionStatus": "Completed",
-                "ReportLocation": location,
-                "ReportAccessSecureLink": f"{location}?sv=2020-08-04&sig=emulated",
-                "ReportExpiryTime": format_time(generated + datetime.timedelta(days=60)),
-                "ReportGeneratedTime": format_time(generated),
+                "ExecutionStatus": status,
+                "ReportLocation": location if done else None,
+                "ReportAccessSecureLink": f"{location}?sv=2020-08-04&sig=emulated" if done else None,
+                "ReportExpiryTime": (
+                    format_time(generated + datetime.timedelta(days=60)) if done and expires else None
+                ),
+                "ReportGeneratedTime": format_time(generated) if done else None,
             }
         )
 
@@ -234,7 +249,7 @@ class EmulatorState:
                 "Query": query["Query"],
                 "User": "reports@contoso.example",
                 "CreatedTime": format_time(now),
-                "ModifiedTime": format_time(now),
+                "ModifiedTime": None,
                 "ExecuteNow": False,
                 "StartTime": format_time(now + datetime.timedelta(hours=5)),
                 "ReportStatus": "Active",
@@ -338,12 +353,17 @@ class EmulatorState:
             ]
 
     def add_execution(self, program: str, report_id: str, **fields: Any) -> dict[str, Any]:
-        """Record a run of a report (tests use it to make executions appear)."""
+        """Record a run of a report (tests use it to make executions appear).
+
+        A ``Completed`` run (the default) generated now, with its file; a ``Pending`` or
+        ``Running`` one with null location, link and times, as the service answers them.
+        """
         with self.lock:
             store = self.store(program)
             record = store.reports[report_id]
             run = len(store.executions[report_id])
-            store._seed_execution(record, run, utc_now())
+            status = fields.get("ExecutionStatus", "Completed")
+            store._seed_execution(record, run, utc_now(), status=status)
             execution = store.executions[report_id][-1]
             execution.update(fields)
             return copy.deepcopy(execution)

@@ -19,6 +19,12 @@ class AccessToken:
     resource: str
     expires_at: float  # time.monotonic()
     revoked: bool = False
+    mfa: bool = False  # App+User: the user's sign-in passed multi-factor authentication
+
+    @property
+    def app_only(self) -> bool:
+        """Issued to the app alone (client credentials), not to a user through it (App+User)."""
+        return self.grant_type == "client_credentials"
 
 
 @dataclass
@@ -26,6 +32,7 @@ class RefreshToken:
     client_id: str
     expires_at: float | None  # None: never
     revoked: bool = False
+    mfa: bool = True  # the sign-in that minted it passed multi-factor authentication
 
 
 class TokenRegistry:
@@ -39,23 +46,31 @@ class TokenRegistry:
         # Refresh tokens revoked for their user (a password change, "revoke sessions"): AADSTS50173.
         self._revoked_for_user: set[str] = set()
 
-    def issue_access_token(self, client_id: str, grant_type: str, resource: str) -> str:
+    def issue_access_token(self, client_id: str, grant_type: str, resource: str, mfa: bool = False) -> str:
         token = secrets.token_urlsafe(48)
         with self._lock:
             self._access[token] = AccessToken(
-                client_id, grant_type, resource, time.monotonic() + self.lifetime
+                client_id, grant_type, resource, time.monotonic() + self.lifetime, mfa=mfa
             )
         return token
 
-    def register_refresh_token(self, token: str, client_id: str, lifetime: float | None = None) -> None:
+    def register_refresh_token(
+        self, token: str, client_id: str, lifetime: float | None = None, mfa: bool = True
+    ) -> None:
         expires = None if lifetime is None else time.monotonic() + lifetime
         with self._lock:
-            self._refresh[token] = RefreshToken(client_id, expires)
+            self._refresh[token] = RefreshToken(client_id, expires, mfa=mfa)
 
-    def issue_refresh_token(self, client_id: str) -> str:
+    def issue_refresh_token(self, client_id: str, mfa: bool = True) -> str:
         token = "0.emu." + secrets.token_urlsafe(64)
-        self.register_refresh_token(token, client_id, lifetime=90 * 24 * 3600)
+        self.register_refresh_token(token, client_id, lifetime=90 * 24 * 3600, mfa=mfa)
         return token
+
+    def refresh_token_mfa(self, token: str) -> bool:
+        """Whether the sign-in behind this refresh token passed multi-factor authentication."""
+        with self._lock:
+            info = self._refresh.get(token)
+        return bool(info and info.mfa)
 
     def check_access_token(self, token: str) -> tuple[AccessToken | None, str]:
         """The token's details, or ``None`` with the reason it is refused."""

@@ -25,10 +25,12 @@ if TYPE_CHECKING:
 def pcinsights_emulator_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Emulator]]:
     """Start emulators with custom options; each is stopped when the test ends.
 
-    ``factory(conn_id="pcinsights_default", program="mpn", auth_type="client_credentials",
+    ``factory(conn_id="pcinsights_default", program="mpn", auth_type=None,
     connection_overrides=None, set_env=True, **emulator_options)`` starts an
     ``Emulator(**emulator_options)`` and, unless ``set_env`` is false, points
-    ``AIRFLOW_CONN_<CONN_ID>`` at it for the duration of the test.
+    ``AIRFLOW_CONN_<CONN_ID>`` at it for the duration of the test. ``auth_type``
+    defaults to what a real tenant uses: ``refresh_token`` (App+User) on ``mpn``,
+    ``client_credentials`` on ``cmp``.
     """
     from airflow_provider_pcinsights.emulator import Emulator
 
@@ -38,7 +40,7 @@ def pcinsights_emulator_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
         *,
         conn_id: str = "pcinsights_default",
         program: str = "mpn",
-        auth_type: str = "client_credentials",
+        auth_type: str | None = None,
         connection_overrides: dict[str, Any] | None = None,
         set_env: bool = True,
         **options: Any,
@@ -65,6 +67,7 @@ def pcinsights_emulator_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
 def pcinsights_emulator(pcinsights_emulator_factory: Callable[..., Emulator]) -> Emulator:
     """A fresh emulator (3 reports per program); ``pcinsights_default`` points at it.
 
-    The connection uses program ``mpn`` and client credentials (the client secret).
+    The connection uses program ``mpn`` signed in as App+User, as on a real tenant: the
+    client secret redeems the emulator's refresh token (which carries a multi-factor claim).
     """
     return pcinsights_emulator_factory()

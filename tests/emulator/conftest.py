@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from emulator_clients import Api, VerifyingSession, client_credentials_token
+from emulator_clients import Api, VerifyingSession, app_plus_user_token
 
 from airflow_provider_pcinsights.emulator import Emulator
 
@@ -24,7 +24,8 @@ def session(emu: Emulator) -> Iterator[VerifyingSession]:
 
 @pytest.fixture
 def token(emu: Emulator, session: VerifyingSession) -> str:
-    answer = client_credentials_token(emu, session)
+    """An App+User token: the emulator refuses app-only tokens on mpn, as the service does."""
+    answer = app_plus_user_token(emu, session)
     assert answer.status_code == 200, answer.text
     return answer.json()["access_token"]
 

@@ -13,13 +13,24 @@ import requests
 
 from airflow_provider_pcinsights.emulator import Emulator
 
+BOM = b"\xef\xbb\xbf"
+
+
+def strip_bom(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    """What any client of the real service must do: JSON may start with a UTF-8 byte-order mark."""
+    response.raw_body = response.content  # type: ignore[attr-defined]  # the bytes as sent, BOM included
+    if response.content[:3] == BOM:
+        response._content = response.content[3:]
+    return response
+
 
 class VerifyingSession(requests.Session):
-    """A session that trusts only the emulator's CA, whatever the environment says."""
+    """A session that trusts only the emulator's CA, whatever the environment says, and drops the BOM."""
 
     def __init__(self, ca_path: str) -> None:
         super().__init__()
         self.ca_path = ca_path
+        self.hooks["response"].append(strip_bom)
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("verify", self.ca_path)
@@ -56,6 +67,18 @@ class Api:
         return self.call("DELETE", path, **kwargs)
 
 
+def app_plus_user_token(emulator: Emulator, session: requests.Session) -> requests.Response:
+    """Redeem the emulator's refresh token (it carries a multi-factor claim), as MSAL would."""
+    data = {
+        "grant_type": "refresh_token",
+        "client_id": emulator.client_id,
+        "client_secret": emulator.client_secret,
+        "refresh_token": emulator.refresh_token,
+        "scope": emulator.scope,
+    }
+    return session.post(f"{emulator.authority}/oauth2/v2.0/token", data=data)
+
+
 def client_credentials_token(emulator: Emulator, session: requests.Session, **form: str) -> requests.Response:
     """POST the token endpoint directly, as MSAL would for a client secret."""
     data = {
@@ -81,6 +104,15 @@ def msal_app(
 
 
 def values(response: requests.Response) -> list[dict[str, Any]]:
-    """The records of an envelope, whatever its key case."""
+    """The records of an envelope, whatever its key case, keyed by their documented (PascalCase) names.
+
+    The shapes on the wire are tested where they matter; elsewhere tests read what the records say.
+    """
     body = response.json()
-    return body.get("value", body.get("Value"))
+    records = body.get("value", body.get("Value"))
+    return [{documented(key): value for key, value in record.items()} for record in records]
+
+
+def documented(key: str) -> str:
+    """``reportId`` -> ``ReportId``; ``" RecurrenceCount"`` keeps its stray space."""
+    return key[:1].upper() + key[1:] if not key.startswith(" ") else key

@@ -73,7 +73,7 @@ def test_post_behaviour(emu: Emulator, api: Api, session: VerifyingSession) -> N
     assert body["NextLink"]
     refused = _admin(session, emu, "POST", "behaviour", json={"key_case": "snake"})
     assert refused.status_code == 400
-    assert "key_case must be one of camel, pascal" in refused.json()["error"]
+    assert "key_case must be one of mixed, camel, pascal" in refused.json()["error"]
 
 
 def test_post_reset_restores_the_seeded_state(emu: Emulator, api: Api, session: VerifyingSession) -> None:

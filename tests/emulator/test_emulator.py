@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from emulator_clients import Api, VerifyingSession, client_credentials_token
+from emulator_clients import Api, VerifyingSession, app_plus_user_token
 
 from airflow_provider_pcinsights.emulator import Emulator
 
 
-def test_connection_json_points_at_the_emulator(emu: Emulator) -> None:
+def test_connection_json_points_at_the_emulator_and_signs_in_as_a_real_tenant_would(emu: Emulator) -> None:
     conn = json.loads(emu.connection_json())
     assert conn == {
         "conn_type": "pcinsights",
@@ -23,11 +23,16 @@ def test_connection_json_points_at_the_emulator(emu: Emulator) -> None:
         "extra": {
             "tenant_id": emu.tenant_id,
             "program": "mpn",
-            "auth_type": "client_credentials",
+            "auth_type": "refresh_token",  # mpn wants App+User; the emulator refuses app-only there
+            "refresh_token": emu.refresh_token,
             "authority_host": emu.url,
             "verify": emu.ca_path,
         },
     }
+    assert json.loads(emu.connection_json(program="cmp"))["extra"]["auth_type"] == "client_credentials"
+    app_only = json.loads(emu.connection_json(auth_type="client_credentials"))
+    assert app_only["extra"]["auth_type"] == "client_credentials"
+    assert "refresh_token" not in app_only["extra"]
 
 
 def test_connection_overrides(emu: Emulator) -> None:
@@ -73,7 +78,7 @@ def test_stop_removes_its_temporary_files() -> None:
 def test_a_stopped_emulator_answers_nothing_on_kept_alive_connections(tmp_path: Path) -> None:
     emu = Emulator(reports=1, state_dir=tmp_path).start()
     session = VerifyingSession(emu.ca_path)
-    api = Api(emu, session, client_credentials_token(emu, session).json()["access_token"])
+    api = Api(emu, session, app_plus_user_token(emu, session).json()["access_token"])
     assert api.get("ScheduledReport").status_code == 200  # leaves a kept-alive connection in the pool
     emu.stop()
     with pytest.raises(requests.exceptions.ConnectionError):
@@ -98,7 +103,7 @@ def test_concurrent_calls_are_all_answered_consistently() -> None:
 
         def flip(report_id: str) -> tuple[int, int, int]:
             with VerifyingSession(emu.ca_path) as session:
-                api = Api(emu, session, client_credentials_token(emu, session).json()["access_token"])
+                api = Api(emu, session, app_plus_user_token(emu, session).json()["access_token"])
                 return (
                     api.put(f"ScheduledReport/pause/{report_id}").status_code,
                     api.put(f"ScheduledReport/resume/{report_id}").status_code,

@@ -30,8 +30,9 @@ def _pem(emu: Emulator) -> str:
 
 
 def _api_status(emu: Emulator, session: VerifyingSession, access_token: str) -> int:
+    """The status of one cmp call: app-only tokens are for cmp (mpn refuses them, as the service does)."""
     answer = session.get(
-        f"{emu.api_url()}/ScheduledReport", headers={"Authorization": f"Bearer {access_token}"}
+        f"{emu.api_url('cmp')}/ScheduledReport", headers={"Authorization": f"Bearer {access_token}"}
     )
     return answer.status_code
 
@@ -252,11 +253,11 @@ def test_client_without_partner_center_role_gets_403(emu: Emulator, session: Ver
         emu, emu.unauthorized_client_secret, client_id=emu.unauthorized_client_id
     ).acquire_token_for_client([emu.scope])
     answer = session.get(
-        f"{emu.api_url()}/ScheduledReport", headers={"Authorization": f"Bearer {result['access_token']}"}
+        f"{emu.api_url('cmp')}/ScheduledReport", headers={"Authorization": f"Bearer {result['access_token']}"}
     )
     assert answer.status_code == 403
-    assert answer.json()["statusCode"] == 403
-    assert "Manager" in answer.json()["message"]
+    assert answer.json()["code"] == 403  # Partner Center's general error shape, from its front door
+    assert "Manager" in answer.json()["description"]
 
 
 @pytest.mark.parametrize("spoil", ["revoke_tokens", "expire_tokens"])
@@ -264,7 +265,7 @@ def test_revoked_or_expired_tokens_answer_401(emu: Emulator, session: VerifyingS
     access_token = msal_app(emu, emu.client_secret).acquire_token_for_client([emu.scope])["access_token"]
     getattr(emu, spoil)()
     answer = session.get(
-        f"{emu.api_url()}/ScheduledReport", headers={"Authorization": f"Bearer {access_token}"}
+        f"{emu.api_url('cmp')}/ScheduledReport", headers={"Authorization": f"Bearer {access_token}"}
     )
     assert answer.status_code == 401
     assert answer.headers["WWW-Authenticate"].startswith("Bearer")
@@ -280,6 +281,61 @@ def test_missing_or_unknown_bearer_token_answers_401(
     answer = session.get(f"{emu.api_url()}/ScheduledReport", headers=headers)
     assert answer.status_code == 401
     assert answer.json() == {
-        "statusCode": 401,
-        "message": "Authentication failed. The bearer token is missing, invalid or expired.",
+        "code": 401,
+        "description": "Authentication failed. The bearer token is missing, invalid or expired.",
+        "data": [],
+        "source": "PartnerFD",
     }
+
+
+def test_the_token_endpoint_answers_json_behind_a_byte_order_mark(
+    emu: Emulator, session: VerifyingSession
+) -> None:
+    answer = client_credentials_token(emu, session)
+    assert answer.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert answer.raw_body.startswith(b"\xef\xbb\xbf{")  # type: ignore[attr-defined]
+    emu.behaviour.bom = "off"
+    assert client_credentials_token(emu, session).raw_body.startswith(b"{")  # type: ignore[attr-defined]
+
+
+def _app_plus_user(emu: Emulator, refresh_token: str) -> dict:
+    return msal_app(emu, emu.client_secret).acquire_token_by_refresh_token(refresh_token, [emu.scope])
+
+
+def test_a_refresh_token_carries_its_multi_factor_claim_to_every_token_it_buys(
+    emu: Emulator, session: VerifyingSession
+) -> None:
+    with_mfa = _app_plus_user(emu, emu.refresh_token)
+    without_mfa = _app_plus_user(emu, emu.new_refresh_token(mfa=False))
+    assert "access_token" in without_mfa, without_mfa
+
+    for program in ("mpn", "cmp"):
+        url = f"{emu.api_url(program)}/ScheduledReport"
+        assert session.get(url, headers={"Authorization": f"Bearer {with_mfa['access_token']}"}).ok
+        refused = session.get(url, headers={"Authorization": f"Bearer {without_mfa['access_token']}"})
+        assert refused.status_code == 401
+        assert refused.json()["description"] == "Authentication failed. MFA required. (10001)"
+        assert refused.json()["code"] == 10001
+    # The refresh token Entra hands back keeps the claim of the one redeemed: still no MFA.
+    again = _app_plus_user(emu, without_mfa["refresh_token"])
+    refused = session.get(
+        f"{emu.api_url()}/ScheduledReport", headers={"Authorization": f"Bearer {again['access_token']}"}
+    )
+    assert refused.status_code == 401
+
+
+@pytest.mark.parametrize(("choice", "status"), [("401", 401), ("403", 403), ("allow", 200)])
+def test_app_only_tokens_are_refused_on_mpn_unless_allowed(
+    emu: Emulator, session: VerifyingSession, choice: str, status: int
+) -> None:
+    if choice != "401":
+        emu.behaviour.app_only_on_mpn = choice
+    app_only = client_credentials_token(emu, session).json()["access_token"]
+    headers = {"Authorization": f"Bearer {app_only}"}
+
+    answer = session.get(f"{emu.api_url('mpn')}/ScheduledReport", headers=headers)
+
+    assert answer.status_code == status
+    if status != 200:
+        assert "App+User" in answer.json()["description"]
+    assert session.get(f"{emu.api_url('cmp')}/ScheduledReport", headers=headers).status_code == 200

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 import requests
-from emulator_clients import Api, VerifyingSession, client_credentials_token, values
+from emulator_clients import Api, VerifyingSession, app_plus_user_token, client_credentials_token, values
 
 from airflow_provider_pcinsights.emulator import Emulator
 
@@ -159,7 +159,7 @@ def test_hang_then_close(emu: Emulator, api: Api) -> None:
 def test_stop_does_not_wait_for_a_hanging_call() -> None:
     emu = Emulator(reports=1).start()
     session = VerifyingSession(emu.ca_path)
-    api = Api(emu, session, client_credentials_token(emu, session).json()["access_token"])
+    api = Api(emu, session, app_plus_user_token(emu, session).json()["access_token"])
     emu.faults.hang(count=1, seconds=600)
     outcome: list[BaseException | int] = []
 
@@ -195,7 +195,7 @@ def test_latency_slows_api_calls_past_a_short_client_timeout(emu: Emulator, api:
 def test_error_rate_is_reproducible_with_a_seed() -> None:
     def run(seed: int) -> list[int]:
         with Emulator(reports=1, seed=seed) as emu, VerifyingSession(emu.ca_path) as session:
-            api = Api(emu, session, client_credentials_token(emu, session).json()["access_token"])
+            api = Api(emu, session, app_plus_user_token(emu, session).json()["access_token"])
             emu.faults.error_rate = 0.5
             return _statuses(api, 20)
 

@@ -6,9 +6,9 @@ import datetime
 from typing import Any
 
 import pytest
-from emulator_clients import Api, values
+from emulator_clients import BOM, Api, documented, values
 
-from airflow_provider_pcinsights.emulator import Emulator
+from airflow_provider_pcinsights.emulator import Behaviour, Emulator
 
 RECORD_FIELDS = {
     "ReportId",
@@ -35,25 +35,77 @@ def _in_hours(hours: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_list_answers_the_camel_case_envelope_with_documented_records(emu: Emulator, api: Api) -> None:
+def test_mpn_answers_a_bom_then_a_camel_envelope_around_camel_records_with_one_pascal_key(
+    emu: Emulator, api: Api
+) -> None:
     answer = api.get("ScheduledReport")
     assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert answer.raw_body.startswith(BOM + b"{")  # type: ignore[attr-defined]
     body = answer.json()
     assert set(body) == {"value", "totalCount", "message", "statusCode", "nextLink", "dataRedacted"}
     assert body["statusCode"] == 200
     assert body["totalCount"] == 3
     assert body["nextLink"] is None
-    assert [r["ReportId"] for r in body["value"]] == emu.report_ids("mpn")
-    assert set(body["value"][0]) >= RECORD_FIELDS
-    assert {r["ReportStatus"] for r in body["value"]} == {"Active"}
+    record = body["value"][0]
+    assert {documented(k) for k in record} >= RECORD_FIELDS
+    assert "CallbackMethod" in record  # the one PascalCase key, as in Microsoft's mpn sample
+    assert {k for k in record if k[0].isupper()} == {"CallbackMethod"}
+    assert record["format"] == "csv"  # lower case, as the samples show
+    assert record["modifiedTime"] is None  # never modified since created
+    assert [r["reportId"] for r in body["value"]] == emu.report_ids("mpn")
+    assert {r["reportStatus"] for r in body["value"]} == {"Active"}
 
 
-def test_pascal_key_case_answers_the_documented_keys(emu: Emulator, api: Api) -> None:
-    emu.behaviour.key_case = "pascal"
-    body = api.get("ScheduledReport").json()
-    assert {"Value", "TotalCount", "Message", "StatusCode"} <= set(body)
-    not_found = api.get("ScheduledReport", params={"reportId": "unknown"}).json()
-    assert not_found == {"StatusCode": 404, "Message": "No item found with given filters."}
+def test_cmp_answers_a_pascal_envelope_around_camel_records_without_next_link_or_data_redacted(
+    emu: Emulator, api: Api
+) -> None:
+    body = api.get("ScheduledReport", program="cmp").json()
+    assert set(body) == {"Value", "TotalCount", "Message", "StatusCode"}
+    record = body["Value"][0]
+    assert all(k[0].islower() for k in record)
+    assert record["callbackMethod"] == "POST"
+    emu.behaviour.cmp_envelope = "full"
+    assert set(api.get("ScheduledReport", program="cmp").json()) >= {"NextLink", "DataRedacted"}
+
+
+def test_tidy_settings_answer_the_documented_shapes(emu: Emulator, api: Api) -> None:
+    emu.behaviour.update(Behaviour.tidy())
+    answer = api.get("ScheduledReport")
+    assert not answer.raw_body.startswith(BOM)  # type: ignore[attr-defined]
+    record = answer.json()["Value"][0]
+    assert record["Format"] == "CSV"
+    assert record["ModifiedTime"] == record["CreatedTime"]
+    assert set(record) >= RECORD_FIELDS
+    assert api.get("ScheduledReport", headers={"Authorization": "Bearer nope"}).json() == {
+        "StatusCode": 401,
+        "Message": "Authentication failed. The bearer token is missing, invalid or expired.",
+    }
+
+
+@pytest.mark.parametrize(("program", "key"), [("mpn", "statusCode"), ("cmp", "StatusCode")])
+def test_errors_take_the_insights_shape_and_front_door_refusals_the_general_one(
+    emu: Emulator, api: Api, program: str, key: str
+) -> None:
+    not_found = api.get("ScheduledReport", program=program, params={"reportId": "unknown"}).json()
+    assert not_found == {
+        key: 404,
+        key.replace("statusCode", "message").replace("StatusCode", "Message"): (
+            "No item found with given filters."
+        ),
+    }
+    refused = api.get("ScheduledReport", program=program, headers={"Authorization": "Bearer nope"}).json()
+    assert refused == {
+        "code": 401,
+        "description": "Authentication failed. The bearer token is missing, invalid or expired.",
+        "data": [],
+        "source": "PartnerFD",
+    }
+    emu.behaviour.error_shape = "general"
+    general = api.get("ScheduledReport", program=program, params={"reportId": "unknown"}).json()
+    assert general["description"] == "No item found with given filters."
+    emu.behaviour.error_shape = "insights"
+    assert key in api.get("ScheduledReport", program=program, headers={"Authorization": "Bearer x"}).json()
 
 
 def test_seeded_reports_are_deterministic(emu: Emulator) -> None:
@@ -131,23 +183,22 @@ def _follow(api: Api, emu: Emulator, **params: str) -> tuple[list[dict[str, Any]
     answer = api.get("ScheduledReport", params=params)
     records, links = [], []
     while True:
-        body = answer.json()
-        records += body["value"]
-        links.append(body["nextLink"])
-        if not body["nextLink"]:
+        records += values(answer)
+        link = answer.json()["nextLink"]
+        links.append(link)
+        if not link:
             return records, links
-        link = body["nextLink"]
         url = link if link.startswith("https://") else f"{emu.url}{link}"
         answer = api.session.get(url, headers={"Authorization": f"Bearer {api.token}"})
 
 
 @pytest.mark.parametrize("style", ["absolute", "relative"])
 def test_paging_follows_next_link_to_every_report(style: str) -> None:
-    from emulator_clients import VerifyingSession, client_credentials_token
+    from emulator_clients import VerifyingSession, app_plus_user_token
 
     with Emulator(reports=5, page_size=2) as emu, VerifyingSession(emu.ca_path) as session:
         emu.behaviour.next_link = style
-        api = Api(emu, session, client_credentials_token(emu, session).json()["access_token"])
+        api = Api(emu, session, app_plus_user_token(emu, session).json()["access_token"])
         records, links = _follow(api, emu)
         assert [r["ReportId"] for r in records] == emu.report_ids("mpn")
         assert len(links) == 3
@@ -324,7 +375,8 @@ def test_create_report_stores_an_active_report(emu: Emulator, api: Api) -> None:
     assert answer.status_code == 200, answer.text
     created = values(answer)[0]
     assert created["ReportStatus"] == "Active"
-    assert created["Format"] == "CSV"
+    assert created["Format"] == "csv"  # stored as CSV, answered in lower case as the service does
+    assert emu.report("mpn", created["ReportId"])["Format"] == "CSV"
     assert emu.report("mpn", created["ReportId"])["ReportName"] == "Nightly licenses"
     assert len(emu.report_ids("mpn")) == 4
 

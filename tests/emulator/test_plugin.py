@@ -18,7 +18,8 @@ def test_fixture_points_the_default_connection_at_a_running_emulator(pcinsights_
     assert conn["host"] == pcinsights_emulator.url
     assert conn["login"] == pcinsights_emulator.client_id
     assert conn["extra"]["program"] == "mpn"
-    assert conn["extra"]["auth_type"] == "client_credentials"
+    assert conn["extra"]["auth_type"] == "refresh_token"  # App+User on mpn, as a real tenant signs in
+    assert conn["extra"]["refresh_token"] == pcinsights_emulator.refresh_token
     reports = requests.get(
         f"{pcinsights_emulator.url}/_emulator/reports", verify=conn["extra"]["verify"], timeout=10
     ).json()

@@ -23,7 +23,7 @@ def test_calls_are_logged_in_order_with_what_they_did(emu: Emulator, api: Api) -
         "token",
         "POST",
         200,
-        "client_credentials",
+        "refresh_token",  # the api fixture signs in as App+User, as mpn wants
         emu.client_id,
     )
     assert (pause.kind, pause.method, pause.program, pause.report_id, pause.report_status, pause.status) == (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from emulator_clients import Api, VerifyingSession, client_credentials_token, values
+from emulator_clients import Api, VerifyingSession, app_plus_user_token, values
 
 from airflow_provider_pcinsights.emulator import Emulator
 
@@ -109,7 +109,7 @@ def test_concurrent_reads_see_the_old_status_exactly_n_times() -> None:
 
         def read_five_times(_: int) -> list[str]:
             with VerifyingSession(emu.ca_path) as session:
-                api = Api(emu, session, client_credentials_token(emu, session).json()["access_token"])
+                api = Api(emu, session, app_plus_user_token(emu, session).json()["access_token"])
                 return [_read(api, report_id) for _ in range(5)]
 
         with ThreadPoolExecutor(max_workers=6) as pool:

@@ -41,13 +41,14 @@ def emu() -> Iterator[Emulator]:
 def make_hook(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> Callable[..., PartnerCenterInsightsHook]:
     """``make_hook(program=..., auth_type=..., conn_id=..., hook_kwargs=..., **connection_overrides)``.
 
-    The connection goes through an ``AIRFLOW_CONN_*`` variable, as users define it.
+    The connection goes through an ``AIRFLOW_CONN_*`` variable, as users define it. Without an
+    ``auth_type`` it signs in as a real tenant would: App+User on mpn, app-only on cmp.
     """
 
     def make(
         *,
         program: str = "mpn",
-        auth_type: str = "client_credentials",
+        auth_type: str | None = None,
         conn_id: str = "pcinsights_test",
         hook_kwargs: dict[str, Any] | None = None,
         **overrides: Any,

@@ -168,8 +168,13 @@ def test_a_pem_without_a_private_key_is_refused_before_sign_in(emu, make_hook, t
 
 @pytest.mark.parametrize("program", ["mpn", "cmp"])
 def test_a_missing_partner_center_role_is_permission_denied_naming_the_role(emu, make_hook, program):
+    # On mpn the app signs in as App+User: a refresh token of a user signed in through that app.
+    refresh_token = emu.tokens.issue_refresh_token(emu.unauthorized_client_id)
     hook = make_hook(
-        program=program, login=emu.unauthorized_client_id, password=emu.unauthorized_client_secret
+        program=program,
+        login=emu.unauthorized_client_id,
+        password=emu.unauthorized_client_secret,
+        **({"refresh_token": refresh_token} if program == "mpn" else {}),
     )
 
     with pytest.raises(PermissionDeniedError) as caught:

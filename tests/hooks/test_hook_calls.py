@@ -107,16 +107,30 @@ def test_a_listing_longer_than_max_pages_is_refused(emu, make_hook):
         hook.list_reports()
 
 
-@pytest.mark.parametrize("key_case", ["camel", "pascal"])
-def test_records_use_the_documented_names_whatever_the_service_casing(emu, make_hook, key_case):
-    emu.behaviour.key_case = key_case
-    hook = make_hook()
-    report_id = emu.report_ids("mpn")[0]
+@pytest.mark.parametrize("program", ["mpn", "cmp"])
+@pytest.mark.parametrize("key_case", ["mixed", "camel", "pascal"])
+def test_records_use_the_documented_names_with_the_values_as_sent(emu, make_hook, program, key_case):
+    emu.behaviour.key_case = key_case  # mixed (the default): cmp's PascalCase envelope around camelCase
+    hook = make_hook(program=program)  # records; mpn's camelCase records with one PascalCase key
+    report_id = emu.report_ids(program)[0]
 
     record = hook.get_report(report_id)
 
-    assert record == emu.report("mpn", report_id)
+    stored = emu.report(program, report_id)
+    assert record == {**stored, "Format": "csv"}  # every documented name; the lower-case csv as sent
+    assert record["ModifiedTime"] is None  # never modified: the service says null
+    assert record["CallbackMethod"] == "POST"
     assert {"ReportId", "ReportName", "ReportStatus", "RecurrenceCount"} <= record.keys()
+
+
+def test_the_tidy_shapes_read_the_same(emu, make_hook):
+    emu.behaviour.update({"format_case": "upper", "null_times": "off", "bom": "off", "key_case": "pascal"})
+    report_id = emu.report_ids("mpn")[0]
+
+    record = make_hook().get_report(report_id)
+
+    stored = emu.report("mpn", report_id)
+    assert record == {**stored, "ModifiedTime": stored["CreatedTime"]}
 
 
 def test_action_answer_without_a_record_reads_the_report_back(emu, make_hook):
