@@ -18,6 +18,8 @@ BOM = b"\xef\xbb\xbf"
 
 def strip_bom(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
     """What any client of the real service must do: JSON may start with a UTF-8 byte-order mark."""
+    if kwargs.get("stream"):  # left for the caller to read
+        return response
     response.raw_body = response.content  # type: ignore[attr-defined]  # the bytes as sent, BOM included
     if response.content[:3] == BOM:
         response._content = response.content[3:]

@@ -114,3 +114,25 @@ def test_admin_calls_are_not_faulted_or_logged(emu: Emulator, session: Verifying
     assert _admin(session, emu, "GET", "reports").status_code == 200
     assert emu.requests == []
     assert _admin(session, emu, "GET", "nothing-here").status_code == 404
+
+
+def test_post_faults_takes_the_new_kinds(emu: Emulator, api: Api, session: VerifyingSession) -> None:
+    answer = _admin(
+        session,
+        emu,
+        "POST",
+        "faults",
+        json={
+            "throttle": {"retry_after": None},
+            "truncate": {"keep": 0.5},
+            "echo": {"status": 500},
+            "trickle": {"seconds": 0},
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    assert [f["fault"] for f in answer.json()["pending"]] == [
+        "throttle:none",
+        "trickle:0",
+        "truncate:0.5:cut",
+        "echo:500",
+    ]

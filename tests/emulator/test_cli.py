@@ -18,6 +18,7 @@ import pytest
 import requests
 from emulator_clients import strip_bom, values
 
+from airflow_provider_pcinsights.emulator import Behaviour
 from airflow_provider_pcinsights.emulator.cli import build_parser
 
 MODULE = "airflow_provider_pcinsights.emulator"
@@ -198,10 +199,28 @@ def test_hang_every_from_the_command_line(start_cli: Any, tmp_path: Path) -> Non
     assert process.wait(timeout=20) == 0
 
 
-def test_help_documents_every_fault_option() -> None:
+def test_help_documents_every_fault_option_and_every_behaviour() -> None:
     text = build_parser().format_help()
     for option in ("--throttle-every", "--retry-after", "--drop-every", "--hang-every", "--hang-seconds"):
         assert option in text
+    for name in Behaviour.choices():
+        assert f"--{name.replace('_', '-')}" in text
+
+
+def test_behaviours_from_the_command_line(start_cli: Any) -> None:
+    process, env = start_cli("--bom", "off", "--error-shape", "general", "--app-only-on-mpn", "allow")
+    conn = json.loads(env["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"])
+    state = requests.get(f"{conn['host']}/_emulator/state", verify=conn["extra"]["verify"], timeout=10).json()
+    assert {k: state["behaviour"][k] for k in ("bom", "error_shape", "app_only_on_mpn", "key_case")} == {
+        "bom": "off",
+        "error_shape": "general",
+        "app_only_on_mpn": "allow",
+        "key_case": "mixed",  # the awkward default, as every other setting not given
+    }
+    assert conn["extra"]["auth_type"] == "refresh_token"  # mpn's line signs in as App+User
+    assert not _list(conn, _sign_in(conn)).raw_body.startswith(b"\xef\xbb\xbf")  # type: ignore[attr-defined]
+    process.terminate()
+    assert process.wait(timeout=20) == 0
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 import requests
-from emulator_clients import Api, VerifyingSession, app_plus_user_token, client_credentials_token, values
+from emulator_clients import BOM, Api, VerifyingSession, app_plus_user_token, client_credentials_token, values
 
 from airflow_provider_pcinsights.emulator import Emulator
 
@@ -315,8 +315,70 @@ def test_clear_forgets_every_fault(emu: Emulator, api: Api) -> None:
         (lambda f: f.throttle_every(2, retry_after="soon"), "retry_after must be a finite number"),
         (lambda f: f.configure({"drop_every": "2"}), "drop_every must be a non-negative integer"),
         (lambda f: f.configure({"hang_evry": 2}), "unknown fault settings: hang_evry"),
+        (lambda f: f.truncate(keep=1), "keep must be a share of the body"),
+        (lambda f: f.truncate(keep=-0.1), "keep must be a share of the body"),
+        (lambda f: f.trickle(seconds=-1), "seconds must be a finite number"),
+        (lambda f: f.echo(status=99), "echo status must be an HTTP status"),
+        (lambda f: f.throttle(retry_after="soon"), "retry_after must be a finite number"),
     ],
 )
 def test_bad_fault_settings_are_refused(emu: Emulator, call, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match=message):
         call(emu.faults)
+
+
+def test_every_second_429_leaves_retry_after_out_unless_told_otherwise(emu: Emulator, api: Api) -> None:
+    emu.faults.throttle(count=4, retry_after=3)
+    headers = [api.get("ScheduledReport").headers.get("Retry-After") for _ in range(4)]
+    assert headers == ["3", None, "3", None]  # retry_after_header "sometimes", the default
+
+    emu.behaviour.retry_after_header = "always"
+    emu.faults.throttle(count=2, retry_after=3)
+    assert [api.get("ScheduledReport").headers.get("Retry-After") for _ in range(2)] == ["3", "3"]
+    emu.behaviour.retry_after_header = "never"
+    emu.faults.throttle(count=1, retry_after=3)
+    assert "Retry-After" not in api.get("ScheduledReport").headers
+
+
+def test_throttle_without_retry_after_never_sends_the_header(emu: Emulator, api: Api) -> None:
+    emu.behaviour.retry_after_header = "always"
+    emu.faults.throttle(count=1, retry_after=None)
+    answer = api.get("ScheduledReport")
+    assert answer.status_code == 429
+    assert "Retry-After" not in answer.headers
+    assert answer.json()["message"].startswith("Rate limit is exceeded.")
+    assert emu.api_requests()[0].fault == "throttle:none"
+
+
+def test_trickle_sends_the_whole_answer_one_byte_at_a_time(emu: Emulator, api: Api) -> None:
+    emu.faults.trickle(count=1, seconds=0.3)
+    answer = api.get("ScheduledReport", stream=True)
+    first = answer.raw.read(1)
+    assert len(first) == 1
+    body = first + answer.raw.read()
+    assert body.startswith(BOM)
+    assert len(values(api.get("ScheduledReport"))) == 3
+    assert [r.fault for r in emu.api_requests()] == ["trickle:0.3", None]
+
+
+def test_truncate_cuts_the_body_or_the_connection(emu: Emulator, api: Api) -> None:
+    whole = api.get("ScheduledReport").raw_body  # type: ignore[attr-defined]
+    emu.faults.truncate(count=1, keep=0.5)
+    cut = api.get("ScheduledReport")
+    assert cut.status_code == 200
+    assert cut.raw_body == whole[: len(whole) // 2]  # type: ignore[attr-defined]
+    assert int(cut.headers["Content-Length"]) == len(whole) // 2
+
+    emu.faults.truncate(count=1, keep=0.5, close=True)
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        api.get("ScheduledReport")
+    assert [r.fault for r in emu.api_requests()] == [None, "truncate:0.5:cut", "truncate:0.5:close"]
+
+
+def test_echo_quotes_the_request_back_headers_and_all(emu: Emulator, api: Api) -> None:
+    emu.faults.echo(count=1, status=502)
+    answer = api.get("ScheduledReport", params={"reportName": "x"})
+    assert answer.status_code == 502
+    said = answer.json()["message"]
+    assert "GET /insights/v1/mpn/ScheduledReport?reportName=x" in said
+    assert f"authorization: Bearer {api.token}" in said  # what a client must never repeat as is

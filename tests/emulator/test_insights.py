@@ -9,6 +9,7 @@ import pytest
 from emulator_clients import BOM, Api, documented, values
 
 from airflow_provider_pcinsights.emulator import Behaviour, Emulator
+from airflow_provider_pcinsights.emulator.insights import EXECUTIONS_NOT_FOUND_MESSAGE
 
 RECORD_FIELDS = {
     "ReportId",
@@ -249,6 +250,50 @@ def test_repeat_next_link_points_back_at_the_same_page_every_time(emu: Emulator,
     assert filtered["nextLink"] == f"{emu.api_url()}/ScheduledReport?reportId={report_id}"
 
 
+def _links(api: Api, emu: Emulator, pages: int) -> tuple[list[str], list[list[str]]]:
+    """The first ``pages`` nextLinks and each page's ids, following the links as given."""
+    answer = api.get("ScheduledReport")
+    links, ids = [], []
+    for _ in range(pages):
+        ids.append([r["ReportId"] for r in values(answer)])
+        link = answer.json().get("nextLink")
+        links.append(link)
+        if not link:
+            break
+        answer = api.session.get(link, headers={"Authorization": f"Bearer {api.token}"})
+    return links, ids
+
+
+def test_respell_links_the_last_page_to_itself_spelled_otherwise(emu: Emulator, api: Api) -> None:
+    emu.behaviour.page_size = 2
+    emu.behaviour.next_link = "respell"
+    links, ids = _links(api, emu, pages=3)
+    assert ids[:2] == [emu.report_ids("mpn")[:2], emu.report_ids("mpn")[2:]]
+    assert links[0].startswith(f"{emu.api_url()}/ScheduledReport?skipToken=")
+    token = links[0].split("skipToken=")[1]
+    assert links[1] == f"{emu.api_url()}/scheduledreport/?SKIPtOKEN={token}"  # the last page, again
+    assert ids[2] == ids[1]  # which the service indeed answers
+
+
+def test_back_links_the_last_page_to_the_first(emu: Emulator, api: Api) -> None:
+    emu.behaviour.page_size = 2
+    emu.behaviour.next_link = "back"
+    links, ids = _links(api, emu, pages=3)
+    assert links[1] == f"{emu.api_url()}/ScheduledReport"
+    assert ids[2] == ids[0]
+
+
+def test_overlap_starts_each_page_with_the_last_record_of_the_one_before(emu: Emulator, api: Api) -> None:
+    for index in range(2):
+        emu.add_report("mpn", ReportName=f"extra {index}")
+    emu.behaviour.page_size = 2
+    emu.behaviour.next_link = "overlap"
+    links, ids = _links(api, emu, pages=5)
+    every = emu.report_ids("mpn")
+    assert ids == [every[0:2], every[1:3], every[2:4], every[3:5]]
+    assert links[-1] is None
+
+
 @pytest.mark.parametrize("key_case", ["camel", "pascal"])
 def test_stray_space_spells_recurrence_count_with_a_leading_space(
     emu: Emulator, api: Api, key_case: str
@@ -449,6 +494,66 @@ def test_executions_answer_404_before_the_first_completed_run(emu: Emulator, api
     assert api.get(f"ScheduledReport/execution/{never_ran}").status_code == 404
     pending = api.get(f"ScheduledReport/execution/{never_ran}", params={"executionStatus": "Pending"})
     assert values(pending)[0]["ExecutionStatus"] == "Pending"
+
+
+def test_execution_filters_take_several_values_joined_by_semicolons_and_a_comma_is_part_of_one(
+    emu: Emulator, api: Api
+) -> None:
+    report_id = emu.report_ids("mpn")[0]
+    path = f"ScheduledReport/execution/{report_id}"
+    every = values(
+        api.get(path, params={"executionStatus": "Completed;Pending", "getLatestExecution": "false"})
+    )
+    assert sorted(e["ExecutionStatus"] for e in every) == ["Completed", "Completed", "Pending"]
+    two = ";".join(e["ExecutionId"] for e in every[:2])
+    chosen = values(
+        api.get(
+            path,
+            params={
+                "executionId": two,
+                "executionStatus": "Completed;Pending",
+                "getLatestExecution": "false",
+            },
+        )
+    )
+    assert len(chosen) == 2
+
+    comma = api.get(path, params={"executionStatus": "Completed,Pending"})
+    assert comma.status_code == 404  # one status named "Completed,Pending": nothing has it
+    assert comma.json()["message"] == EXECUTIONS_NOT_FOUND_MESSAGE
+    assert api.get(path, params={"executionId": two.replace(";", ",")}).status_code == 404
+
+
+def test_executions_answer_their_own_404_text_for_a_report_with_none_and_for_an_unknown_one(
+    emu: Emulator, api: Api
+) -> None:
+    never_ran = emu.report_ids("mpn")[1]
+    for report_id in (never_ran, "3f2504e0-4f89-11d3-9a0c-0305e82c3301"):
+        answer = api.get(f"ScheduledReport/execution/{report_id}")
+        assert (answer.status_code, answer.json()["message"]) == (404, EXECUTIONS_NOT_FOUND_MESSAGE)
+    emu.behaviour.executions_not_found = "no_item"
+    assert api.get(f"ScheduledReport/execution/{never_ran}").json()["message"] == (
+        "No item found with given filters."
+    )
+
+
+def test_pending_runs_have_null_links_and_times_and_a_finished_run_may_lack_its_expiry(
+    emu: Emulator, api: Api
+) -> None:
+    report_id = emu.report_ids("mpn")[0]
+    runs = values(
+        api.get(
+            f"ScheduledReport/execution/{report_id}",
+            params={"executionStatus": "Completed;Pending", "getLatestExecution": "false"},
+        )
+    )
+    (pending,) = [r for r in runs if r["ExecutionStatus"] == "Pending"]
+    for field in ("ReportLocation", "ReportAccessSecureLink", "ReportExpiryTime", "ReportGeneratedTime"):
+        assert pending[field] is None
+    latest = values(api.get(f"ScheduledReport/execution/{report_id}"))[0]
+    assert latest["ReportExpiryTime"] is None
+    emu.behaviour.null_times = "off"
+    assert values(api.get(f"ScheduledReport/execution/{report_id}"))[0]["ReportExpiryTime"]
 
 
 def test_queries_and_datasets_list(emu: Emulator, api: Api) -> None:

@@ -7,6 +7,7 @@ another's sign-in.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -93,3 +94,24 @@ def stranger_pem(tmp_path) -> str:
         + cert.public_bytes(serialization.Encoding.PEM)
     )
     return str(pem)
+
+
+@pytest.fixture
+def lookups_of_invalid_names(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names under RFC 6761's ``.invalid`` never resolve; answer so here, without asking any DNS server.
+
+    Everything above the resolver (urllib3, requests, MSAL, the hook) runs for real; only the lookup
+    of such a name is answered on this machine, as the resolver would (``EAI_NONAME``), and counted.
+    """
+    real_getaddrinfo = socket.getaddrinfo
+    asked: list[str] = []
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name.rstrip(".").lower().endswith(".invalid"):
+            asked.append(name)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked

@@ -183,3 +183,39 @@ def test_a_missing_partner_center_role_is_permission_denied_naming_the_role(emu,
     expected_role = {"cmp": "Manager role", "mpn": "Executive Report Viewer role"}[program]
     assert expected_role in str(caught.value)
     assert caught.value.status_code == 403
+
+
+def test_a_refresh_token_without_mfa_is_told_to_sign_in_with_mfa_not_to_check_the_secret(emu, make_hook):
+    hook = make_hook(program="mpn", refresh_token=emu.new_refresh_token(mfa=False))
+
+    with pytest.raises(AuthenticationError) as caught:
+        hook.list_reports()
+
+    message = str(caught.value)
+    assert caught.value.status_code == 401
+    assert caught.value.api_message == "Authentication failed. MFA required. (10001)"
+    assert "requires multi-factor authentication" in message
+    assert "App+User token from a sign-in that passed MFA" in message
+    assert "refresh_token" in message
+    assert "client secret" not in message
+    assert len(emu.api_requests()) == 1  # a fresh token would lack MFA too: not asked again
+    assert emu.token_requests() == 1
+
+
+@pytest.mark.parametrize(("refusal", "error"), [("401", AuthenticationError), ("403", PermissionDeniedError)])
+def test_an_app_only_token_on_mpn_is_told_that_mpn_needs_app_plus_user(emu, make_hook, refusal, error):
+    emu.behaviour.app_only_on_mpn = refusal
+    hook = make_hook(program="mpn", auth_type="client_credentials")
+
+    with pytest.raises(error) as caught:
+        hook.list_reports()
+
+    message = str(caught.value)
+    assert "The mpn program (Partner Center insights) needs App+User sign-in" in message
+    assert "auth_type to refresh_token" in message
+    assert "App+User" in (caught.value.api_message or "")  # the service's words too
+
+
+def test_app_only_on_mpn_works_where_the_service_allows_it(emu, make_hook):
+    emu.behaviour.app_only_on_mpn = "allow"
+    assert len(make_hook(program="mpn", auth_type="client_credentials").list_reports()) == 3

@@ -123,6 +123,17 @@ def test_records_use_the_documented_names_with_the_values_as_sent(emu, make_hook
     assert {"ReportId", "ReportName", "ReportStatus", "RecurrenceCount"} <= record.keys()
 
 
+@pytest.mark.parametrize("bom", ["on", "off"])
+@pytest.mark.parametrize("program", ["mpn", "cmp"])
+def test_answers_and_the_sign_in_are_read_with_or_without_a_byte_order_mark(emu, make_hook, bom, program):
+    emu.behaviour.bom = bom  # on (the default): Entra's JSON and the API's start with one
+    hook = make_hook(program=program)
+
+    assert hook.get_token()
+    assert len(hook.list_reports()) == 3
+    assert hook.pause_report(emu.report_ids(program)[0])["ReportStatus"] == "Paused"
+
+
 def test_the_tidy_shapes_read_the_same(emu, make_hook):
     emu.behaviour.update({"format_case": "upper", "null_times": "off", "bom": "off", "key_case": "pascal"})
     report_id = emu.report_ids("mpn")[0]
@@ -185,7 +196,9 @@ def test_report_executions(emu, make_hook):
     assert query == {"executionStatus": "Completed", "getLatestExecution": "false"}
 
 
-def test_report_without_executions_has_an_empty_list_but_unknown_report_raises(emu, make_hook):
+@pytest.mark.parametrize("not_found", ["own_text", "no_item"])
+def test_report_without_executions_has_an_empty_list_but_unknown_report_raises(emu, make_hook, not_found):
+    emu.behaviour.executions_not_found = not_found  # own_text: "There are no executions that have..."
     hook = make_hook()
     fresh = emu.add_report("mpn", ReportName="never ran")
 
@@ -194,13 +207,110 @@ def test_report_without_executions_has_an_empty_list_but_unknown_report_raises(e
         hook.get_report_executions("00000000-0000-4000-8000-000000000404")
 
 
-@pytest.mark.parametrize("bad_id", ["", "a/b", "../x", "x?y=1", "a b", "%2e", 7, None, "x" * 129])
+def test_pending_executions_with_null_links_and_times_come_back_without_error(emu, make_hook):
+    hook = make_hook()
+    report_id = emu.report_ids("mpn")[0]  # two completed runs, the latest without an expiry, and one pending
+
+    runs = hook.get_report_executions(
+        report_id, execution_status=["Completed", "pending"], get_latest_execution=False
+    )
+
+    assert emu.api_requests(path_contains="execution")[-1].query == {
+        "executionStatus": "Completed;Pending",  # several values joined by ';', as the service reads them
+        "getLatestExecution": "false",
+    }
+    assert sorted(r["ExecutionStatus"] for r in runs) == ["Completed", "Completed", "Pending"]
+    (pending,) = [r for r in runs if r["ExecutionStatus"] == "Pending"]
+    assert pending["ReportAccessSecureLink"] is None
+    assert pending["ReportGeneratedTime"] is None
+    assert [r["ReportExpiryTime"] for r in runs if r["ExecutionStatus"] == "Completed"].count(None) == 1
+
+
+def test_several_execution_ids_are_joined_by_semicolons(emu, make_hook):
+    hook = make_hook()
+    report_id = emu.report_ids("mpn")[0]
+    every = hook.get_report_executions(
+        report_id, execution_status="Completed;Pending", get_latest_execution=False
+    )
+    ids = [r["ExecutionId"] for r in every][:2]
+
+    chosen = hook.get_report_executions(
+        report_id, execution_id=ids, execution_status="Completed;Pending", get_latest_execution=False
+    )
+
+    assert sorted(r["ExecutionId"] for r in chosen) == sorted(ids)
+    assert emu.api_requests(path_contains="execution")[-1].query["executionId"] == ";".join(ids)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "said"),
+    [
+        ({"execution_status": "Completed,Pending"}, "Join several with ';'"),
+        ({"execution_status": "Failed"}, "unknown status 'Failed'"),
+        ({"execution_id": "e1,e2"}, "Join several with ';'"),
+        ({"execution_id": "e1/../x"}, "execution_id"),
+        ({"execution_status": []}, "execution_status must be a non-empty"),
+    ],
+)
+def test_filters_the_service_would_misread_are_refused_before_sending(emu, make_hook, kwargs, said):
+    hook = make_hook()
+    with pytest.raises(ValueError, match=said):
+        hook.get_report_executions(emu.report_ids("mpn")[0], **kwargs)
+    assert emu.api_requests() == []
+
+
+@pytest.mark.parametrize(("program", "calls"), [("cmp", 1), ("mpn", 2)])
+def test_several_report_ids_in_one_listing_on_cmp_v1_1_and_one_call_each_elsewhere(
+    emu, make_hook, program, calls
+):
+    hook = make_hook(program=program)
+    wanted = emu.report_ids(program)[:2]
+
+    records = hook.list_reports(report_id=wanted)
+
+    assert sorted(r["ReportId"] for r in records) == sorted(wanted)
+    queries = [r.query["reportId"] for r in emu.api_requests()]
+    assert len(queries) == calls
+    assert queries == ([";".join(wanted)] if calls == 1 else wanted)
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    [
+        "",
+        "a/b",
+        "../x",
+        "x?y=1",
+        "a b",
+        "%2e",
+        7,
+        None,
+        "x" * 129,
+        "a\u2215b",  # DIVISION SLASH, a look-alike of '/'
+        "a\uff0e\uff0eb",  # FULLWIDTH FULL STOP twice, a look-alike of '..'
+        "r\u00e9port",
+        "a,b",
+        "a;b",
+        "a+b",
+        "a:b",
+        "a@b",
+        "['a', 'b']",
+    ],
+)
 def test_unsafe_report_ids_are_refused_before_anything_is_sent(emu, make_hook, bad_id):
     hook = make_hook()
     for call in (hook.get_report, hook.pause_report, hook.resume_report, hook.get_report_executions):
-        with pytest.raises(ValueError, match="report_id"):
+        with pytest.raises(ValueError, match="report_id") as caught:
             call(bad_id)
+        if isinstance(bad_id, str) and bad_id and len(bad_id) <= 128:
+            assert repr(bad_id) in str(caught.value)  # the id as given
+            assert "letters, digits, '-', '.', '_' and '~'" in str(caught.value)  # and the rule
     assert emu.requests == []
+
+
+def test_a_look_alike_character_is_named_by_its_code_point(emu, make_hook):
+    with pytest.raises(ValueError, match=r"U\+2215 DIVISION SLASH"):
+        make_hook().get_report("a\u2215b")
 
 
 def test_test_connection_succeeds_and_says_where(emu, make_hook):

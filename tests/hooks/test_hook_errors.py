@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_pcinsights.emulator.insights import FORBIDDEN_MESSAGE, NOT_FOUND_MESSAGE
 from airflow_provider_pcinsights.exceptions import (
     BadRequestError,
     PagingLoopError,
@@ -11,6 +12,7 @@ from airflow_provider_pcinsights.exceptions import (
     ReportNotFoundError,
     ServiceUnavailableError,
     UnexpectedResponseError,
+    UnreadableStatusError,
 )
 
 
@@ -127,3 +129,115 @@ def test_a_next_link_that_repeats_fails_the_listing_loudly(emu, make_hook):
         hook.list_reports()
 
     assert len(emu.api_requests()) == 1  # the loop is seen before it is followed
+
+
+# -- the service's own words, always --------------------------------------------------------
+
+
+def test_an_unknown_report_carries_the_service_404_text_beside_the_explanation(emu, make_hook):
+    hook = make_hook()
+    unknown = "00000000-0000-4000-8000-000000000404"
+
+    for call in (hook.get_report, hook.pause_report, hook.resume_report, hook.get_report_executions):
+        with pytest.raises(ReportNotFoundError) as caught:
+            call(unknown)
+        assert caught.value.api_message == NOT_FOUND_MESSAGE
+        assert caught.value.api_message in str(caught.value)
+        assert f"report {unknown} is unknown to this account" in str(caught.value)
+
+
+def test_the_general_error_shape_is_read_for_its_description_and_code(emu, make_hook):
+    hook = make_hook(program="cmp", login=emu.unauthorized_client_id, password=emu.unauthorized_client_secret)
+
+    with pytest.raises(PermissionDeniedError) as caught:
+        hook.list_reports()
+
+    assert caught.value.api_message == FORBIDDEN_MESSAGE  # from {"code", "description", "data", "source"}
+    assert "code 403" in str(caught.value)
+    assert "Manager role" in str(caught.value)  # the provider's explanation, beside the service's words
+
+
+@pytest.mark.parametrize("shape", ["insights", "general"])
+def test_any_error_in_either_shape_keeps_the_service_words(emu, make_hook, shape):
+    emu.behaviour.error_shape = shape
+    hook = make_hook()
+    emu.faults.fail(count=1, status=400, message="StartTime should be at least 4 hours later.")
+
+    with pytest.raises(BadRequestError) as caught:
+        hook.list_reports()
+
+    assert caught.value.api_message == "StartTime should be at least 4 hours later."
+
+
+# -- bad answers, all of them ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (["r1", "r2"], "JSON array where the Insights envelope"),
+        ("ok", "JSON string where the Insights envelope"),
+        (None, "JSON null where the Insights envelope"),
+        ({"statusCode": 200, "message": "OK"}, "without value, where records were expected"),
+        ({"value": [{"reportName": "x", "reportStatus": "Active"}]}, "without ReportId"),
+    ],
+)
+def test_answers_that_are_not_a_readable_envelope_are_typed_errors_for_lists_and_single_records(
+    emu, make_hook, body, said
+):
+    hook = make_hook()
+    report_id = emu.report_ids("mpn")[0]
+    for call in (hook.list_reports, lambda: hook.get_report(report_id)):
+        emu.faults.json_body(count=1, body=body)
+        with pytest.raises(UnexpectedResponseError, match=said):
+            call()
+
+
+@pytest.mark.parametrize(("status", "said"), [(None, "without a ReportStatus"), ("Suspended", "'Suspended'")])
+def test_a_record_without_a_readable_status_is_an_error_for_lists_single_records_and_actions(
+    emu, make_hook, status, said
+):
+    hook = make_hook()
+    report_id = emu.report_ids("mpn")[0]
+    record = {"reportId": report_id, "reportName": "Daily usage 1"}
+    if status:
+        record["reportStatus"] = status
+    for call in (hook.list_reports, lambda: hook.get_report(report_id), lambda: hook.pause_report(report_id)):
+        emu.faults.json_body(count=1, body={"value": [record], "totalCount": 1})
+        with pytest.raises(UnreadableStatusError, match=said) as caught:
+            call()
+        assert caught.value.report_id == report_id
+
+
+def test_a_body_cut_short_by_a_proxy_is_an_unexpected_response(emu, make_hook):
+    hook = make_hook()
+    emu.faults.truncate(count=1, keep=0.7)
+    with pytest.raises(UnexpectedResponseError, match="cut short"):
+        hook.get_report(emu.report_ids("mpn")[0])
+
+
+# -- paging that loops, in every way ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("style", "said"),
+    [
+        ("respell", "leads back to the same page"),  # the last page, under another spelling
+        ("back", "leads back to page 1"),  # the last page links to the first
+        ("overlap", "repeats ReportId"),  # every page starts with the last record of the one before
+    ],
+)
+def test_paging_that_loops_fails_loudly_rather_than_return_duplicates_or_a_partial_listing(
+    emu, make_hook, style, said
+):
+    for index in range(4):
+        emu.add_report("mpn", ReportName=f"extra {index}")
+    emu.behaviour.page_size = 3
+    emu.behaviour.next_link = style
+    hook = make_hook()
+
+    with pytest.raises(PagingLoopError, match=said):
+        hook.list_reports()
+
+    pages = emu.api_requests(method="GET")
+    assert len(pages) == (2 if style == "overlap" else 3)  # stopped as soon as the loop showed

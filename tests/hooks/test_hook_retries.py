@@ -8,23 +8,29 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_pcinsights.emulator import Emulator
+from airflow_provider_pcinsights.emulator import Emulator, RefusingProxy
 from airflow_provider_pcinsights.exceptions import (
+    AuthenticationError,
     BadRequestError,
+    NetworkSetupError,
     ServiceUnavailableError,
     ThrottledError,
+    UnexpectedResponseError,
 )
 from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
 
-def test_5xx_answers_are_retried_until_success(emu, make_hook):
+def test_5xx_answers_are_retried_until_success_never_at_once(emu, make_hook):
     hook = make_hook()
     report_id = emu.report_ids("mpn")[0]
     emu.faults.fail(count=2, status=503)
 
     assert hook.pause_report(report_id)["ReportStatus"] == "Paused"
 
-    assert [r.status for r in emu.api_requests(method="PUT")] == [503, 503, 200]
+    calls = emu.api_requests(method="PUT")
+    assert [r.status for r in calls] == [503, 503, 200]
+    # backoff_factor 0.01: the first retry waits 0.01 s, the second 0.02 s (urllib3 alone retries at once)
+    assert calls[1].monotonic - calls[0].monotonic >= 0.01
 
 
 def test_5xx_beyond_the_retries_is_service_unavailable_with_the_service_message(emu, make_hook):
@@ -133,3 +139,114 @@ def test_sign_in_failures_of_the_token_endpoint_are_retried(emu, make_hook):
     token_calls = [r for r in emu.requests if r.kind == "token"]
     assert [r.status for r in token_calls] == [503, 200]
     assert emu.token_requests() == 2
+
+
+def test_a_429_without_retry_after_still_waits_before_its_retry(emu, make_hook):
+    hook = make_hook(hook_kwargs={"backoff_factor": 0.3, "backoff_max": 1})
+    emu.faults.throttle(count=1, retry_after=None)  # no Retry-After header at all
+
+    assert len(hook.list_reports()) == 3
+
+    throttled, retried = emu.api_requests()
+    assert (throttled.status, throttled.fault, retried.status) == (429, "throttle:none", 200)
+    assert retried.monotonic - throttled.monotonic >= 0.3  # Microsoft: "avoid retrying immediately"
+
+
+def test_every_second_429_comes_without_retry_after_and_both_are_waited_for(emu, make_hook):
+    hook = make_hook(hook_kwargs={"backoff_factor": 0.2, "backoff_max": 1, "max_retry_after": 0.5})
+    emu.faults.throttle(count=2, retry_after=0.5)  # the second without Retry-After (the default habit)
+
+    assert len(hook.list_reports()) == 3
+
+    first, second, answered = emu.api_requests()
+    assert [r.status for r in (first, second, answered)] == [429, 429, 200]
+    assert second.monotonic - first.monotonic >= 0.5  # as Retry-After asked
+    assert answered.monotonic - second.monotonic >= 0.4  # backoff 0.2 * 2 for the second retry
+
+
+def test_a_host_that_does_not_resolve_fails_at_once_naming_it_and_the_setting(
+    emu, make_hook, lookups_of_invalid_names
+):
+    hook = make_hook(host=f"https://pcinsights.invalid:{emu.port}", hook_kwargs={"retries": 3})
+    hook.get_token()  # the sign-in (authority_host) is fine
+
+    with pytest.raises(NetworkSetupError) as caught:
+        hook.list_reports()
+
+    message = str(caught.value)
+    assert "the host name pcinsights.invalid does not resolve" in message
+    assert "check the connection's host setting" in message
+    assert lookups_of_invalid_names == ["pcinsights.invalid"]  # asked once: not retried
+    assert emu.api_requests() == []
+
+
+def test_an_authority_host_that_does_not_resolve_fails_the_sign_in_at_once(
+    emu, make_hook, lookups_of_invalid_names
+):
+    hook = make_hook(authority_host="https://login.invalid", hook_kwargs={"retries": 3})
+
+    with pytest.raises(AuthenticationError) as caught:
+        hook.get_token()
+
+    assert "login.invalid does not resolve" in str(caught.value)
+    assert "authority_host setting" in str(caught.value)
+    assert lookups_of_invalid_names == ["login.invalid"]
+
+
+@pytest.mark.parametrize("how", ["forbid", "close"])
+def test_a_proxy_that_refuses_the_api_fails_at_once_naming_the_proxies_setting(emu, make_hook, how):
+    # The sign-in (127.0.0.1) is tunnelled; the API (localhost, the same emulator) is refused.
+    with RefusingProxy(how=how, allow=[f"127.0.0.1:{emu.port}"]) as proxy:
+        hook = make_hook(
+            host=f"https://localhost:{emu.port}", proxies={"https": proxy.url}, hook_kwargs={"retries": 3}
+        )
+        hook.get_token()
+
+        with pytest.raises(NetworkSetupError) as caught:
+            hook.list_reports()
+
+        message = str(caught.value)
+        assert f"the proxy {proxy.url} refused to connect to localhost" in message
+        assert "check the connection's proxies setting" in message
+        # Asked once: not retried.
+        assert [line.split()[:2] for line in proxy.refused()] == [["CONNECT", f"localhost:{emu.port}"]]
+        assert emu.api_requests() == []
+
+
+def test_a_proxy_that_refuses_the_sign_in_says_so(emu, make_hook):
+    with RefusingProxy(how="forbid") as proxy:
+        hook = make_hook(proxies={"https": proxy.url}, hook_kwargs={"retries": 3})
+        with pytest.raises(AuthenticationError, match=r"proxy .* refused .*proxies setting"):
+            hook.get_token()
+        assert len(proxy.refused()) == 1
+    assert emu.requests == []
+
+
+def test_tls_verification_failure_is_not_retried_and_names_verify(emu, make_hook):
+    hook = make_hook(verify="true", hook_kwargs={"retries": 3})  # the system's CAs do not know the emulator
+    with pytest.raises(AuthenticationError, match=r"TLS verification of .* failed .*verify setting"):
+        hook.get_token()
+    assert emu.requests == []
+
+
+def test_a_body_trickling_byte_by_byte_cannot_hold_the_call_past_the_timeout(emu, make_hook):
+    hook = make_hook(timeout=1)
+    hook.get_token()
+    emu.faults.trickle(count=1, seconds=120)  # each byte well within the 1 s read timeout
+
+    with pytest.raises(ServiceUnavailableError, match=r"did not arrive in full within 1 s") as caught:
+        hook.list_reports()
+
+    assert "bytes came" in str(caught.value)
+    assert [r.fault for r in emu.api_requests()] == ["trickle:120"]
+
+
+def test_a_body_cut_short_is_said_so(emu, make_hook):
+    hook = make_hook()
+    emu.faults.truncate(count=1, keep=0.5)  # valid HTTP, the JSON cut in the middle
+    with pytest.raises(UnexpectedResponseError, match="the answer was cut short"):
+        hook.list_reports()
+
+    emu.faults.truncate(count=1, keep=0.5, close=True)  # the connection broke mid-body
+    with pytest.raises(ServiceUnavailableError, match="was cut off"):
+        hook.list_reports()

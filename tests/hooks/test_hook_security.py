@@ -113,3 +113,41 @@ def test_the_token_is_not_sent_to_another_host(emu, make_hook):
     assert FOREIGN_HOST in str(caught.value)
     assert stolen == []
     assert [r.query for r in emu.api_requests()] == [{}]  # only the first page was asked for
+
+
+def test_service_text_that_echoes_the_request_is_quoted_without_any_credential(emu, make_hook, caplog):
+    caplog.set_level(logging.DEBUG)
+    hook = make_hook(auth_type="refresh_token")
+    token = hook.get_token()
+    emu.faults.echo(count=3, status=502)  # a proxy quoting the request back: Authorization: Bearer ...
+
+    with pytest.raises(PartnerCenterInsightsError) as caught:
+        hook.list_reports()
+
+    message, said = str(caught.value), caught.value.api_message or ""
+    assert "Request as received" in said  # quoted...
+    assert "authorization: Bearer ***" in said  # ...but redacted
+    for secret in (token, emu.client_secret, emu.refresh_token):
+        assert secret not in message
+        assert secret not in said
+        assert secret not in caplog.text
+
+    emu.faults.echo(count=3, status=502)
+    ok, said = hook.test_connection()  # never raises, and never quotes a credential either
+    assert not ok
+    assert "Bearer ***" in said
+    assert token not in said
+
+
+def test_a_sign_in_answer_that_echoes_the_form_says_nothing_secret(emu, make_hook, caplog):
+    caplog.set_level(logging.DEBUG)
+    hook = make_hook(auth_type="refresh_token")
+    emu.faults.echo(count=3, status=500, path="/oauth2/v2.0/token")  # client_secret=...&refresh_token=...
+
+    with pytest.raises(PartnerCenterInsightsError) as caught:
+        hook.get_token()
+
+    for secret in (emu.client_secret, emu.refresh_token):
+        assert secret not in str(caught.value)
+        assert secret not in (caught.value.api_message or "")
+        assert secret not in caplog.text

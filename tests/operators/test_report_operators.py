@@ -289,3 +289,25 @@ def test_a_wrong_secret_fails_the_task_once_with_the_sign_in_error(emu, monkeypa
     assert emu.api_requests() == []  # no report was touched
     assert wrong_secret not in str(caught.value)
     assert wrong_secret not in logs()
+
+
+def test_a_list_templated_without_native_rendering_is_read_as_that_list_in_a_dag_run(emu, dag_module):
+    module = dag_module("text_list_dag")
+    ids = emu.report_ids()[:2]
+
+    dag_run = module.dag.test(run_conf={"ids": ids})
+
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
+    assert states == {"pause": "success", "wait": "success", "collect": "success"}
+    ((paused, statuses),) = module.COLLECTED
+    assert [r["ReportId"] for r in paused] == ids  # a list of records, as for a list of ids
+    assert statuses == dict.fromkeys(ids, "Paused")
+    assert sorted(_puts(emu, "pause")) == sorted(ids)  # each id sent on its own, never the list's text
+
+
+@pytest.mark.parametrize("text", ["['a5f7d3b2', b]", "[1, 2]", "['a', ['b']]"])
+def test_a_list_text_that_cannot_be_read_says_how_to_fix_the_dag(emu, text):
+    with pytest.raises(ValueError, match="render_template_as_native_obj=True") as caught:
+        PauseReportOperator(task_id="pause", report_id=text).execute({})
+    assert "looks like a list rendered as text" in str(caught.value)
+    assert emu.requests == []

@@ -17,6 +17,7 @@ from airflow_provider_pcinsights.exceptions import (
     PartnerCenterInsightsError,
     ReportStatusFailedError,
     ServiceUnavailableError,
+    UnreadableStatusError,
 )
 from airflow_provider_pcinsights.sensors.report import ReportStatusSensor
 
@@ -112,6 +113,29 @@ def test_a_short_outage_is_tolerated_and_a_long_one_is_not(emu):
     assert sensor.poke({}) is False
     with pytest.raises(ServiceUnavailableError):
         sensor.poke({})
+
+
+@pytest.mark.parametrize("status", ["Suspended", None])
+def test_a_status_nobody_can_read_fails_the_sensor_instead_of_waiting_forever(emu, status):
+    report_id = emu.report_ids()[0]
+    record = {"reportId": report_id, **({"reportStatus": status} if status else {})}
+    emu.faults.json_body(count=2, body={"value": [record]})
+
+    with pytest.raises(UnreadableStatusError) as caught:
+        _sensor(report_id=report_id, mode="poke", hook_params=NO_RETRIES).execute({})
+    assert caught.value.report_id == report_id
+    with pytest.raises(UnreadableStatusError):  # deferrable: the first look, before deferring
+        _sensor(report_id=report_id, deferrable=True, hook_params=NO_RETRIES).execute({})
+    assert len(emu.api_requests()) == 2  # no second poke
+
+
+def test_a_list_of_ids_rendered_as_text_is_read_as_that_list(emu):
+    ids = emu.report_ids()[:2]
+    text = str(ids)  # what "{{ params.ids }}" renders to without render_template_as_native_obj
+
+    result = _sensor(report_id=text, mode="poke").execute({})
+
+    assert result == dict.fromkeys(ids, "Active")
 
 
 @pytest.mark.parametrize("report_id", ["", "a/b", ["ok-id", "bad?id"], 7])

@@ -106,6 +106,22 @@ def test_an_unknown_report_ends_the_wait_with_an_error_event(emu):
     assert unknown in payload["message"]
 
 
+@pytest.mark.parametrize("status", ["Suspended", None])
+def test_a_status_nobody_can_read_ends_the_wait_with_an_error_event_not_an_endless_wait(emu, status):
+    report_id = emu.report_ids()[0]
+    emu.set_report_status("mpn", report_id, "Paused")
+    emu.change_status_after_reads("mpn", report_id, "Active", reads=2)  # it would become Active later
+    record = {"reportId": report_id, **({"reportStatus": status} if status else {})}
+    emu.faults.json_body(count=1, body={"value": [record]})
+
+    payload = _run(_trigger([report_id]))
+
+    assert payload["status"] == "error"
+    assert "UnreadableStatusError" in payload["message"]
+    assert report_id in payload["message"]
+    assert len(emu.api_requests()) == 1  # ended at the first unreadable answer
+
+
 def test_rejected_credentials_end_the_wait_with_an_error_event_without_the_secret(emu, monkeypatch):
     wrong_secret = "not-the-secret-0123456789"
     for name, value in emu.connection_env("pcinsights_wrong", password=wrong_secret).items():
