@@ -97,7 +97,7 @@ def transport_error(
     check_verify = "check the connection's verify setting (true, false or a CA bundle path)"
     kind = classify_failure(err)
     if kind == "name_resolution":
-        setting = host_setting or ("authority_host" if doing == "sign in" else "host")
+        setting = host_setting or ("authority_host" if doing.startswith("sign in") else "host")
         return config_error(
             f"Could not {doing}: the host name {host} does not resolve ({reason}); check the "
             f"connection's {setting} setting (not retried: asking again cannot make it resolve)"
