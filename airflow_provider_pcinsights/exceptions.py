@@ -114,6 +114,25 @@ class ReportActionError(PartnerCenterInsightsError):
         self.records = dict(records)
 
 
+def with_message(exc: BaseException, message: str, report_id: str | None = None) -> BaseException:
+    """The same kind of error with a fuller message, so callers can still catch it by type.
+
+    Keeps ``status_code``, ``api_message`` and ``report_id``; an error this module does not
+    define, or one whose class takes other arguments, becomes a ``PartnerCenterInsightsError``.
+    """
+    if isinstance(exc, PartnerCenterInsightsError):
+        try:
+            return type(exc)(
+                message,
+                status_code=exc.status_code,
+                api_message=exc.api_message,
+                report_id=exc.report_id or report_id,
+            )
+        except TypeError:  # a subclass with another signature
+            pass
+    return PartnerCenterInsightsError(message, report_id=report_id)
+
+
 class ConnectionConfigError(PartnerCenterInsightsError, ValueError):
     """A connection field is missing or invalid; raised before anything is sent.
 

@@ -19,11 +19,6 @@ KNOWN_STATUSES: tuple[str, ...] = ("Paused", "Active", "Inactive")
 EXECUTION_STATUSES: tuple[str, ...] = ("Pending", "Running", "Paused", "Completed")
 DEFAULT_FAILURE_STATUSES: tuple[str, ...] = ("Inactive",)
 
-# Errors the hook has already retried (5xx, dropped connections, timeouts, 429)
-# are tolerated this many polls in a row before a wait gives up: a short outage
-# should not end an hours-long wait, a lasting one should not hide behind it.
-MAX_CONSECUTIVE_TRANSIENT_ERRORS = 3
-
 _BY_FOLDED = {status.casefold(): status for status in KNOWN_STATUSES}
 
 

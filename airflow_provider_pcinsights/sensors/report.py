@@ -1,15 +1,17 @@
-"""Wait until scheduled reports reach a status.
+"""Wait until scheduled reports reach a status, or complete their next export.
 
-The sensor only asks for statuses and judges them (with the shared rules of
-:mod:`airflow_provider_pcinsights.report_status`, which the trigger uses too);
-the hook, imported when a task runs, owns every HTTP call.
+Both sensors only say what to wait for; the reading, the verdict and the
+tolerance of short outages are the wait core's
+(:mod:`airflow_provider_pcinsights.waiting`), which the triggers use too, so
+poke, reschedule and deferrable mode give the same answer. The hook, imported
+when a task runs, owns every HTTP call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import (
     AirflowException,
@@ -18,22 +20,16 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_pcinsights.exceptions import (
-    PartnerCenterInsightsError,
-    ReportStatusFailedError,
-    ServiceUnavailableError,
-    ThrottledError,
-)
+from airflow_provider_pcinsights.exceptions import PartnerCenterInsightsError, ReportStatusFailedError
+from airflow_provider_pcinsights.report_executions import parse_completed_after
 from airflow_provider_pcinsights.report_ids import normalize_report_ids
-from airflow_provider_pcinsights.report_status import (
-    MAX_CONSECUTIVE_TRANSIENT_ERRORS,
-    WaitVerdict,
-    evaluate,
-    resolve_wait_statuses,
-    status_of,
-)
+from airflow_provider_pcinsights.report_status import resolve_wait_statuses
+from airflow_provider_pcinsights.wait_conditions import ExecutionCondition, StatusCondition
+from airflow_provider_pcinsights.waiting import Condition, Verdict, Wait
 
 if TYPE_CHECKING:
+    from airflow.triggers.base import BaseTrigger
+
     from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
     try:
@@ -41,43 +37,36 @@ if TYPE_CHECKING:
     except ImportError:  # Airflow 2
         from airflow.utils.context import Context
 
-_TRANSIENT = (ServiceUnavailableError, ThrottledError)
+
+def _seconds(value: float | timedelta, name: str) -> float:
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}")
+    return float(value)
 
 
-class ReportStatusSensor(BaseSensorOperator):
-    """Succeed when every report is in a target status; fail at once on a failure status.
+class _ReportWaitSensor(BaseSensorOperator):
+    """Poke, reschedule or defer on a condition of the wait core; each concrete sensor names it.
 
-    Works in ``poke``, ``reschedule`` and deferrable mode; every mode returns
-    (and pushes to XCom) the same ``{report_id: status}`` mapping.
-
-    A report in a failure status fails the task with ``ReportStatusFailedError`` (an
-    ``AirflowFailException``),
-    without retries: the status will not change by asking again (``Inactive``
-    means the recurrences are used up), so retrying would only hide the cause.
-    Errors the hook already retried (5xx, 429, timeouts) are tolerated for
-    ``MAX_CONSECUTIVE_TRANSIENT_ERRORS`` pokes in a row within one process
-    (each reschedule starts afresh); ``timeout`` bounds the wait in every mode.
-
-    :param report_id: one report id or a list (templated).
-    :param target_status: one status or a list: ``Paused``, ``Active``, ``Inactive`` (any case).
-    :param failure_statuses: statuses that fail at once; default ``Inactive``
-        unless it is a target.
-    :param conn_id: the ``pcinsights`` connection (templated).
-    :param deferrable: wait in the triggerer instead of a worker slot.
-    :param poll_interval: seconds between polls in deferrable mode; defaults to ``poke_interval``.
-    :param hook_params: keyword arguments for the hook, such as ``retries`` (plain JSON values:
-        the trigger carries them to the triggerer).
+    A failure verdict raises ``ReportStatusFailedError`` (an ``AirflowFailException``:
+    asking again cannot change it). Errors the hook already retried (5xx, 429,
+    timeouts) are tolerated for a few pokes in a row within one process (each
+    reschedule starts afresh); ``timeout`` bounds the wait in every mode.
     """
 
     template_fields: Sequence[str] = ("report_id", "conn_id")
     ui_color = "#e8f0d9"
 
+    # Set by each concrete sensor: the key of the trigger event that carries the wait's value,
+    # and what is being waited for, for messages.
+    value_key: ClassVar[str]
+    waiting_for: ClassVar[str]
+
     def __init__(
         self,
         *,
         report_id: str | list[str],
-        target_status: str | Sequence[str] = "Active",
-        failure_statuses: Sequence[str] | None = None,
         conn_id: str = "pcinsights_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | timedelta | None = None,
@@ -87,91 +76,75 @@ class ReportStatusSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.report_id = report_id
         self.conn_id = conn_id
-        # Statuses are not templated, so a typo fails when the DAG is parsed, not hours later.
-        self.target_statuses, self.failure_statuses = resolve_wait_statuses(target_status, failure_statuses)
         self.deferrable = deferrable
-        if poll_interval is None:
-            poll_interval = self.poke_interval
-        if isinstance(poll_interval, timedelta):
-            poll_interval = poll_interval.total_seconds()
-        if (
-            isinstance(poll_interval, bool)
-            or not isinstance(poll_interval, (int, float))
-            or poll_interval < 0
-        ):
-            raise ValueError(f"poll_interval must be a non-negative number of seconds, got {poll_interval!r}")
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = _seconds(
+            self.poke_interval if poll_interval is None else poll_interval, "poll_interval"
+        )
         self.hook_params = dict(hook_params or {})
-        self._transient_errors = 0
+        self._wait: Wait | None = None
 
-    # -- poke and reschedule ------------------------------------------------------
+    # -- what each sensor decides -----------------------------------------------------
+
+    def _condition(self, context: Context) -> Condition:
+        raise NotImplementedError
+
+    def _trigger(self, report_ids: list[str], condition: Condition) -> BaseTrigger:
+        raise NotImplementedError
+
+    def _result(self, report_ids: list[str], value: dict[str, Any]) -> Any:
+        """What the task returns (and pushes to XCom) once the wait succeeded."""
+        return dict(value)
+
+    # -- poke and reschedule ------------------------------------------------------------
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         report_ids = self._report_ids()
-        try:
-            verdict = self._look(report_ids)
-        except _TRANSIENT as exc:
-            self._transient_errors += 1
-            if self._transient_errors >= MAX_CONSECUTIVE_TRANSIENT_ERRORS:
-                raise
-            self.log.warning(
-                "Could not read the reports (%d of %d tolerated in a row): %s",
-                self._transient_errors,
-                MAX_CONSECUTIVE_TRANSIENT_ERRORS,
-                exc,
-            )
-            return False
-        self._transient_errors = 0
-        return self._judge(verdict)
+        # One wait per process, so transient failures are counted across pokes.
+        if self._wait is None:
+            self._wait = Wait(self._condition(context), report_ids, log=self.log)
+        verdict = self._look(self._wait)
+        return False if verdict is None else self._judge(report_ids, verdict)
 
-    def _judge(self, verdict: WaitVerdict) -> PokeReturnValue | bool:
-        if verdict.is_failure:
+    def _judge(self, report_ids: list[str], verdict: Verdict) -> PokeReturnValue | bool:
+        if verdict.state == "failure":
             raise ReportStatusFailedError(verdict.message)
-        if verdict.done:
+        if verdict.state == "success":
             self.log.info("Done: %s", verdict.message)
-            return PokeReturnValue(is_done=True, xcom_value=verdict.statuses)
+            return PokeReturnValue(is_done=True, xcom_value=self._result(report_ids, verdict.value))
         self.log.info("Still %s", verdict.message)
         return False
 
-    # -- deferrable -------------------------------------------------------------------
+    # -- deferrable ---------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
         report_ids = self._report_ids()
-        outcome = self._judge(self._look(report_ids))
+        condition = self._condition(context)
+        verdict = self._look(Wait(condition, report_ids, log=self.log))
+        outcome = False if verdict is None else self._judge(report_ids, verdict)
         if outcome:
             return outcome.xcom_value  # already there: no need to occupy the triggerer
-
-        from airflow_provider_pcinsights.triggers.report import ReportStatusTrigger
-
         self.defer(
-            trigger=ReportStatusTrigger(
-                report_ids=report_ids,
-                target_statuses=list(self.target_statuses),
-                failure_statuses=list(self.failure_statuses),
-                conn_id=self.conn_id,
-                poll_interval=self.poll_interval,
-                hook_params=self.hook_params,
-            ),
+            trigger=self._trigger(report_ids, condition),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: its single event says how the wait ended."""
         if not event:
-            raise AirflowException("The report status trigger ended without an event")
+            raise AirflowException(f"The {self.waiting_for} trigger ended without an event")
         status = event.get("status")
         message = event.get("message") or "no message"
         if status == "success":
             self.log.info("Done: %s", message)
-            return dict(event.get("statuses") or {})
+            return self._result(self._report_ids(), dict(event.get(self.value_key) or {}))
         if status == "failure":
             raise ReportStatusFailedError(message)
-        raise PartnerCenterInsightsError(f"Waiting for the report status failed: {message}")
+        raise PartnerCenterInsightsError(f"Waiting for the {self.waiting_for} failed: {message}")
 
-    # -- shared -----------------------------------------------------------------------
+    # -- shared -------------------------------------------------------------------------
 
     def _report_ids(self) -> list[str]:
         report_ids, _ = normalize_report_ids(self.report_id)
@@ -185,12 +158,134 @@ class ReportStatusSensor(BaseSensorOperator):
 
         return PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
 
-    def _look(self, report_ids: list[str]) -> WaitVerdict:
+    def _look(self, wait: Wait) -> Verdict | None:
         hook = self._make_hook()
         try:
-            statuses = {rid: status_of(hook.get_report(rid)) for rid in report_ids}
+            return wait.poll(hook)
         finally:
             close = getattr(hook, "close", None)
             if callable(close):
                 close()
-        return evaluate(statuses, self.target_statuses, self.failure_statuses)
+
+
+class ReportStatusSensor(_ReportWaitSensor):
+    """Succeed when every report is in a target status; fail at once on a failure status.
+
+    Works in ``poke``, ``reschedule`` and deferrable mode; every mode returns
+    (and pushes to XCom) the same ``{report_id: status}`` mapping.
+
+    A report in a failure status fails the task with ``ReportStatusFailedError`` (an
+    ``AirflowFailException``), without retries: the status will not change by asking
+    again (``Inactive`` means the recurrences are used up), so retrying would only hide
+    the cause.
+
+    :param report_id: one report id or a list (templated).
+    :param target_status: one status or a list: ``Paused``, ``Active``, ``Inactive`` (any case).
+    :param failure_statuses: statuses that fail at once; default ``Inactive``
+        unless it is a target.
+    :param conn_id: the ``pcinsights`` connection (templated).
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param poll_interval: seconds between polls in deferrable mode; defaults to ``poke_interval``.
+    :param hook_params: keyword arguments for the hook, such as ``retries`` (plain JSON values:
+        the trigger carries them to the triggerer).
+    """
+
+    value_key = "statuses"
+    waiting_for = "report status"
+
+    def __init__(
+        self,
+        *,
+        report_id: str | list[str],
+        target_status: str | Sequence[str] = "Active",
+        failure_statuses: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(report_id=report_id, **kwargs)
+        # Statuses are not templated, so a typo fails when the DAG is parsed, not hours later.
+        self.target_statuses, self.failure_statuses = resolve_wait_statuses(target_status, failure_statuses)
+
+    def _condition(self, context: Context) -> Condition:
+        return StatusCondition(self.target_statuses, self.failure_statuses)
+
+    def _trigger(self, report_ids: list[str], condition: Condition) -> BaseTrigger:
+        from airflow_provider_pcinsights.triggers.report import ReportStatusTrigger
+
+        return ReportStatusTrigger(
+            report_ids=report_ids,
+            target_statuses=list(self.target_statuses),
+            failure_statuses=list(self.failure_statuses),
+            conn_id=self.conn_id,
+            poll_interval=self.poll_interval,
+            hook_params=self.hook_params,
+        )
+
+
+class ReportExecutionSensor(_ReportWaitSensor):
+    """Wait until each report has completed an execution (an export) since ``completed_after``.
+
+    Returns (and pushes to XCom) the execution record, with its
+    ``ReportAccessSecureLink``, or a list of them, in order, for a list of ids:
+    what :class:`~airflow_provider_pcinsights.operators.report.DownloadReportOperator`
+    needs. An execution counts when it is ``Completed`` and its ``ReportGeneratedTime``
+    is at or after ``completed_after`` (to the second, the service's precision).
+
+    A report that is ``Paused`` or ``Inactive`` while waited on will not run, so the
+    task fails at once with ``ReportStatusFailedError`` (an ``AirflowFailException``:
+    not retried), saying so, rather than at its timeout.
+
+    :param report_id: one report id or a list (templated).
+    :param completed_after: a datetime (naive is UTC) or an ISO 8601 string (templated);
+        default: when the DAG run started.
+    :param conn_id: the ``pcinsights`` connection (templated).
+    :param poll_interval: seconds between polls in deferrable mode; defaults to ``poke_interval``.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param hook_params: keyword arguments for the hook (plain JSON values).
+    """
+
+    template_fields: Sequence[str] = ("report_id", "completed_after", "conn_id")
+    value_key = "executions"
+    waiting_for = "report execution"
+
+    def __init__(
+        self,
+        *,
+        report_id: str | list[str],
+        completed_after: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(report_id=report_id, **kwargs)
+        self.completed_after = completed_after
+
+    def _condition(self, context: Context) -> Condition:
+        return ExecutionCondition(self._completed_after(context))
+
+    def _completed_after(self, context: Context) -> Any:
+        if self.completed_after is not None and self.completed_after != "":
+            return parse_completed_after(self.completed_after)
+        dag_run = context.get("dag_run") if context else None
+        started = getattr(dag_run, "start_date", None)
+        if started is None:
+            raise ValueError(
+                "completed_after is not set and there is no DAG run start to default to; "
+                "give completed_after (a datetime or an ISO 8601 string)"
+            )
+        return parse_completed_after(started)
+
+    def _trigger(self, report_ids: list[str], condition: Condition) -> BaseTrigger:
+        from airflow_provider_pcinsights.triggers.report import ReportExecutionTrigger
+
+        if not isinstance(condition, ExecutionCondition):
+            raise TypeError(f"expected an ExecutionCondition, got {type(condition).__name__}")
+        return ReportExecutionTrigger(
+            report_ids=report_ids,
+            completed_after=condition.completed_after.isoformat(),
+            conn_id=self.conn_id,
+            poll_interval=self.poll_interval,
+            hook_params=self.hook_params,
+        )
+
+    def _result(self, report_ids: list[str], value: dict[str, Any]) -> Any:
+        _, single = normalize_report_ids(self.report_id)
+        records = [value.get(rid) for rid in report_ids]
+        return records[0] if single else records

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from datetime import timedelta
 
 import pytest
@@ -216,8 +215,8 @@ def test_deferrable_execute_fails_at_once_on_a_failure_status(emu):
 def test_deferrable_defaults_to_the_airflow_setting():
     from airflow.providers.common.compat.sdk import conf
 
-    default = inspect.signature(ReportStatusSensor.__init__).parameters["deferrable"].default
-    assert default == conf.getboolean("operators", "default_deferrable", fallback=False)
+    expected = conf.getboolean("operators", "default_deferrable", fallback=False)
+    assert ReportStatusSensor(task_id="wait", report_id="r1").deferrable is expected
 
 
 def test_execute_complete_reads_the_trigger_event():

@@ -7,6 +7,7 @@ import importlib
 import json
 
 import pytest
+from trigger_runs import all_events, run_to_end
 
 from airflow_provider_pcinsights.triggers.report import ReportStatusTrigger
 
@@ -26,17 +27,6 @@ def _trigger(report_ids, **kwargs) -> ReportStatusTrigger:
     kwargs.setdefault("poll_interval", 0.05)
     kwargs.setdefault("hook_params", NO_RETRIES)
     return ReportStatusTrigger(report_ids=list(report_ids), **kwargs)
-
-
-async def _all_events(trigger: ReportStatusTrigger) -> list:
-    """Drain run() completely: proves it yields one event and then ends, rather than only the first."""
-    return [event async for event in trigger.run()]
-
-
-def _run(trigger: ReportStatusTrigger):
-    events = asyncio.run(_all_events(trigger))
-    assert len(events) == 1
-    return events[0].payload
 
 
 # -- serialization -----------------------------------------------------------------------
@@ -78,7 +68,7 @@ def test_succeeds_once_every_report_reaches_a_target_status(emu):
     emu.set_report_status("mpn", ids[1], "Paused")
     emu.change_status_after_reads("mpn", ids[1], "Active", reads=2)
 
-    payload = _run(_trigger(ids))
+    payload = run_to_end(_trigger(ids))
 
     assert payload["status"] == "success"
     assert payload["statuses"] == dict.fromkeys(ids, "Active")
@@ -91,7 +81,7 @@ def test_a_failure_status_ends_the_wait_with_a_failure_event(emu):
     emu.set_report_status("mpn", ids[0], "Paused")
     emu.set_report_status("mpn", ids[1], "Inactive")
 
-    payload = _run(_trigger(ids))
+    payload = run_to_end(_trigger(ids))
 
     assert payload["status"] == "failure"
     assert f"{ids[1]} is Inactive" in payload["message"]
@@ -100,7 +90,7 @@ def test_a_failure_status_ends_the_wait_with_a_failure_event(emu):
 
 def test_an_unknown_report_ends_the_wait_with_an_error_event(emu):
     unknown = "00000000-0000-0000-0000-00000000dead"
-    payload = _run(_trigger([emu.report_ids()[0], unknown]))
+    payload = run_to_end(_trigger([emu.report_ids()[0], unknown]))
     assert payload["status"] == "error"
     assert "ReportNotFoundError" in payload["message"]
     assert unknown in payload["message"]
@@ -127,7 +117,7 @@ def test_rejected_credentials_end_the_wait_with_an_error_event_without_the_secre
     for name, value in emu.connection_env("pcinsights_wrong", password=wrong_secret).items():
         monkeypatch.setenv(name, value)
 
-    payload = _run(_trigger(emu.report_ids()[:1], conn_id="pcinsights_wrong"))
+    payload = run_to_end(_trigger(emu.report_ids()[:1], conn_id="pcinsights_wrong"))
 
     assert payload["status"] == "error"
     assert "AuthenticationError" in payload["message"]
@@ -136,15 +126,15 @@ def test_rejected_credentials_end_the_wait_with_an_error_event_without_the_secre
 
 
 def test_an_unknown_connection_ends_the_wait_with_an_error_event(emu):
-    payload = _run(_trigger(emu.report_ids()[:1], conn_id="pcinsights_nowhere"))
+    payload = run_to_end(_trigger(emu.report_ids()[:1], conn_id="pcinsights_nowhere"))
     assert payload["status"] == "error"
     assert "pcinsights_nowhere" in payload["message"]
     assert emu.requests == []
 
 
 def test_bad_ids_or_statuses_end_with_an_error_event_before_anything_is_sent(emu):
-    assert "report_id" in _run(_trigger(["a/b"]))["message"]
-    assert "target_status" in _run(_trigger(["r1"], target_statuses=["Activ"]))["message"]
+    assert "report_id" in run_to_end(_trigger(["a/b"]))["message"]
+    assert "target_status" in run_to_end(_trigger(["r1"], target_statuses=["Activ"]))["message"]
     assert emu.requests == []
 
 
@@ -153,7 +143,7 @@ def test_a_short_outage_is_tolerated(emu):
     emu.set_report_status("mpn", report_id, "Active")
     emu.faults.fail(count=2, status=503)
 
-    payload = _run(_trigger([report_id]))
+    payload = run_to_end(_trigger([report_id]))
 
     assert payload["status"] == "success"
     assert [r.status for r in emu.api_requests()] == [503, 503, 200]
@@ -163,7 +153,7 @@ def test_a_lasting_outage_ends_the_wait_with_an_error_event(emu):
     report_id = emu.report_ids()[0]
     emu.faults.fail(count=3, status=503)
 
-    payload = _run(_trigger([report_id]))
+    payload = run_to_end(_trigger([report_id]))
 
     assert payload["status"] == "error"
     assert "gave up after 3 failed polls in a row" in payload["message"]
@@ -175,8 +165,8 @@ def test_the_same_trigger_can_run_twice(emu):
     emu.set_report_status("mpn", report_id, "Active")
     trigger = _trigger([report_id])
 
-    first = _run(trigger)
-    second = _run(trigger)
+    first = run_to_end(trigger)
+    second = run_to_end(trigger)
 
     assert first == second
     assert first["status"] == "success"
@@ -200,7 +190,7 @@ def test_polling_never_blocks_the_event_loop(emu):
                 ticks += 1
 
         async def wait():
-            events = await _all_events(_trigger(ids))
+            events = await all_events(_trigger(ids))
             done.set()
             return events
 
@@ -241,7 +231,7 @@ def test_no_synchronous_connection_lookup_happens_on_the_event_loop(emu, monkeyp
     monkeypatch.setattr(BaseHook, "get_connection", classmethod(lookup_refused_on_the_loop))
     report_id = emu.report_ids()[0]
 
-    payload = _run(_trigger([report_id]))
+    payload = run_to_end(_trigger([report_id]))
 
     assert payload["status"] == "success", payload["message"]
     assert refused == []
