@@ -133,6 +133,52 @@ def with_message(exc: BaseException, message: str, report_id: str | None = None)
     return PartnerCenterInsightsError(message, report_id=report_id)
 
 
+class PauseRolledBackError(PartnerCenterInsightsError):
+    """A pause failed on its last try, and resumed the reports it had paused before failing.
+
+    A failed setup gets no teardown, so the pause gives back what it took itself.
+    ``rolled_back`` lists the ids resumed again; ``not_rolled_back`` maps each id it
+    could not resume to the error (those may still be ``Paused``: the message says to
+    resume them by hand). The original failure is the ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rolled_back: list[str],
+        not_rolled_back: Mapping[str, BaseException],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.rolled_back = list(rolled_back)
+        self.not_rolled_back = dict(not_rolled_back)
+
+    @classmethod
+    def after(
+        cls, failure: BaseException, *, rolled_back: list[str], not_rolled_back: Mapping[str, BaseException]
+    ) -> PauseRolledBackError:
+        text = str(failure) or type(failure).__name__
+        if not isinstance(failure, PartnerCenterInsightsError):
+            text = f"{type(failure).__name__}: {text}"
+        lines = [
+            text,
+            "This was the task's last try, and a failed setup gets no teardown, so it resumed the "
+            "reports it had paused.",
+            f"Rolled back (Active again): {', '.join(rolled_back) if rolled_back else 'none'}",
+        ]
+        if not_rolled_back:
+            lines.append("Could not roll back (may still be Paused; resume them by hand):")
+            lines += [f"- {rid}: {error}" for rid, error in not_rolled_back.items()]
+        return cls(
+            "\n".join(lines),
+            rolled_back=rolled_back,
+            not_rolled_back=not_rolled_back,
+            status_code=getattr(failure, "status_code", None),
+            api_message=getattr(failure, "api_message", None),
+        )
+
+
 class ConnectionConfigError(PartnerCenterInsightsError, ValueError):
     """A connection field is missing or invalid; raised before anything is sent.
 

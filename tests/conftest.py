@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -133,3 +134,16 @@ def db_connection():
     with create_session() as session:
         for conn_id in stored:
             delete(session, conn_id)
+
+
+@pytest.fixture
+def logs(caplog, capsys):
+    """Everything logged so far, wherever this Airflow line sends task logs (stdlib or structlog)."""
+    caplog.set_level(logging.INFO)
+    seen: list[str] = []
+
+    def text() -> str:
+        seen.append(capsys.readouterr().out)
+        return caplog.text + "".join(seen)
+
+    return text

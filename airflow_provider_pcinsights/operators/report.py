@@ -1,34 +1,38 @@
-"""Pause and resume scheduled reports from a DAG.
+"""Pause and resume scheduled reports from a DAG, and give back exactly what a pause took.
 
-The operators only decide what to ask and what the answer means; every HTTP
-call goes through :class:`~airflow_provider_pcinsights.hooks.insights.PartnerCenterInsightsHook`,
+The operators only decide what to ask and what the answer means (with the
+actions of :mod:`._actions`); every HTTP call goes through
+:class:`~airflow_provider_pcinsights.hooks.insights.PartnerCenterInsightsHook`,
 which is imported when a task runs, not when a DAG file is parsed.
 
-What the service answers when a report already has the wanted status, or when
-an ``Inactive`` report is resumed, is undocumented; the operators therefore
-judge by the report's status rather than by the answer's code.
+A pause records, before each call, which reports it moves from ``Active`` to
+``Paused`` (:mod:`._ledger`), pushes them to XCom as ``paused_report_ids``, and
+``ResumeReportOperator(paused_by=...)`` resumes exactly those: a report somebody
+had paused before the run stays paused, and a killed and retried pause still
+knows what its earlier tries paused. A pause that fails on its last try resumes
+what it paused itself, since its teardown will not run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_pcinsights.exceptions import (
-    AuthenticationError,
-    BadRequestError,
     PartnerCenterInsightsError,
-    PermissionDeniedError,
+    PauseRolledBackError,
     ReportActionError,
-    ReportInactiveError,
-    ReportNotFoundError,
-    ThrottledError,
-    UnexpectedResponseError,
 )
-from airflow_provider_pcinsights.report_ids import normalize_report_ids
+from airflow_provider_pcinsights.operators._actions import (
+    Outcome,
+    ReportAction,
+    pause_action,
+    resume_action,
+)
+from airflow_provider_pcinsights.operators._ledger import PauseLedger, will_retry
+from airflow_provider_pcinsights.report_ids import normalize_report_ids, validate_report_id
 from airflow_provider_pcinsights.report_status import same_status, status_of
 
 if TYPE_CHECKING:
@@ -39,20 +43,8 @@ if TYPE_CHECKING:
     except ImportError:  # Airflow 2
         from airflow.utils.context import Context
 
-# Errors that prove the change was not applied: the service refused or never
-# accepted the request. Anything else (5xx after retries, dropped connection,
-# an answer we could not read) leaves the report in an unknown state.
-_NOT_APPLIED = (
-    BadRequestError,
-    ReportNotFoundError,
-    AuthenticationError,
-    PermissionDeniedError,
-    ThrottledError,
-    ReportInactiveError,
-    ValueError,
-)
-# Errors a first look at the report may raise that make sending the action pointless.
-_FATAL_BEFORE_ACTION = (ReportNotFoundError, AuthenticationError, PermissionDeniedError, ValueError)
+# The XCom key under which PauseReportOperator lists the reports it paused (public interface).
+PAUSED_REPORT_IDS = "paused_report_ids"
 
 
 def _close(hook: Any) -> None:
@@ -62,39 +54,8 @@ def _close(hook: Any) -> None:
         close()
 
 
-def _name_of(record: dict[str, Any] | None) -> str:
-    name = (record or {}).get("ReportName")
-    return name if isinstance(name, str) and name else "unnamed"
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if isinstance(exc, PartnerCenterInsightsError) else f"{type(exc).__name__}: {text}"
-
-
-def _with_message(exc: BaseException, message: str, report_id: str) -> BaseException:
-    """The same kind of error with a fuller message, so callers can still catch it by type."""
-    if isinstance(exc, PartnerCenterInsightsError):
-        try:
-            return type(exc)(
-                message,
-                status_code=exc.status_code,
-                api_message=exc.api_message,
-                report_id=exc.report_id or report_id,
-            )
-        except TypeError:  # a subclass with another signature
-            pass
-    return PartnerCenterInsightsError(message, report_id=report_id)
-
-
 class _ReportActionOperator(BaseOperator):
-    """Pause or resume one report or a list of them, concurrently, reporting every outcome.
-
-    Each report is read before the call, so the log can say what changed
-    (``Active -> Paused``) or that nothing did, and read again only when the
-    answer leaves its status in doubt. A list is handled to the end even when
-    some reports fail; the task then fails with one ``ReportActionError`` that
-    names every failed id, why, and which ids succeeded.
+    """What the pause and resume operators share: their arguments, checks and hook.
 
     :param report_id: one report id, or a list of ids (templated). One id gives
         one record; a list gives a list of records in the same order.
@@ -106,15 +67,10 @@ class _ReportActionOperator(BaseOperator):
     template_fields: Sequence[str] = ("report_id", "conn_id")
     ui_color = "#d9e7f5"
 
-    # Set by each concrete operator.
-    action: ClassVar[str]  # hook method suffix: "pause" or "resume"
-    verb: ClassVar[str]  # "Paused" / "Resumed", for messages
-    target_status: ClassVar[str]  # the status the action leads to
-
     def __init__(
         self,
         *,
-        report_id: str | list[str],
+        report_id: str | list[str] | None,
         conn_id: str = "pcinsights_default",
         max_concurrency: int = 4,
         hook_params: dict[str, Any] | None = None,
@@ -125,22 +81,6 @@ class _ReportActionOperator(BaseOperator):
         self.conn_id = conn_id
         self.max_concurrency = max_concurrency
         self.hook_params = dict(hook_params or {})
-
-    # -- entry point ---------------------------------------------------------
-
-    def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
-        report_ids, single = normalize_report_ids(self.report_id)
-        self._check_settings()
-        hook = self._make_hook()
-        try:
-            # Sign in once, up front: a wrong secret or connection fails the task with its own
-            # error, instead of once per report, and the threads then share the cached token.
-            hook.get_token()
-            if single:
-                return self._handle(hook, report_ids[0])
-            return self._handle_many(hook, report_ids)
-        finally:
-            _close(hook)
 
     def _check_settings(self) -> None:
         limit = self.max_concurrency
@@ -153,147 +93,44 @@ class _ReportActionOperator(BaseOperator):
         # Imported here so DAG files that name the operator never load requests or msal.
         from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
-        return PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
+        hook = PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
+        # Sign in once, up front: a wrong secret or connection fails the task with its own
+        # error, instead of once per report, and the threads then share the cached token.
+        try:
+            hook.get_token()
+        except BaseException:
+            _close(hook)
+            raise
+        return hook
 
-    # -- a list ----------------------------------------------------------------
-
-    def _handle_many(self, hook: PartnerCenterInsightsHook, report_ids: list[str]) -> list[dict[str, Any]]:
-        """Handle every report even if some fail, then say exactly which did what."""
-        workers = min(self.max_concurrency, len(report_ids))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"pcinsights-{self.action}") as pool:
-            futures = {rid: pool.submit(self._handle, hook, rid) for rid in report_ids}
-        records: dict[str, dict[str, Any]] = {}
-        failures: dict[str, BaseException] = {}
-        for rid, future in futures.items():
-            exc = future.exception()
-            if exc is None:
-                records[rid] = future.result()
-            else:
-                failures[rid] = exc
-        if failures:
-            raise ReportActionError(
-                self._summary(report_ids, records, failures), failures=failures, records=records
-            )
-        return [records[rid] for rid in report_ids]
-
-    def _summary(
+    def _act(
         self,
+        action: ReportAction,
+        hook: PartnerCenterInsightsHook,
         report_ids: list[str],
-        records: dict[str, dict[str, Any]],
-        failures: dict[str, BaseException],
-    ) -> str:
-        lines = [f"Could not {self.action} {len(failures)} of {len(report_ids)} reports:"]
-        lines += [f"- {rid}: {_reason(failures[rid])}" for rid in report_ids if rid in failures]
-        done = [rid for rid in report_ids if rid in records]
-        lines.append(f"{self.verb} (or already {self.target_status}): {', '.join(done) if done else 'none'}")
-        return "\n".join(lines)
-
-    # -- one report --------------------------------------------------------------
-
-    def _handle(self, hook: PartnerCenterInsightsHook, report_id: str) -> dict[str, Any]:
-        before = self._status_before(hook, report_id)
-        try:
-            record = self._send(hook, report_id)
-        except BadRequestError as exc:
-            return self._after_refusal(hook, report_id, exc)
-        except _NOT_APPLIED:
-            raise
-        except Exception as exc:
-            raise self._ambiguous(hook, report_id, exc) from exc
-        return self._after_success(hook, report_id, before, record)
-
-    def _send(self, hook: PartnerCenterInsightsHook, report_id: str) -> dict[str, Any]:
-        return getattr(hook, f"{self.action}_report")(report_id)
-
-    def _status_before(self, hook: PartnerCenterInsightsHook, report_id: str) -> str | None:
-        """The status before the call, so the log can say what changed; ``None`` if unreadable.
-
-        A report that does not exist, or credentials that do not work, end here:
-        sending the action could only fail the same way.
-        """
-        try:
-            return status_of(hook.get_report(report_id))
-        except _FATAL_BEFORE_ACTION:
-            raise
-        except Exception as exc:
-            self.log.warning(
-                "Could not read report %s before the %s: %s", report_id, self.action, _reason(exc)
-            )
-            return None
-
-    def _after_success(
-        self, hook: PartnerCenterInsightsHook, report_id: str, before: str | None, record: dict[str, Any]
-    ) -> dict[str, Any]:
-        after = status_of(record)
-        if not same_status(after, self.target_status):
-            # An OK whose record still shows the old status: trust a fresh read over the answer.
-            record = hook.get_report(report_id)
-            after = status_of(record)
-        if same_status(after, self.target_status):
-            self._log_outcome(report_id, record, before)
-            return record
-        if self.target_status == "Active" and same_status(after, "Inactive"):
-            raise self._inactive(report_id, record)
-        raise UnexpectedResponseError(
-            f"The service accepted the {self.action} of report {report_id} ({_name_of(record)}) "
-            f"but its status is now {after or 'missing'}, not {self.target_status}",
-            report_id=report_id,
-        )
-
-    def _after_refusal(
-        self, hook: PartnerCenterInsightsHook, report_id: str, refusal: BadRequestError
-    ) -> dict[str, Any]:
-        """A refusal is success when the report already has the wanted status.
-
-        The service may well refuse to pause a paused report; the user asked for
-        a paused report, and has one.
-        """
-        try:
-            record = hook.get_report(report_id)
-        except Exception as exc:
-            raise _with_message(
-                refusal, f"{refusal} (status unknown: could not read the report: {_reason(exc)})", report_id
-            ) from refusal
-        status = status_of(record)
-        if same_status(status, self.target_status):
-            self._log_outcome(report_id, record, status)
-            return record
-        if self.target_status == "Active" and same_status(status, "Inactive"):
-            raise self._inactive(report_id, record, refusal) from refusal
-        raise _with_message(refusal, f"{refusal} (status now: {status or 'missing'})", report_id) from refusal
-
-    def _ambiguous(self, hook: PartnerCenterInsightsHook, report_id: str, exc: Exception) -> BaseException:
-        """The call failed in a way that may or may not have applied it: say where the report stands."""
-        try:
-            state = f"status now: {status_of(hook.get_report(report_id)) or 'missing'}"
-        except Exception as read_exc:
-            state = f"status unknown: {_reason(read_exc)}"
-        message = (
-            f"{self.action} of report {report_id} may or may not have been applied: {_reason(exc)} ({state})"
-        )
-        return _with_message(exc, message, report_id)
-
-    def _inactive(
-        self, report_id: str, record: dict[str, Any], refusal: BadRequestError | None = None
-    ) -> ReportInactiveError:
-        return ReportInactiveError(
-            f"Report {report_id} ({_name_of(record)}) is Inactive: its recurrences are used up, so it "
-            "cannot be resumed. Modify it (a new StartTime or RecurrenceCount) or create it again.",
-            status_code=refusal.status_code if refusal else None,
-            api_message=refusal.api_message if refusal else None,
-            report_id=report_id,
-        )
-
-    def _log_outcome(self, report_id: str, record: dict[str, Any], before: str | None) -> None:
-        prefix = f"{self.verb} report {report_id} ({_name_of(record)})"
-        if same_status(before, self.target_status):
-            self.log.info("%s: already %s; nothing changed", prefix, self.target_status)
-        else:
-            self.log.info("%s: %s -> %s", prefix, before or "unknown", status_of(record))
+        single: bool,
+        **kwargs: Any,
+    ) -> list[Outcome]:
+        if single:
+            return [action.handle(hook, report_ids[0], **kwargs)]
+        return action.run(hook, report_ids, self.max_concurrency, **kwargs)
 
 
 class PauseReportOperator(_ReportActionOperator):
     """Pause the schedule of one or more reports; pausing a paused report succeeds.
+
+    Pushes XCom ``paused_report_ids``: the ids this task moved from ``Active`` to
+    ``Paused`` and left so, in the order given, also when it fails part-way. It is
+    what ``ResumeReportOperator(paused_by=<this task id>)`` gives back. Reports that
+    were already paused are not in it, and neither is a report whose status could
+    not be read first: it is not paused, and the task fails naming it.
+
+    Before each pause, the id is recorded in an Airflow Variable (the pause ledger),
+    so the next try of this task, after a failure or a kill, still counts what an
+    earlier try paused. When the task fails and will not be retried (its last try, or
+    an ``AirflowFailException``), it resumes the reports it paused before raising
+    :class:`~airflow_provider_pcinsights.exceptions.PauseRolledBackError`, which names
+    those it rolled back and those it could not: a failed setup gets no teardown.
 
     :param report_id: one report id, or a list of ids (templated).
     :param conn_id: the ``pcinsights`` connection (templated).
@@ -301,23 +138,200 @@ class PauseReportOperator(_ReportActionOperator):
     :param hook_params: keyword arguments for the hook, such as ``retries``.
     """
 
-    action = "pause"
-    verb = "Paused"
-    target_status = "Paused"
+    def __init__(self, *, report_id: str | list[str], **kwargs: Any) -> None:
+        super().__init__(report_id=report_id, **kwargs)
+
+    def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
+        report_ids, single = normalize_report_ids(self.report_id)
+        self._check_settings()
+        ledger = PauseLedger.of(context)
+        earlier = ledger.read() if ledger else []
+        if earlier:
+            self.log.info(
+                "An earlier try of this task paused %s; counting them as paused here", ", ".join(earlier)
+            )
+        # Ids an earlier try paused that are not listed now (the list changed) are kept as they are.
+        unlisted = {rid for rid in earlier if rid not in report_ids}
+        befores: dict[str, str | None] = {}
+
+        def before_send(report_id: str, before: str | None) -> None:
+            befores[report_id] = before
+            if before is None:
+                raise PartnerCenterInsightsError(
+                    f"Did not pause report {report_id}: its status could not be read first, so a restore "
+                    "could not tell whether to resume it",
+                    report_id=report_id,
+                )
+            if same_status(before, "Active") and ledger is not None:
+                ledger.add(report_id)  # before the call: a kill right after it must not lose the id
+
+        def moved(report_id: str, record: dict[str, Any]) -> bool:
+            """Active before the run (by this try's look, or an earlier try's record) and Paused now."""
+            origin = "Active" if report_id in earlier else befores.get(report_id)
+            return same_status(origin, "Active") and same_status(status_of(record), "Paused")
+
+        def in_order(ids: set[str]) -> list[str]:
+            return [rid for rid in dict.fromkeys([*report_ids, *earlier]) if rid in ids]
+
+        try:
+            hook = self._make_hook()
+            try:
+                outcomes = self._act(
+                    pause_action(self.log), hook, report_ids, single, before_send=before_send
+                )
+            finally:
+                _close(hook)
+        except Exception as exc:
+            done = exc.records if isinstance(exc, ReportActionError) else {}
+            # What an earlier try paused and this one could not confirm stays counted: resuming a
+            # report that turns out to be Active changes nothing.
+            paused = in_order({rid for rid, record in done.items() if moved(rid, record)} | set(earlier))
+            if ledger is None or will_retry(context, exc):
+                # Outside a DAG run (a direct execute() call) there is no try to come and no teardown
+                # to skip: the error says which reports were paused, and the caller decides.
+                if ledger is not None:
+                    self.log.warning("Failed; the next try will count these as paused by this task: %s", paused)
+                self._push(context, paused)
+                raise
+            self._roll_back(context, ledger, paused, exc)
+        paused = in_order({o.report_id for o in outcomes if moved(o.report_id, o.record)} | unlisted)
+        if ledger is not None:
+            ledger.keep_only(paused)
+        self._push(context, paused)
+        self.log.info("Paused by this task (to be restored): %s", ", ".join(paused) or "none")
+        records = [o.record for o in outcomes]
+        return records[0] if single else records
+
+    def _push(self, context: Context, paused: list[str]) -> None:
+        ti = (context or {}).get("ti")
+        if ti is not None:
+            ti.xcom_push(key=PAUSED_REPORT_IDS, value=list(paused))
+
+    def _roll_back(
+        self, context: Context, ledger: PauseLedger | None, paused: list[str], exc: Exception
+    ) -> None:
+        """Last try failed: resume what this task paused, then raise saying what was given back."""
+        # The ledger also holds reports whose pause may or may not have been applied; resuming
+        # one that is still Active changes nothing, so they are all given back.
+        to_resume = list(dict.fromkeys([*paused, *(ledger.read() if ledger else [])]))
+        rolled_back: list[str] = []
+        not_rolled_back: dict[str, BaseException] = {}
+        if to_resume:
+            self.log.warning(
+                "Last try failed: resuming the reports this task paused: %s", ", ".join(to_resume)
+            )
+            try:
+                hook = self._make_hook()
+            except Exception as sign_in:
+                not_rolled_back = dict.fromkeys(to_resume, sign_in)
+            else:
+                befores: dict[str, str | None] = {}
+                resumed: list[str] = []
+                try:
+                    resume_action(self.log).run(
+                        hook, to_resume, self.max_concurrency, before_send=befores.__setitem__
+                    )
+                    resumed = to_resume
+                except ReportActionError as partial:
+                    resumed = [rid for rid in to_resume if rid in partial.records]
+                    not_rolled_back = dict(partial.failures)
+                finally:
+                    _close(hook)
+                # One whose pause had not been applied was still Active: nothing to give back.
+                rolled_back = [rid for rid in resumed if not same_status(befores.get(rid), "Active")]
+        left = [rid for rid in to_resume if rid in not_rolled_back]
+        if ledger is not None:
+            ledger.keep_only(left)
+        self._push(context, left)
+        raise PauseRolledBackError.after(
+            exc, rolled_back=rolled_back, not_rolled_back=not_rolled_back
+        ) from exc
 
 
 class ResumeReportOperator(_ReportActionOperator):
     """Resume the schedule of one or more reports; resuming an active report succeeds.
 
+    With ``paused_by``, it restores what a ``PauseReportOperator`` took: it resumes
+    exactly the reports that task paused in this DAG run (its XCom
+    ``paused_report_ids``; if that task left none, as a try killed on its last
+    attempt would, its pause ledger), only those also in ``report_id`` when that is
+    given too, and returns their records as a list. When it paused nothing, nothing
+    is sent and the task succeeds. Use it as the pause's teardown.
+
     An ``Inactive`` report (its recurrences used up) cannot be resumed: the task
     fails with :class:`~airflow_provider_pcinsights.exceptions.ReportInactiveError`.
 
-    :param report_id: one report id, or a list of ids (templated).
+    :param report_id: one report id, or a list of ids (templated); optional with ``paused_by``.
+    :param paused_by: the task id of a ``PauseReportOperator`` of this DAG.
     :param conn_id: the ``pcinsights`` connection (templated).
     :param max_concurrency: how many reports of a list are resumed at once.
     :param hook_params: keyword arguments for the hook, such as ``retries``.
     """
 
-    action = "resume"
-    verb = "Resumed"
-    target_status = "Active"
+    def __init__(
+        self, *, report_id: str | list[str] | None = None, paused_by: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(report_id=report_id, **kwargs)
+        self.paused_by = paused_by
+
+    def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
+        if self.paused_by is None:
+            if self.report_id is None:
+                raise ValueError("report_id is required unless paused_by names the pause task to restore")
+            report_ids, single = normalize_report_ids(self.report_id)
+            self._check_settings()
+            hook = self._make_hook()
+            try:
+                records = [o.record for o in self._act(resume_action(self.log), hook, report_ids, single)]
+            finally:
+                _close(hook)
+            return records[0] if single else records
+        return self._restore(context)
+
+    def _restore(self, context: Context) -> list[dict[str, Any]]:
+        paused_by = self.paused_by
+        if not isinstance(paused_by, str) or not paused_by.strip():
+            raise ValueError(f"paused_by must be the task id of a PauseReportOperator, got {paused_by!r}")
+        wanted = None if self.report_id is None else normalize_report_ids(self.report_id)[0]
+        self._check_settings()
+        dag = getattr(self, "dag", None)
+        if dag is not None and not dag.has_task(paused_by):
+            raise ValueError(f"paused_by {paused_by!r} is not a task of DAG {dag.dag_id}")
+
+        ledger = PauseLedger.of(context, paused_by)
+        ti = (context or {}).get("ti")
+        paused = ti.xcom_pull(task_ids=paused_by, key=PAUSED_REPORT_IDS) if ti is not None else None
+        if paused is None:
+            paused = ledger.read() if ledger else []
+            source = f"the pause ledger of {paused_by} (it pushed no {PAUSED_REPORT_IDS})"
+        else:
+            source = f"{paused_by}'s {PAUSED_REPORT_IDS}"
+        if not isinstance(paused, list):
+            raise ValueError(f"{source} is {paused!r}, not a list of report ids")
+        paused = [validate_report_id(rid) for rid in paused]
+        to_resume = [rid for rid in paused if wanted is None or rid in wanted]
+        if wanted is not None:
+            others = [rid for rid in wanted if rid not in paused]
+            if others:
+                self.log.info(
+                    "Not paused by %s in this run, so left as they are: %s", paused_by, ", ".join(others)
+                )
+        if not to_resume:
+            self.log.info(
+                "Nothing to restore: %s paused no report%s", paused_by, " of report_id" * bool(wanted)
+            )
+            return []
+        self.log.info("Restoring from %s: %s", source, ", ".join(to_resume))
+
+        hook = self._make_hook()
+        try:
+            outcomes = resume_action(self.log).run(hook, to_resume, self.max_concurrency)
+        except ReportActionError as partial:
+            if ledger is not None:
+                ledger.remove(partial.records)
+            raise
+        finally:
+            _close(hook)
+        if ledger is not None:
+            ledger.remove(to_resume)
+        return [o.record for o in outcomes]

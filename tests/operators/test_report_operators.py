@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from airflow_provider_pcinsights.exceptions import (
@@ -30,19 +28,6 @@ def _puts(emu, action: str) -> list[str]:
 @pytest.fixture
 def emu(pcinsights_emulator):
     return pcinsights_emulator
-
-
-@pytest.fixture
-def logs(caplog, capsys):
-    """Everything logged so far, wherever this Airflow line sends task logs (stdlib or structlog)."""
-    caplog.set_level(logging.INFO)
-    seen: list[str] = []
-
-    def text() -> str:
-        seen.append(capsys.readouterr().out)
-        return caplog.text + "".join(seen)
-
-    return text
 
 
 def test_pause_one_report_returns_its_record_and_pauses_it(emu, logs):
