@@ -294,13 +294,18 @@ class ResumeReportOperator(_ReportActionOperator):
             raise ValueError(f"paused_by must be the task id of a PauseReportOperator, got {paused_by!r}")
         wanted = None if self.report_id is None else normalize_report_ids(self.report_id)[0]
         self._check_settings()
-        dag = getattr(self, "dag", None)
+        dag = self.dag if self.has_dag() else None
         if dag is not None and not dag.has_task(paused_by):
             raise ValueError(f"paused_by {paused_by!r} is not a task of DAG {dag.dag_id}")
 
-        ledger = PauseLedger.of(context, paused_by)
         ti = (context or {}).get("ti")
-        paused = ti.xcom_pull(task_ids=paused_by, key=PAUSED_REPORT_IDS) if ti is not None else None
+        if ti is None:
+            raise ValueError(
+                "paused_by reads what the pause task pushed in this DAG run, and there is no DAG run "
+                "here (execute() called directly?): give report_id instead"
+            )
+        ledger = PauseLedger.of(context, paused_by)
+        paused = ti.xcom_pull(task_ids=paused_by, key=PAUSED_REPORT_IDS)
         if paused is None:
             paused = ledger.read() if ledger else []
             source = f"the pause ledger of {paused_by} (it pushed no {PAUSED_REPORT_IDS})"

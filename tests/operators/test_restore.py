@@ -260,9 +260,11 @@ def test_a_pause_killed_mid_list_is_retried_and_the_retry_knows_what_the_killed_
 # -- checks before anything is sent -------------------------------------------------------------------
 
 
-def test_resume_needs_report_id_or_paused_by(emu):
+def test_resume_needs_report_id_or_paused_by_in_a_dag_run(emu):
     with pytest.raises(ValueError, match="report_id is required unless paused_by"):
         ResumeReportOperator(task_id="resume").execute({})
+    with pytest.raises(ValueError, match="there is no DAG run here"):
+        ResumeReportOperator(task_id="resume", paused_by="pause_reports").execute({})
     assert emu.requests == []
 
 
