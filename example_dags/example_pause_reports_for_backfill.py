@@ -1,8 +1,12 @@
-"""Pause Partner Center report schedules while a backfill rewrites their data.
+"""Pause Partner Center report schedules while a backfill rewrites their data, then restore them.
 
-The pause runs as a *setup* task and the resume as its *teardown*: Airflow runs a
+The pause runs as a *setup* task and the restore as its *teardown*: Airflow runs a
 teardown even when the work between them fails, so a failed backfill never leaves
-the reports paused. The sensor then waits until Partner Center shows them active.
+the reports paused. The restore gives back exactly what the pause took
+(``paused_by``): a report somebody had paused before the run stays paused. If the
+pause itself fails on its last try, it resumes what it had paused before failing
+(a failed setup gets no teardown); a retried or killed pause still knows what its
+earlier tries paused.
 
 Which reports: the ``report_ids`` param (trigger the DAG with
 ``{"report_ids": ["<id>", ...]}``), defaulting to the comma-separated ids in the
@@ -19,7 +23,6 @@ import pendulum
 from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_provider_pcinsights.operators.report import PauseReportOperator, ResumeReportOperator
-from airflow_provider_pcinsights.sensors.report import ReportStatusSensor
 
 DEFAULT_REPORT_IDS = [i.strip() for i in os.environ.get("PCINSIGHTS_REPORT_IDS", "").split(",") if i.strip()]
 
@@ -40,6 +43,7 @@ with DAG(
     pause_reports = PauseReportOperator(
         task_id="pause_reports",
         report_id="{{ params.report_ids }}",
+        retries=2,  # a retry still knows what an earlier try paused
     )
 
     @task
@@ -50,20 +54,12 @@ with DAG(
         if params.get("fail_backfill"):
             raise RuntimeError("the backfill failed (as asked by the fail_backfill param)")
 
-    resume_reports = ResumeReportOperator(
-        task_id="resume_reports",
-        report_id="{{ params.report_ids }}",
+    restore_reports = ResumeReportOperator(
+        task_id="restore_reports",
+        paused_by="pause_reports",  # exactly the reports pause_reports paused in this run
+        retries=2,
     )
 
-    wait_until_active = ReportStatusSensor(
-        task_id="wait_until_active",
-        report_id="{{ params.report_ids }}",
-        target_status="Active",
-        poke_interval=5,
-        timeout=600,
-    )
-
-    # resume_reports runs even if the backfill fails, because it is the teardown of pause_reports.
-    pause_reports >> backfill() >> resume_reports.as_teardown(setups=pause_reports)
-    resume_reports >> wait_until_active
+    # restore_reports runs even if the backfill fails, because it is the teardown of pause_reports.
+    pause_reports >> backfill() >> restore_reports.as_teardown(setups=pause_reports)
     # [END howto_operator_pause_resume_around_backfill]

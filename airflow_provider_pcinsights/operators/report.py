@@ -190,7 +190,9 @@ class PauseReportOperator(_ReportActionOperator):
                 # Outside a DAG run (a direct execute() call) there is no try to come and no teardown
                 # to skip: the error says which reports were paused, and the caller decides.
                 if ledger is not None:
-                    self.log.warning("Failed; the next try will count these as paused by this task: %s", paused)
+                    self.log.warning(
+                        "Failed; the next try will count these as paused by this task: %s", paused
+                    )
                 self._push(context, paused)
                 raise
             self._roll_back(context, ledger, paused, exc)

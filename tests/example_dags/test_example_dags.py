@@ -49,36 +49,36 @@ def test_example_dags_load_without_errors(dagbag):
     } <= set(dagbag.dag_ids)
 
 
-@pytest.mark.dag_test
-def test_backfill_dag_pauses_then_resumes_and_waits(dagbag, pcinsights_emulator):
+@pytest.fixture
+def reports(pcinsights_emulator):
+    """Three reports for the run: one somebody paused before it, two active."""
     emu = pcinsights_emulator
-    ids = emu.report_ids("mpn")[:2]
+    ids = emu.report_ids("mpn")[:3]
+    emu.set_report_status("mpn", ids[0], "Paused")
+    return ids
+
+
+@pytest.mark.dag_test
+@pytest.mark.parametrize("fail_backfill", [False, True])
+def test_backfill_dag_restores_exactly_what_it_paused(dagbag, pcinsights_emulator, reports, fail_backfill):
+    emu = pcinsights_emulator
     dag = dagbag.get_dag("example_pause_reports_for_backfill")
 
-    dag_run = dag.test(run_conf={"report_ids": ids, "backfill_seconds": 0})
-
-    assert _task_states(dag_run) == dict.fromkeys(
-        ["pause_reports", "backfill", "resume_reports", "wait_until_active"], "success"
+    dag_run = dag.test(
+        run_conf={"report_ids": reports, "backfill_seconds": 0, "fail_backfill": fail_backfill}
     )
-    assert _statuses(emu, ids) == ["Active", "Active"]
-    actions = _actions(emu, ids)
-    assert sorted(actions[:2]) == sorted(("pause", rid) for rid in ids)
-    assert sorted(actions[2:]) == sorted(("resume", rid) for rid in ids)
-
-
-@pytest.mark.dag_test
-def test_backfill_dag_resumes_the_reports_even_when_the_backfill_fails(dagbag, pcinsights_emulator):
-    emu = pcinsights_emulator
-    ids = emu.report_ids("mpn")[:2]
-    dag = dagbag.get_dag("example_pause_reports_for_backfill")
-
-    dag_run = dag.test(run_conf={"report_ids": ids, "backfill_seconds": 0, "fail_backfill": True})
 
     states = _task_states(dag_run)
-    assert states["backfill"] == "failed"
-    assert states["resume_reports"] == "success"
-    assert _statuses(emu, ids) == ["Active", "Active"]
-    assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed"
+    assert states == {
+        "pause_reports": "success",
+        "backfill": "failed" if fail_backfill else "success",
+        "restore_reports": "success",
+    }
+    assert _statuses(emu, reports) == ["Paused", "Active", "Active"]  # paused before the run: stays paused
+    actions = _actions(emu, reports)
+    assert sorted(actions[:3]) == sorted(("pause", rid) for rid in reports)
+    assert sorted(actions[3:]) == sorted(("resume", rid) for rid in reports[1:])
+    assert str(getattr(dag_run.state, "value", dag_run.state)) == ("failed" if fail_backfill else "success")
 
 
 @pytest.mark.dag_test
