@@ -17,7 +17,7 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_pcinsights.exceptions import UnexpectedResponseError
+from airflow_provider_pcinsights.exceptions import UnexpectedResponseError, UnreadableStatusError
 from airflow_provider_pcinsights.report_status import KNOWN_STATUSES, same_status
 
 # Statuses in which a report produces no execution: waiting for one could only time out.
@@ -135,7 +135,7 @@ def evaluate_executions(
         if not any(same_status(obs.get("status"), known) for known in KNOWN_STATUSES)
     }
     if unreadable:
-        raise UnexpectedResponseError(
+        raise UnreadableStatusError(
             "Cannot tell whether an execution will come: "
             + ", ".join(
                 f"report {rid} has {'no status' if s is None else f'status {s!r}'}"

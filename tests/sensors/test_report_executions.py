@@ -7,7 +7,7 @@ import datetime
 import pendulum
 import pytest
 
-from airflow_provider_pcinsights.exceptions import UnexpectedResponseError
+from airflow_provider_pcinsights.exceptions import UnexpectedResponseError, UnreadableStatusError
 from airflow_provider_pcinsights.report_executions import (
     evaluate_executions,
     latest_completed,
@@ -100,5 +100,5 @@ def test_a_report_done_before_it_was_paused_still_counts():
 
 @pytest.mark.parametrize("status", [None, "Suspended"])
 def test_a_status_nobody_can_read_is_an_error_not_an_endless_wait(status):
-    with pytest.raises(UnexpectedResponseError, match="report r1 has"):
+    with pytest.raises(UnreadableStatusError, match="report r1 has"):
         evaluate_executions({"r1": {"execution": None, "status": status}}, START)

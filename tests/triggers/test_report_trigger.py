@@ -104,7 +104,7 @@ def test_a_status_nobody_can_read_ends_the_wait_with_an_error_event_not_an_endle
     record = {"reportId": report_id, **({"reportStatus": status} if status else {})}
     emu.faults.json_body(count=1, body={"value": [record]})
 
-    payload = _run(_trigger([report_id]))
+    payload = run_to_end(_trigger([report_id]))
 
     assert payload["status"] == "error"
     assert "UnreadableStatusError" in payload["message"]
