@@ -16,7 +16,9 @@ class Admin:
     and ``POST report-status``, ``POST status-after-reads``, ``GET reads?program=&report_id=``,
     ``POST revoke-tokens``, ``GET state`` for convenience; ``GET device-codes`` (pending user codes) and
     ``POST device-codes`` (``{"user_code": ..., "action": "approve" | "decline" | "expire"}``), the person
-    at the browser of a device-code sign-in."""
+    at the browser of a device-code sign-in; ``GET/POST clock`` (``{"advance": s, "step_per_read": s}``),
+    ``POST runs`` (run times), ``POST run-report``, ``GET executions?program=&report_id=`` and
+    ``POST expire-links`` for executions and their files."""
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
@@ -76,6 +78,31 @@ class Admin:
                     raise ValueError("action must be one of approve, decline, expire")
                 act(str(body.get("user_code", "")))
                 return Response.json(200, {"pending": self.emulator.device_codes.pending()})
+            if route == ("GET", "clock"):
+                return Response.json(200, self.emulator.clock.to_dict())
+            if route == ("POST", "clock"):
+                body = self._body(request)
+                if "step_per_read" in body:
+                    self.emulator.clock.step_per_read = body["step_per_read"]
+                if "advance" in body:
+                    self.emulator.clock.advance(body["advance"])
+                return Response.json(200, self.emulator.clock.to_dict())
+            if route == ("POST", "runs"):
+                self.emulator.runs.update(self._body(request))
+                return Response.json(200, self.emulator.runs.to_dict())
+            if route == ("POST", "run-report"):
+                body = self._body(request)
+                return Response.json(
+                    200, self.emulator.run_report(body.get("program", "mpn"), body.get("report_id"))
+                )
+            if route == ("GET", "executions"):
+                program, report_id = request.param("program") or "mpn", request.param("report_id")
+                if self.emulator.state.find_report(program, report_id or "") is None:
+                    raise KeyError(f"no {program} report with id {report_id!r}")
+                return Response.json(200, self.emulator.executions(program, report_id))
+            if route == ("POST", "expire-links"):
+                self.emulator.expire_links()
+                return Response.json(200, {"expired": True})
             if route == ("POST", "revoke-tokens"):
                 self.emulator.revoke_tokens()
                 return Response.json(200, {"revoked": True})
@@ -95,6 +122,9 @@ class Admin:
                 "periodic": emu.faults.periodic(),
             },
             "scheduled_status_changes": emu.scheduled_status_changes(),
+            "clock": emu.clock.to_dict(),
+            "runs": emu.runs.to_dict(),
+            "file_url": emu.file_url,
             "reports": {p: emu.state.report_ids(p) for p in emu.state.programs},
         }
 

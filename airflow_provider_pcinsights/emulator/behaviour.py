@@ -3,7 +3,8 @@
 The defaults play the most awkward answer Microsoft's samples and public
 clients show the real service giving (a byte-order mark, mixed key casing,
 lower-case ``csv``, ``null`` times, two error shapes, 429s without
-``Retry-After``, app-only tokens refused on ``mpn``), so every test runs
+``Retry-After``, app-only tokens refused on ``mpn``, report files that start
+with a byte-order mark inside their gzip), so every test runs
 against them; each has a setting that plays the tidy answer instead.
 ``docs/design.md`` lists them all.
 """
@@ -29,6 +30,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "executions_not_found": ("own_text", "no_item"),
     "retry_after_header": ("sometimes", "always", "never"),
     "app_only_on_mpn": ("401", "403", "allow"),
+    "file_bom": ("on", "off"),
+    "file_compression": ("gzip", "none"),
 }
 # Where ``next_link = "foreign"`` points: another host, one that never resolves (RFC 6761 ``.invalid``).
 FOREIGN_HOST = "https://evil.example.invalid"
@@ -62,6 +65,8 @@ class Behaviour:
     executions_not_found: str = "own_text"
     retry_after_header: str = "sometimes"
     app_only_on_mpn: str = "401"
+    file_bom: str = "on"
+    file_compression: str = "gzip"
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in {f.name for f in fields(self)}:
@@ -95,6 +100,7 @@ class Behaviour:
             "executions_not_found": "no_item",
             "retry_after_header": "always",
             "app_only_on_mpn": "allow",
+            "file_bom": "off",
         }
 
     def update(self, values: dict[str, Any]) -> None:

@@ -87,6 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
         behaviour.add_argument(
             f"--{name.replace('_', '-')}", choices=allowed, default=getattr(Behaviour, name)
         )
+    runs = parser.add_argument_group(
+        "runs",
+        "A resumed (or ExecuteNow) report's run is Pending, then Running, then Completed with a file "
+        "served from https://localhost:PORT behind a link that expires, on the emulator's clock "
+        "(real time, plus what the admin endpoint POST /_emulator/clock moves it).",
+    )
+    runs.add_argument("--pending-seconds", type=_non_negative_float, default=60.0, metavar="S")
+    runs.add_argument("--running-seconds", type=_non_negative_float, default=120.0, metavar="S")
+    runs.add_argument(
+        "--link-seconds", type=_non_negative_float, default=3600.0, metavar="S", help="how long a link works"
+    )
+    runs.add_argument(
+        "--step-per-read",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="S",
+        help="the clock moves this far after each answered read of executions (default 0)",
+    )
     parser.add_argument("--request-log", type=Path, help="append every call as a JSON line to this file")
     parser.add_argument(
         "--state-dir", type=Path, help="keep certificates here (default: a temporary directory)"
@@ -119,6 +137,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         request_log=args.request_log,
     )
     emulator.behaviour.update({name: getattr(args, name) for name in Behaviour.choices()})
+    emulator.runs.update(
+        {
+            "pending_seconds": args.pending_seconds,
+            "running_seconds": args.running_seconds,
+            "link_seconds": args.link_seconds,
+        }
+    )
+    emulator.clock.step_per_read = args.step_per_read
     emulator.faults.latency = args.latency
     emulator.faults.error_rate = args.error_rate
     emulator.faults.throttle_every(args.throttle_every, args.retry_after)

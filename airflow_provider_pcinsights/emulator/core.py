@@ -23,9 +23,11 @@ from .behaviour import Behaviour
 from .devicecode import DeviceCodes
 from .entra import PARTNER_CENTER_RESOURCE, Entra, RegisteredClient
 from .faults import Faults
+from .files import FileHost, ReportFile, report_file
 from .insights import Insights
 from .requestlog import RequestLog, RequestRecord
 from .router import Router
+from .runs import Clock, RunTimes
 from .server import EmulatorHTTPServer, make_ssl_context
 from .state import STATUSES, EmulatorState
 from .tls import tls_material, write_tls_files
@@ -67,6 +69,7 @@ class Emulator:
         request_log: str | Path | None = None,
         device_code_lifetime: int = 900,
         device_code_interval: int = 5,
+        file_host: str = "localhost",
     ) -> None:
         if reports < 0:
             raise ValueError(f"reports must be >= 0, got {reports}")
@@ -89,6 +92,9 @@ class Emulator:
         self._initial_page_size = page_size
         self.faults = Faults(seed=seed)
         self.state = EmulatorState(reports=reports)
+        self.clock = Clock()
+        self.runs = RunTimes()
+        self.files = FileHost(self.state, self.clock, self.runs, self.behaviour, host_name=file_host)
         self.tokens = TokenRegistry(lifetime=token_lifetime)
         self.tokens.register_refresh_token(refresh_token, client_id)
         self.device_codes = DeviceCodes(lifetime=device_code_lifetime, interval=device_code_interval)
@@ -134,10 +140,14 @@ class Emulator:
                 c.client_id for c in self.entra.clients.values() if c.has_partner_center_role
             },
             resource=PARTNER_CENTER_RESOURCE,
+            clock=self.clock,
+            times=self.runs,
+            files=self.files,
         )
         self.router = Router(
             entra=self.entra,
             insights=self.insights,
+            files=self.files,
             admin=Admin(self).handle,
             faults=self.faults,
             log=self.request_log,
@@ -305,7 +315,45 @@ class Emulator:
         return self.state.add_report(program, fields)["ReportId"]
 
     def add_execution(self, program: str, report_id: str, **fields: Any) -> dict[str, Any]:
-        return self.state.add_execution(program, report_id, **fields)
+        """A run of the report, completed now on the emulator's clock unless ``fields`` say otherwise."""
+        return self.state.add_execution(program, report_id, self.clock.now(), **fields)
+
+    # -- runs on the emulator's clock, and their files ---------------------------------
+    def run_report(self, program: str, report_id: str) -> dict[str, Any]:
+        """Start the report's next run now, as ``ExecuteNow`` or a resume does; the execution, Pending.
+
+        It is ``Running`` after ``runs.pending_seconds`` and ``Completed``, with its file, after
+        ``runs.running_seconds`` more, on ``clock``.
+        """
+        if self.state.find_report(program, report_id) is None:
+            raise KeyError(f"no {program} report with id {report_id!r}")
+        return self.state.start_run(program, report_id, self.clock.now())
+
+    def executions(self, program: str, report_id: str) -> list[dict[str, Any]]:
+        """Every execution of the report as the service would answer it now (documented names),
+        completed ones with their location and a fresh link on the file host. Reads no clock step."""
+        self.state.advance_runs(program, report_id, self.clock.now(), self.runs)
+        return [self.files.render(e, program, self.url) for e in self.state.executions(program, report_id)]
+
+    def report_file(self, program: str, report_id: str, execution_id: str) -> ReportFile:
+        """The execution's file as a pipeline should end up with it (plain, no BOM) and its data rows."""
+        execution = self.state.find_execution(program, report_id, execution_id)
+        if execution is None:
+            raise KeyError(f"no execution {execution_id!r} of {program} report {report_id!r}")
+        return report_file(self.state.report(program, report_id), execution["ExecutionId"])
+
+    def expire_links(self) -> None:
+        """Every ``ReportAccessSecureLink`` handed out so far now answers as an expired link (403)."""
+        self.files.expire_links()
+
+    @property
+    def file_url(self) -> str:
+        """Where report files are served: the same server under a second host name."""
+        return self.files.base_url(self.url)
+
+    def file_requests(self) -> list[RequestRecord]:
+        """Calls to the file host, in order; ``authorization`` says whether one carried that header."""
+        return [r for r in self.request_log.records() if r.kind == "file"]
 
     # -- tokens and log ----------------------------------------------------------
     def revoke_tokens(self) -> None:
@@ -358,7 +406,7 @@ class Emulator:
 
     @property
     def requests(self) -> list[RequestRecord]:
-        """API and token calls, in order (OpenID discovery is left out; see ``all_requests``)."""
+        """API, token and file-host calls, in order (OpenID discovery is left out; see ``all_requests``)."""
         return self.request_log.records()
 
     @property
@@ -390,3 +438,4 @@ class Emulator:
         self.behaviour.page_size = self._initial_page_size
         self.faults.clear()
         self.request_log.clear()
+        self.runs.reset()  # the clock keeps its time: time never goes back

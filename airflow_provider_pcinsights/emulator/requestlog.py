@@ -19,7 +19,7 @@ class RequestRecord:
     """One call, as the emulator saw and answered it."""
 
     seq: int
-    kind: str  # "api", "token" or "discovery"
+    kind: str  # "api", "token", "discovery" or "file"
     method: str
     path: str
     query: dict[str, str] = field(default_factory=dict)
@@ -37,6 +37,10 @@ class RequestRecord:
     # Changes queued with ``change_status_after_reads`` that this read triggered, applied right after
     # answering it: report id -> the status set. None when it triggered none.
     status_changes: dict[str, str] | None = None
+    # File host calls (kind "file"): the execution whose file was asked for, and whether the request
+    # carried an Authorization header (it never should: the link is its own credential).
+    execution_id: str | None = None
+    authorization: bool | None = None
 
     @property
     def status_code(self) -> int | None:

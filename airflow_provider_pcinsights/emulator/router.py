@@ -15,6 +15,7 @@ from .behaviour import Behaviour
 from .entra import Entra, is_entra_path
 from .envelope import envelope, error_body
 from .faults import Fault, Faults
+from .files import FileHost
 from .insights import Insights, is_insights_path
 from .messages import Request, Response
 from .requestlog import RequestLog
@@ -36,6 +37,7 @@ class Router:
         *,
         entra: Entra,
         insights: Insights,
+        files: FileHost,
         admin: Callable[[Request], Response],
         faults: Faults,
         log: RequestLog,
@@ -44,6 +46,7 @@ class Router:
     ) -> None:
         self.entra = entra
         self.insights = insights
+        self.files = files
         self.admin = admin
         self.faults = faults
         self.log = log
@@ -53,6 +56,9 @@ class Router:
     def handle(self, request: Request) -> Response:
         if request.path.startswith(ADMIN_PREFIX):
             return self.admin(request)
+        if self.files.serves(request):
+            # Like token calls, a download is faulted only by a rule that names its path.
+            return self._with_faults(request, self.files.handle, token_call=True)
         if is_entra_path(request.path):
             return self._with_faults(request, self.entra.handle, token_call=True)
         if is_insights_path(request.path):
@@ -164,6 +170,8 @@ class Router:
             "status": None if response.drop else response.status,
             "fault": fault.describe() if fault else None,
         }
+        if self.files.serves(request):
+            fields.update(self.files.log_fields(request))
         fields.update({k: v for k, v in response.log.items() if v is not None})
         if fields["kind"] == "api" and "program" not in fields:
             parts = request.path.split("/")

@@ -14,7 +14,10 @@ import threading
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .runs import RunTimes
 
 PROGRAMS: dict[str, tuple[str, ...]] = {"mpn": ("v1",), "cmp": ("v1", "v1.1")}
 STATUSES = ("Active", "Paused", "Inactive")
@@ -80,6 +83,9 @@ class ProgramStore:
         self.datasets: list[dict[str, Any]] = []
         self.reads: dict[str, int] = {}  # report id -> reads answered (see EmulatorState.count_reads)
         self.status_changes: dict[str, deque[ScheduledStatusChange]] = {}  # report id -> queued, in order
+        # Runs not completed yet: execution id -> when the run started on the emulated clock, or None
+        # while it waits for its schedule (the emulator plays no recurrence: such a run stays Pending).
+        self.runs: dict[str, datetime.datetime | None] = {}
         self._seed_queries()
         for index in range(reports):
             self._seed_report(index)
@@ -153,31 +159,38 @@ class ProgramStore:
         *,
         status: str = "Completed",
         expires: bool = True,
-    ) -> None:
-        """A run of ``record``; a ``Pending`` one has no file yet: null location, link and times."""
+    ) -> dict[str, Any]:
+        """A run of ``record``; one that is not ``Completed`` has no file yet: null link and times.
+
+        Where a completed run's file lives (``ReportLocation``, ``ReportAccessSecureLink``) is
+        filled in when it is answered, on the emulator's file host (``files.FileHost``).
+        """
         execution_id = str(uuid.uuid5(NAMESPACE, f"{self.program}:execution:{record['ReportId']}:{run}"))
-        location = (
-            f"https://pcinsightsemulator.blob.core.example/reports/{record['ReportId']}/{execution_id}.csv"
-        )
         done = status == "Completed" and generated is not None
-        self.executions[record["ReportId"]].append(
-            {
-                "ExecutionId": execution_id,
-                "ReportId": record["ReportId"],
-                "RecurrenceInterval": record["RecurrenceInterval"],
-                "RecurrenceCount": record["RecurrenceCount"],
-                "CallbackUrl": record["CallbackUrl"],
-                "CallbackMethod": record["CallbackMethod"],
-                "Format": record["Format"],
-                "ExecutionStatus": status,
-                "ReportLocation": location if done else None,
-                "ReportAccessSecureLink": f"{location}?sv=2020-08-04&sig=emulated" if done else None,
-                "ReportExpiryTime": (
-                    format_time(generated + datetime.timedelta(days=60)) if done and expires else None
-                ),
-                "ReportGeneratedTime": format_time(generated) if done else None,
-            }
-        )
+        execution = {
+            "ExecutionId": execution_id,
+            "ReportId": record["ReportId"],
+            "RecurrenceInterval": record["RecurrenceInterval"],
+            "RecurrenceCount": record["RecurrenceCount"],
+            "CallbackUrl": record["CallbackUrl"],
+            "CallbackMethod": record["CallbackMethod"],
+            "Format": record["Format"],
+            "ExecutionStatus": status,
+            "ReportLocation": None,
+            "ReportAccessSecureLink": None,
+            "ReportExpiryTime": (
+                format_time(generated + datetime.timedelta(days=60)) if done and expires else None
+            ),
+            "ReportGeneratedTime": format_time(generated) if done else None,
+        }
+        self.executions[record["ReportId"]].append(execution)
+        if status != "Completed":
+            self.runs[execution_id] = None
+        return execution
+
+    def open_runs(self, report_id: str) -> list[dict[str, Any]]:
+        """The report's executions that have not completed, oldest first (the stored records)."""
+        return [e for e in self.executions.get(report_id, []) if e["ExecutionId"] in self.runs]
 
 
 class EmulatorState:
@@ -282,6 +295,8 @@ class EmulatorState:
     def delete_report(self, program: str, report_id: str) -> dict[str, Any]:
         with self.lock:
             store = self.store(program)
+            for execution in store.open_runs(report_id):
+                store.runs.pop(execution["ExecutionId"], None)
             store.executions.pop(report_id, None)
             store.status_changes.pop(report_id, None)  # nothing left to change
             return store.reports.pop(report_id)
@@ -352,10 +367,12 @@ class EmulatorState:
                 for change in queue
             ]
 
-    def add_execution(self, program: str, report_id: str, **fields: Any) -> dict[str, Any]:
+    def add_execution(
+        self, program: str, report_id: str, now: datetime.datetime | None = None, **fields: Any
+    ) -> dict[str, Any]:
         """Record a run of a report (tests use it to make executions appear).
 
-        A ``Completed`` run (the default) generated now, with its file; a ``Pending`` or
+        A ``Completed`` run (the default) generated ``now``, with its file; a ``Pending`` or
         ``Running`` one with null location, link and times, as the service answers them.
         """
         with self.lock:
@@ -363,10 +380,71 @@ class EmulatorState:
             record = store.reports[report_id]
             run = len(store.executions[report_id])
             status = fields.get("ExecutionStatus", "Completed")
-            store._seed_execution(record, run, utc_now(), status=status)
-            execution = store.executions[report_id][-1]
+            execution = store._seed_execution(record, run, now or utc_now(), status=status)
             execution.update(fields)
             return copy.deepcopy(execution)
+
+    # -- runs on the emulated clock ----------------------------------------
+    def start_run(self, program: str, report_id: str, now: datetime.datetime) -> dict[str, Any]:
+        """Start the report's next run at ``now`` (a resume, ``ExecuteNow``): ``Pending`` from now on.
+
+        The run waiting for its schedule starts, or a new one if none is waiting; a run that was
+        under way starts again.
+        """
+        with self.lock:
+            store = self.store(program)
+            record = store.reports[report_id]
+            waiting = store.open_runs(report_id)
+            if waiting:
+                execution = waiting[0]
+            else:
+                execution = store._seed_execution(
+                    record, len(store.executions[report_id]), None, status="Pending"
+                )
+            execution["ExecutionStatus"] = "Pending"
+            store.runs[execution["ExecutionId"]] = now
+            return copy.deepcopy(execution)
+
+    def advance_runs(self, program: str, report_id: str, now: datetime.datetime, times: RunTimes) -> None:
+        """Bring the report's runs to where they stand at ``now``.
+
+        A started run is ``Pending``, then ``Running``, then ``Completed`` (generated at the
+        moment it completed, when the next run is put in line, waiting for its schedule). A
+        ``Paused`` report's runs say ``Paused`` and wait: only a resume starts them again.
+        """
+        with self.lock:
+            store = self.store(program)
+            record = store.reports.get(report_id)
+            if record is None:
+                return
+            for execution in store.open_runs(report_id):
+                execution_id = execution["ExecutionId"]
+                started = store.runs[execution_id]
+                if record["ReportStatus"] == "Paused":
+                    execution["ExecutionStatus"] = "Paused"
+                    store.runs[execution_id] = None
+                    continue
+                if started is None:
+                    execution["ExecutionStatus"] = "Pending"
+                    continue
+                elapsed = (now - started).total_seconds()
+                if elapsed < times.pending_seconds:
+                    execution["ExecutionStatus"] = "Pending"
+                elif elapsed < times.pending_seconds + times.running_seconds:
+                    execution["ExecutionStatus"] = "Running"
+                else:
+                    done = started + datetime.timedelta(seconds=times.pending_seconds + times.running_seconds)
+                    execution["ExecutionStatus"] = "Completed"
+                    execution["ReportGeneratedTime"] = format_time(done)
+                    del store.runs[execution_id]
+                    store._seed_execution(record, len(store.executions[report_id]), None, status="Pending")
+
+    def find_execution(self, program: str, report_id: str, execution_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            for execution in self.store(program).executions.get(report_id, []):
+                if execution["ExecutionId"].lower() == execution_id.lower():
+                    return copy.deepcopy(execution)
+            return None
 
     def executions(self, program: str, report_id: str) -> list[dict[str, Any]]:
         with self.lock:

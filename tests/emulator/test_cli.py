@@ -223,9 +223,23 @@ def test_behaviours_from_the_command_line(start_cli: Any) -> None:
     assert process.wait(timeout=20) == 0
 
 
+def test_run_times_and_the_clock_from_the_command_line(start_cli: Any) -> None:
+    process, env = start_cli(
+        "--pending-seconds", "1", "--running-seconds", "2", "--link-seconds", "30", "--step-per-read", "5"
+    )
+    conn = json.loads(env["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"])
+    state = requests.get(f"{conn['host']}/_emulator/state", verify=conn["extra"]["verify"], timeout=10).json()
+    assert state["runs"] == {"pending_seconds": 1.0, "running_seconds": 2.0, "link_seconds": 30.0}
+    assert state["clock"]["step_per_read"] == 5.0
+    assert state["file_url"] == conn["host"].replace("127.0.0.1", "localhost")
+    process.terminate()
+    assert process.wait(timeout=20) == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["--link-seconds", "-1"], "argument --link-seconds: must be a number of seconds >= 0"),
         (["--drop-every", "0"], "argument --drop-every: must be a positive integer, got '0'"),
         (["--drop-every", "two"], "argument --drop-every: must be a positive integer, got 'two'"),
         (["--hang-every", "-1"], "argument --hang-every: must be a positive integer, got '-1'"),
