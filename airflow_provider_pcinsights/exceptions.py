@@ -83,6 +83,12 @@ class NetworkSetupError(PartnerCenterInsightsError):
     """
 
 
+class ReportFileError(PartnerCenterInsightsError):
+    """A report's file could not be had: no completed execution, a link refused even after a
+    fresh one, or a file that arrived cut short. The message says which, and never the link's
+    signature."""
+
+
 class ReportInactiveError(PartnerCenterInsightsError):
     """The report is ``Inactive`` (its recurrences are used up), so it cannot be resumed."""
 

@@ -101,7 +101,11 @@ class Admin:
                     raise KeyError(f"no {program} report with id {report_id!r}")
                 return Response.json(200, self.emulator.executions(program, report_id))
             if route == ("POST", "expire-links"):
-                self.emulator.expire_links()
+                body = self._body(request)
+                if "next" in body:
+                    self.emulator.expire_next_links(body["next"])
+                else:
+                    self.emulator.expire_links()
                 return Response.json(200, {"expired": True})
             if route == ("POST", "revoke-tokens"):
                 self.emulator.revoke_tokens()

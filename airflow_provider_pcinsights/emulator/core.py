@@ -346,6 +346,11 @@ class Emulator:
         """Every ``ReportAccessSecureLink`` handed out so far now answers as an expired link (403)."""
         self.files.expire_links()
 
+    def expire_next_links(self, count: int = 1) -> None:
+        """The next ``count`` links handed out (one per completed execution answered) are already
+        expired when used: a client that downloads at once still meets an expired link."""
+        self.files.expire_next_links(count)
+
     @property
     def file_url(self) -> str:
         """Where report files are served: the same server under a second host name."""

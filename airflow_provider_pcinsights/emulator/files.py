@@ -116,6 +116,7 @@ class FileHost:
         self.host_name = host_name
         self._key = secrets.token_bytes(32)
         self._generation = 0  # links signed in an earlier generation are expired (``expire_links``)
+        self._expired_on_arrival = 0  # how many of the next links to hand out already expired
         self._lock = threading.Lock()
 
     # -- links ---------------------------------------------------------------------------
@@ -132,8 +133,12 @@ class FileHost:
         path = f"/{CONTAINER}/{program}/{execution['ReportId']}/{execution['ExecutionId']}.{extension}"
         location = f"{self.base_url(api_base_url)}{path}"
         now = self.clock.now().replace(microsecond=0)
-        expiry = format_time(now + datetime.timedelta(seconds=self.times.link_seconds))
+        lifetime = datetime.timedelta(seconds=self.times.link_seconds)
         with self._lock:
+            if self._expired_on_arrival:  # as if the client had sat on the link past its expiry
+                self._expired_on_arrival -= 1
+                now -= lifetime + datetime.timedelta(seconds=1)
+            expiry = format_time(now + lifetime)
             signature = self._sign(self._generation, path, expiry)
         sas = {
             "sv": SAS_VERSION,
@@ -153,6 +158,13 @@ class FileHost:
         """Every link handed out so far is now expired; links minted from now on work."""
         with self._lock:
             self._generation += 1
+
+    def expire_next_links(self, count: int = 1) -> None:
+        """The next ``count`` links handed out are expired by the time they are used."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"count must be a positive integer, got {count!r}")
+        with self._lock:
+            self._expired_on_arrival += count
 
     def _sign(self, generation: int, path: str, expiry: str) -> str:
         digest = hmac.new(self._key, f"{generation}\n{path}\n{expiry}".encode(), hashlib.sha256).digest()

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
@@ -25,6 +26,7 @@ from airflow_provider_pcinsights import __version__
 from airflow_provider_pcinsights.exceptions import (
     AuthenticationError,
     PartnerCenterInsightsError,
+    ReportFileError,
     ReportNotFoundError,
     ServiceUnavailableError,
     UnexpectedResponseError,
@@ -51,6 +53,18 @@ DEFAULT_MAX_PAGES = 1000
 MULTI_VALUE_SEPARATOR = ";"
 # Program and version whose reportId filter takes several ids (cmp v1.1); elsewhere one call per id.
 MULTI_ID_LISTING = ("cmp", "v1.1")
+
+
+@dataclass(frozen=True)
+class ReportDownload:
+    """What ``download_report_file`` wrote: the execution (as last read), its decoded size in bytes,
+    its data rows, whether it came gzip-compressed, and whether its link had to be replaced."""
+
+    execution: dict[str, Any]
+    bytes: int
+    rows: int
+    compressed: bool
+    link_refreshed: bool
 
 
 class PartnerCenterInsightsHook(BaseHook):
@@ -112,6 +126,7 @@ class PartnerCenterInsightsHook(BaseHook):
         self.store_rotated_refresh_token = bool(store_rotated_refresh_token)
         self._session_lock = threading.Lock()
         self._session: requests.Session | None = None
+        self._file_session: requests.Session | None = None  # for report files: never sends the token
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(conn_id={self.conn_id!r})"
@@ -197,12 +212,34 @@ class PartnerCenterInsightsHook(BaseHook):
                 )
             return self._session
 
-    def close(self) -> None:
-        """Release pooled connections; the hook opens a new session if used again."""
+    def _file_http(self) -> requests.Session:
+        """A session of its own for report files, with the connection's verify, proxies and timeout.
+
+        Kept apart from the API's, so nothing the API calls need (their token above all) can
+        reach the storage host.
+        """
         with self._session_lock:
-            if self._session is not None:
-                self._session.close()
-                self._session = None
+            if self._file_session is None:
+                from airflow_provider_pcinsights.hooks._transport import new_session
+
+                settings = self.settings
+                self._file_session = new_session(
+                    verify=settings.verify,
+                    proxies=settings.proxies,
+                    timeout=settings.timeout,
+                    policy=self.retry_policy,
+                    retry_methods=("GET",),
+                    user_agent=_user_agent(),
+                )
+            return self._file_session
+
+    def close(self) -> None:
+        """Release pooled connections; the hook opens new sessions if used again."""
+        with self._session_lock:
+            for session in (self._session, self._file_session):
+                if session is not None:
+                    session.close()
+            self._session = self._file_session = None
 
     # ------------------------------------------------------------------ public API
 
@@ -308,6 +345,109 @@ class PartnerCenterInsightsHook(BaseHook):
         except ReportNotFoundError:
             self.get_report(report_id)  # raises if the report itself is unknown
             return []
+
+    def get_completed_execution(self, report_id: str, execution_id: str | None = None) -> dict[str, Any]:
+        """The execution whose file to fetch: ``execution_id``'s, or the report's latest ``Completed`` one.
+
+        ``ReportFileError`` when there is none, when the given one is not ``Completed`` (its file
+        is not ready: the message says its status), or when it has no link.
+        """
+        from airflow_provider_pcinsights.report_executions import latest_completed
+
+        report_id = validate_report_id(report_id)
+        if execution_id is None:
+            found = self.get_report_executions(
+                report_id, execution_status="Completed", get_latest_execution=True
+            )
+            execution = latest_completed(found, report_id)
+            if execution is None:
+                raise ReportFileError(
+                    f"Report {report_id} has no completed execution yet, so there is no file to download "
+                    "(wait for one with ReportExecutionSensor)",
+                    report_id=report_id,
+                )
+        else:
+            execution_id = validate_report_id(execution_id, name="execution_id")
+            found = self.get_report_executions(
+                report_id,
+                execution_id=execution_id,
+                execution_status=list(EXECUTION_STATUSES),
+                get_latest_execution=False,
+            )
+            matching = [e for e in found if str(e.get("ExecutionId", "")).lower() == execution_id.lower()]
+            if not matching:
+                raise ReportFileError(
+                    f"Report {report_id} has no execution {execution_id}", report_id=report_id
+                )
+            execution = matching[0]
+            status = execution.get("ExecutionStatus")
+            if not isinstance(status, str) or status.casefold() != "completed":
+                raise ReportFileError(
+                    f"Execution {execution_id} of report {report_id} is {status}, not Completed: its file "
+                    "is not ready",
+                    report_id=report_id,
+                )
+        if not execution.get("ReportAccessSecureLink"):
+            raise ReportFileError(
+                f"Execution {execution.get('ExecutionId')} of report {report_id} is Completed but the "
+                "service gave no ReportAccessSecureLink for its file",
+                report_id=report_id,
+            )
+        return execution
+
+    def download_report_file(self, execution: dict[str, Any], sink: Callable[[bytes], Any]) -> ReportDownload:
+        """Stream an execution's file into ``sink``: gunzipped, without a byte-order mark, rows counted.
+
+        The file is fetched from its ``ReportAccessSecureLink`` without the bearer token, on a
+        session of its own with the connection's ``verify``, ``proxies`` and ``timeout``. A link
+        the storage host refuses (an expired one answers 403) is replaced once, by reading the
+        execution again, before anything is written; a second refusal is a ``ReportFileError``.
+        """
+        from airflow_provider_pcinsights.hooks._download import LinkRefused, link_secrets, shown, stream_file
+        from airflow_provider_pcinsights.hooks._errors import transport_error
+
+        report_id = validate_report_id(str(execution.get("ReportId", "")))
+        execution_id = str(execution.get("ExecutionId", ""))
+        doing = f"download the file of execution {execution_id} of report {report_id}"
+        refreshed = False
+        while True:
+            link = str(execution.get("ReportAccessSecureLink") or "")
+            try:
+                streamed = stream_file(
+                    self._file_http(), link, sink, file_format=execution.get("Format"), doing=doing
+                )
+                break
+            except LinkRefused as refusal:
+                if refreshed:
+                    raise ReportFileError(
+                        f"Could not {doing}: the file host refused its link even after the execution was "
+                        f"read again for a fresh one ({refusal.reason})",
+                        status_code=403,
+                        report_id=report_id,
+                    ) from None
+                log.info(
+                    "The file host refused the link to %s (%s); reading the execution again for a fresh link",
+                    shown(link),
+                    refusal.reason,
+                )
+                execution = self.get_completed_execution(report_id, execution_id)
+                refreshed = True
+            except OSError as err:
+                origin = shown(link).rsplit("/", 1)[0]
+                raise transport_error(
+                    err,
+                    doing=doing,
+                    origin=origin,
+                    secrets=(*self._known_secrets(), *link_secrets(link)),
+                    retries=self.retry_policy.retries,
+                ) from None
+        return ReportDownload(
+            execution=execution,
+            bytes=streamed.bytes,
+            rows=streamed.rows,
+            compressed=streamed.compressed,
+            link_refreshed=refreshed,
+        )
 
     def test_connection(self) -> tuple[bool, str]:
         """Sign in and read one page of reports; say what went wrong rather than raise."""

@@ -222,6 +222,19 @@ def test_expire_links_expires_every_link_handed_out_so_far(emu, api, files):
     assert files.get(_latest_completed(api, record["ReportId"])["ReportAccessSecureLink"]).status_code == 200
 
 
+def test_the_next_links_can_be_handed_out_already_expired(emu, api, files, session):
+    record = _completed(emu, api)
+    emu.expire_next_links(1)
+    stale = _latest_completed(api, record["ReportId"])["ReportAccessSecureLink"]
+    fresh = _latest_completed(api, record["ReportId"])["ReportAccessSecureLink"]
+    assert "time frame" in files.get(stale).text
+    assert files.get(fresh).status_code == 200
+    assert session.post(f"{emu.url}/_emulator/expire-links", json={"next": 1}).status_code == 200
+    assert files.get(_latest_completed(api, record["ReportId"])["ReportAccessSecureLink"]).status_code == 403
+    with pytest.raises(ValueError, match="count"):
+        emu.expire_next_links(0)
+
+
 def test_the_file_host_refuses_what_blob_storage_refuses(emu, api, files):
     record = _completed(emu, api)
     link = record["ReportAccessSecureLink"]
