@@ -400,6 +400,9 @@ class DownloadReportOperator(BaseOperator):
         )
         if not isinstance(self.conn_id, str) or not self.conn_id.strip():
             raise ValueError(f"conn_id must be a non-empty string, got {self.conn_id!r}")
+        destination = self.destination
+        if destination is None or (isinstance(destination, str) and not destination.strip()):
+            raise ValueError(f"destination must be a path or an ObjectStoragePath, got {destination!r}")
         from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
         hook = PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
@@ -442,8 +445,6 @@ class DownloadReportOperator(BaseOperator):
         from airflow.providers.common.compat.sdk import ObjectStoragePath
 
         destination = self.destination
-        if destination is None or (isinstance(destination, str) and not destination.strip()):
-            raise ValueError(f"destination must be a path or an ObjectStoragePath, got {destination!r}")
         directory = isinstance(destination, str) and destination.rstrip().endswith("/")
         path = (
             destination if isinstance(destination, ObjectStoragePath) else ObjectStoragePath(str(destination))
