@@ -126,3 +126,37 @@ def test_execute_complete_reads_the_trigger_event():
         sensor.execute_complete({}, {"status": "failure", "message": "r1 (Paused) ...", "executions": {}})
     with pytest.raises(PartnerCenterInsightsError, match="Waiting for the report execution failed: boom"):
         sensor.execute_complete({}, {"status": "error", "message": "boom"})
+
+
+# -- in real DAG runs -----------------------------------------------------------------------
+
+
+def test_reschedule_mode_waits_for_the_run_started_during_the_dag_run(emu, dag_module):
+    from dag_runs import task_states
+
+    module = dag_module("sensor_dags")
+    ids = emu.report_ids()[:2]
+    runs = [emu.run_report("mpn", rid) for rid in ids]
+    emu.runs.pending_seconds, emu.runs.running_seconds = 0, 120
+    emu.clock.step_per_read = 60  # Running at the first look, Completed at the second
+
+    dag_run = module.execution_reschedule_dag.test(run_conf={"ids": ids})
+
+    assert task_states(dag_run) == {"wait": "success", "collect": "success"}
+    (records,) = module.COLLECTED["executions"]
+    assert [r["ExecutionId"] for r in records] == [r["ExecutionId"] for r in runs]
+    # completed_after defaulted to the run's start: the long-finished earlier exports of ids[0] did not count
+
+
+def test_a_report_paused_while_waited_on_fails_the_task_without_retries(emu, dag_module):
+    from dag_runs import task_states
+
+    module = dag_module("sensor_dags")
+    report_id = emu.report_ids()[1]
+    emu.set_report_status("mpn", report_id, "Paused")
+
+    dag_run = module.execution_reschedule_dag.test(run_conf={"ids": [report_id]})
+
+    assert task_states(dag_run)["wait"] == "failed"
+    assert next(ti for ti in dag_run.get_task_instances() if ti.task_id == "wait").try_number == 1
+    assert len(emu.api_requests(path_contains="/execution/")) == 1

@@ -94,3 +94,27 @@ def test_the_same_trigger_can_run_twice(emu):
     emu.add_execution("mpn", report_id)
     trigger = _trigger([report_id])
     assert run_to_end(trigger) == run_to_end(trigger)
+
+
+def test_the_trigger_keeps_polling_through_pending_and_running(emu):
+    report_id = emu.report_ids()[1]
+    run = emu.run_report("mpn", report_id)
+    emu.runs.pending_seconds = emu.runs.running_seconds = 60
+    emu.clock.step_per_read = 45  # polls see Pending, Running, Running, Completed
+
+    payload = run_to_end(_trigger([report_id]))
+
+    assert payload["status"] == "success"
+    assert payload["executions"][report_id]["ExecutionId"] == run["ExecutionId"]
+    assert len(emu.api_requests(path_contains="/execution/")) == 4
+
+
+def test_a_report_paused_while_waited_on_ends_the_wait_with_a_failure(emu):
+    report_id = emu.report_ids()[1]
+    emu.run_report("mpn", report_id)
+    emu.change_status_after_reads("mpn", report_id, "Paused", reads=1)  # paused after the first poll
+
+    payload = run_to_end(_trigger([report_id]))
+
+    assert payload["status"] == "failure"
+    assert f"{report_id} (Paused)" in payload["message"]
