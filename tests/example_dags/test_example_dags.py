@@ -46,6 +46,8 @@ def test_example_dags_load_without_errors(dagbag):
         "example_pause_reports_for_backfill",
         "example_upstream_sales_load",
         "example_resume_after_upstream_load",
+        "example_backfill_and_export",
+        "example_use_report_export",
     } <= set(dagbag.dag_ids)
 
 
@@ -104,3 +106,80 @@ def test_resume_dag_is_scheduled_on_the_upstream_load(dagbag):
     timetable = resume.timetable
     scheduled_on = getattr(timetable, "asset_condition", None) or timetable.dataset_condition  # 3.x / 2.11
     assert "file:///data/warehouse/sales_daily.csv" in str(scheduled_on)
+
+
+# -- the whole loop: pause, backfill, restore, wait for the next export, download it -------------------
+
+
+@pytest.fixture
+def loop(pcinsights_emulator, reports, tmp_path, monkeypatch):
+    """The loop's DAGs, parsed with the export going to a temporary directory and fast polls; the
+    emulator's runs complete within a few reads of their executions (each read lets a minute pass)."""
+    import asset_events
+
+    export = tmp_path / "exports" / "report.csv"
+    monkeypatch.setenv("PCINSIGHTS_EXPORT_PATH", str(export))
+    monkeypatch.setenv("PCINSIGHTS_POLL_SECONDS", "0.05")
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+    emu = pcinsights_emulator
+    emu.runs.pending_seconds = emu.runs.running_seconds = 60
+    emu.clock.step_per_read = 60
+    bag = _dagbag()
+    asset_events.register(
+        bag.get_dag("example_backfill_and_export"), bag.get_dag("example_use_report_export")
+    )
+    asset_events.switch_on("example_use_report_export")
+    return bag, export
+
+
+@pytest.mark.dag_test
+def test_the_whole_loop_restores_the_reports_and_hands_the_next_export_on(pcinsights_emulator, reports, loop):
+    import asset_events
+
+    emu = pcinsights_emulator
+    bag, export = loop
+    dag = bag.get_dag("example_backfill_and_export")
+    exported = reports[1]  # active before the run; reports[0] was paused before it
+
+    dag_run = dag.test(run_conf={"report_ids": reports, "export_report_id": exported, "backfill_seconds": 0})
+
+    assert set(_task_states(dag_run).values()) == {"success"}, _task_states(dag_run)
+    assert _statuses(emu, reports) == ["Paused", "Active", "Active"]
+    (completed,) = [
+        e for e in emu.executions("mpn", exported) if e["ExecutionStatus"] == "Completed"
+    ]  # the run its resume started
+    assert export.read_bytes() == emu.report_file("mpn", exported, completed["ExecutionId"]).content
+    assert emu.file_requests()
+    assert not any(c.authorization for c in emu.file_requests())  # the token never reached the file host
+    (event,) = asset_events.events(f"file://{export}", dag.dag_id, dag_run.run_id)
+    assert event["ExecutionId"] == completed["ExecutionId"]
+    assert asset_events.queued("example_use_report_export") == 1
+
+    downstream = bag.get_dag("example_use_report_export").test()
+    assert _task_states(downstream) == {"load_export": "success"}
+
+
+@pytest.mark.dag_test
+def test_the_whole_loop_restores_and_stops_when_the_backfill_fails(pcinsights_emulator, reports, loop):
+    emu = pcinsights_emulator
+    bag, export = loop
+    dag = bag.get_dag("example_backfill_and_export")
+
+    dag_run = dag.test(
+        run_conf={"report_ids": reports, "export_report_id": reports[1], "fail_backfill": True}
+    )
+
+    states = _task_states(dag_run)
+    assert states["restore_reports"] == "success"
+    assert states["wait_for_export"] == states["download_export"] == "upstream_failed"
+    assert _statuses(emu, reports) == ["Paused", "Active", "Active"]
+    assert not export.exists()
+    assert emu.file_requests() == []
+
+
+def test_the_downstream_dag_is_scheduled_on_the_export(dagbag):
+    download = dagbag.get_dag("example_backfill_and_export").get_task("download_export")
+    (outlet,) = download.outlets
+    timetable = dagbag.get_dag("example_use_report_export").timetable
+    scheduled_on = getattr(timetable, "asset_condition", None) or timetable.dataset_condition  # 3.x / 2.11
+    assert outlet.uri in str(scheduled_on)
