@@ -1,15 +1,19 @@
-"""`make demo`: run the main example DAG with real Airflow against the local emulator.
+"""`make demo`: run the whole-loop example DAG with real Airflow against the local emulator.
 
-It starts the emulator in its own process, runs
-``airflow dags test example_pause_reports_for_backfill`` in a throwaway
-AIRFLOW_HOME, and tells from the emulator's request log and Airflow's own
-task records what happened to each report: its status before the run, during
-the backfill, and after. It exits non-zero when anything failed, so it doubles
-as an end-to-end check.
+It starts the emulator in its own process (one report paused by somebody before
+the run; runs that take a few seconds), runs
+``airflow dags test example_backfill_and_export`` in a throwaway AIRFLOW_HOME,
+and tells from the emulator's request log and Airflow's own records what
+happened: each report's status before the run, during the backfill and after
+(the one paused before stays paused), and the export that was waited for and
+downloaded (its path, size, rows, first lines; fetched without the token). It
+exits non-zero when anything failed, so it doubles as an end-to-end check.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -25,9 +29,13 @@ from airflow_provider_pcinsights.emulator import EmulatorProcess, EmulatorProces
 
 REPO = Path(__file__).resolve().parents[1]
 HOME = REPO / ".airflow-demo"
-DAG_ID = "example_pause_reports_for_backfill"
+DAG_ID = "example_backfill_and_export"
+TASKS = ("pause_reports", "backfill", "restore_reports", "wait_for_export", "download_export")
 REPORTS = 3
 BACKFILL_SECONDS = 3
+# A resumed report's next run: Pending, then Running, then Completed (real seconds in the demo).
+PENDING_SECONDS, RUNNING_SECONDS = 1, 2
+EXPORT = HOME / "exports" / "report.csv"
 
 
 class DemoFailed(Exception):
@@ -81,11 +89,10 @@ def task_runs(database: Path) -> dict[str, dict[str, Any]]:
     }
 
 
-def status_changes(request_log: Path, report_ids: list[str]) -> list[dict[str, Any]]:
+def status_changes(log: list[dict[str, Any]], report_ids: list[str]) -> list[dict[str, Any]]:
     """Each pause or resume call on one of the demo's reports, in order, from the request log."""
     changes = []
-    for line in request_log.read_text().splitlines():
-        entry = json.loads(line)
+    for entry in log:
         is_action = entry.get("kind") == "api" and entry.get("method") == "PUT"
         if is_action and entry.get("report_id") in report_ids:
             entry["time"] = parse_time(entry["wall_time"])
@@ -132,6 +139,7 @@ def main() -> int:
     airflow_log = HOME / "airflow.log"
     emulator = EmulatorProcess(
         *("--port", "0", "--reports", str(REPORTS)),
+        *("--pending-seconds", str(PENDING_SECONDS), "--running-seconds", str(RUNNING_SECONDS)),
         *("--state-dir", str(HOME / "emulator"), "--request-log", str(request_log)),
         start_timeout=60,
     )
@@ -155,13 +163,51 @@ def show(emulator: EmulatorProcess, request_log: Path, airflow_log: Path) -> int
     report_ids = list(report_statuses(emulator, program))[:REPORTS]
     # Somebody paused one report on purpose before the run: the restore must leave it paused.
     emulator.admin_post("report-status", {"program": program, "report_id": report_ids[0], "status": "Paused"})
+    exported = report_ids[1]  # the report whose next export the pipeline reads
     before = report_statuses(emulator, program)
     names = {rid: before[rid].get("ReportName", rid) for rid in report_ids}
-    width = max(len(n) for n in names.values())
     heading("Reports before the DAG run")
+    width = max(len(n) for n in names.values())
     for rid in report_ids:
-        say(f"   {names[rid]:<{width}}  {rid}  {before[rid]['ReportStatus']}")
+        note = "   <- its next export is downloaded" if rid == exported else ""
+        say(f"   {names[rid]:<{width}}  {rid}  {before[rid]['ReportStatus']}{note}")
 
+    exit_code, tasks = run_the_dag(emulator, report_ids, exported, airflow_log)
+    log = [json.loads(line) for line in request_log.read_text().splitlines()]
+    changes = status_changes(log, report_ids)
+    heading("Timeline: Airflow's tasks, and each call's effect at the emulator")
+    events = timeline(tasks, changes, before, names) + downloads(log, names)
+    events.sort(key=lambda event: event[0])
+    origin = events[0][0] if events else None
+    for moment, text in events:
+        say(f"   +{(moment - origin).total_seconds():5.1f}s  {text}")
+
+    problems = show_statuses(emulator, program, report_ids, before, names, tasks, changes)
+    problems += show_export(log, names[exported])
+    failed_tasks = [t for t in TASKS if tasks.get(t, {}).get("state") != "success"]
+    if exit_code != 0 or failed_tasks or problems:
+        raise DemoFailed(
+            "; ".join(
+                [f"airflow dags test exited {exit_code}"] * (exit_code != 0)
+                + [
+                    f"task {t} ended {tasks.get(t, {}).get('state') or 'without running'}"
+                    for t in failed_tasks
+                ]
+                + problems
+            )
+            + f" (see {airflow_log})"
+        )
+    say(
+        "\nOK: the reports were paused during the backfill; the ones that were active are active again,"
+        " the one paused before the run is still paused, and the next export is in "
+        f"{EXPORT.relative_to(REPO)}, fetched without the token."
+    )
+    return 0
+
+
+def run_the_dag(
+    emulator: EmulatorProcess, report_ids: list[str], exported: str, airflow_log: Path
+) -> tuple[int, dict[str, dict[str, Any]]]:
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(HOME),
@@ -170,30 +216,36 @@ def show(emulator: EmulatorProcess, request_log: Path, airflow_log: Path) -> int
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         **emulator.env,  # AIRFLOW_CONN_PCINSIGHTS_DEFAULT, as the emulator printed it
         "PCINSIGHTS_REPORT_IDS": ",".join(report_ids),
+        "PCINSIGHTS_EXPORT_PATH": str(EXPORT),
+        "PCINSIGHTS_POLL_SECONDS": "1",
     }
     heading(f"Running: airflow dags test {DAG_ID}   (full output: {airflow_log.relative_to(REPO)})")
     started = time.monotonic()
     if run_airflow(env, airflow_log, "db", "migrate") != 0:
         raise DemoFailed(f"airflow db migrate failed; see {airflow_log}")
-    conf = json.dumps({"report_ids": report_ids, "backfill_seconds": BACKFILL_SECONDS})
-    exit_code = run_airflow(env, airflow_log, "dags", "test", DAG_ID, "--conf", conf)
+    conf = {"report_ids": report_ids, "export_report_id": exported, "backfill_seconds": BACKFILL_SECONDS}
+    exit_code = run_airflow(env, airflow_log, "dags", "test", DAG_ID, "--conf", json.dumps(conf))
     say(f"   finished in {time.monotonic() - started:.0f}s with exit code {exit_code}")
-
     tasks = task_runs(HOME / "airflow.db")
-    for task_id in ("pause_reports", "backfill", "restore_reports"):
-        run = tasks.get(task_id, {})
-        say(f"   {task_id:<18} {run.get('state') or 'did not run'}")
+    for task_id in TASKS:
+        say(f"   {task_id:<18} {tasks.get(task_id, {}).get('state') or 'did not run'}")
+    return exit_code, tasks
 
-    changes = status_changes(request_log, report_ids)
-    heading("Timeline: Airflow's tasks, and each call's effect at the emulator")
-    events = timeline(tasks, changes, before, names)
-    origin = events[0][0] if events else None
-    for moment, text in events:
-        say(f"   +{(moment - origin).total_seconds():5.1f}s  {text}")
 
+def show_statuses(
+    emulator: EmulatorProcess,
+    program: str,
+    report_ids: list[str],
+    before: dict[str, dict[str, Any]],
+    names: dict[str, str],
+    tasks: dict[str, dict[str, Any]],
+    changes: list[dict[str, Any]],
+) -> list[str]:
+    """Each report before, during the backfill and after: what the restore gave back."""
     backfill = tasks.get("backfill", {})
     after = report_statuses(emulator, program)
-    heading("Report statuses")
+    width = max(len(n) for n in names.values())
+    heading("Report statuses: the restore gives back exactly what the pause took")
     say(f"   {'report':<{width}}  {'before':<8}  {'during backfill':<15}  after")
     problems = []
     for rid in report_ids:
@@ -208,23 +260,66 @@ def show(emulator: EmulatorProcess, request_log: Path, airflow_log: Path) -> int
             problems.append(f"{names[rid]} was {during} during the backfill, not Paused")
         if final.lower() != first.lower():
             problems.append(f"{names[rid]} is {final} after the run, not {first} as before it")
+    return problems
 
-    failed_tasks = [t for t, run in tasks.items() if run["state"] != "success"]
-    if exit_code != 0 or failed_tasks or problems or not tasks:
-        raise DemoFailed(
-            "; ".join(
-                [f"airflow dags test exited {exit_code}"] * (exit_code != 0)
-                + [f"task {t} ended {tasks[t]['state']}" for t in failed_tasks]
-                + ["no task ran"] * (not tasks)
-                + problems
-            )
-            + f" (see {airflow_log})"
+
+def show_export(log: list[dict[str, Any]], name: str) -> list[str]:
+    """The export the DAG waited for and downloaded, checked against the file on disk."""
+    heading(f"The next export of {name}, downloaded")
+    result = download_result(HOME / "airflow.db")
+    if result is None:
+        return ["download_export returned nothing"]
+    say(f"   execution   {result['ExecutionId']} (generated {result['ReportGeneratedTime']})")
+    say(f"   file        {EXPORT.relative_to(REPO)}")
+    problems = []
+    if not EXPORT.exists():
+        return [*problems, f"{EXPORT} was not written"]
+    content = EXPORT.read_bytes()
+    rows = sum(1 for _ in csv.reader(io.StringIO(content.decode("utf-8")))) - 1
+    came = "gzip-compressed" if result.get("compressed") else "uncompressed"
+    say(f"   size        {len(content)} bytes, {rows} data rows (it came {came}; no byte-order mark now)")
+    say("   first lines")
+    for line in content.decode("utf-8").splitlines()[:4]:
+        say(f"      {line}")
+    fetched = [entry for entry in log if entry.get("kind") == "file"]
+    with_token = [entry for entry in fetched if entry.get("authorization")]
+    tokens = f"{len(with_token)} with an Authorization header"
+    say(f"   fetched     {len(fetched)} time(s) from the file host, {tokens}")
+    if len(content) != result["bytes"]:
+        problems.append(f"the file has {len(content)} bytes, the task said {result['bytes']}")
+    if rows != result["rows"]:
+        problems.append(f"the file has {rows} data rows, the task said {result['rows']}")
+    if content.startswith(b"\xef\xbb\xbf"):
+        problems.append("the file still starts with a byte-order mark")
+    if not fetched or with_token:
+        problems.append("the bearer token went to the file host" if with_token else "no download happened")
+    return problems
+
+
+def download_result(database: Path) -> dict[str, Any] | None:
+    """What download_export returned, from Airflow's XCom table."""
+    with sqlite3.connect(database) as db:
+        row = db.execute(
+            "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = 'return_value'",
+            (DAG_ID, "download_export"),
+        ).fetchone()
+    if row is None:
+        return None
+    value = json.loads(row[0])
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def downloads(log: list[dict[str, Any]], names: dict[str, str]) -> list[tuple[datetime, str]]:
+    """Each call to the file host, for the timeline."""
+    return [
+        (
+            parse_time(entry["wall_time"]),
+            f"    file   {names.get(entry.get('report_id'), entry.get('report_id'))}: downloaded (HTTP "
+            f"{entry['status']}, {'WITH' if entry.get('authorization') else 'no'} Authorization header)",
         )
-    say(
-        "\nOK: the reports were paused during the backfill; the ones that were active are active again,"
-        " and the one paused before the run is still paused."
-    )
-    return 0
+        for entry in log
+        if entry.get("kind") == "file"
+    ]
 
 
 if __name__ == "__main__":
