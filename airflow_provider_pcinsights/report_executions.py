@@ -17,8 +17,8 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_pcinsights.exceptions import UnexpectedResponseError, UnreadableStatusError
-from airflow_provider_pcinsights.report_status import KNOWN_STATUSES, same_status
+from airflow_provider_pcinsights.exceptions import UnexpectedResponseError
+from airflow_provider_pcinsights.report_status import refuse_unreadable, same_status
 
 # Statuses in which a report produces no execution: waiting for one could only time out.
 NOT_RUNNING_STATUSES: tuple[str, ...] = ("Paused", "Inactive")
@@ -129,21 +129,9 @@ def evaluate_executions(
     pending = {
         rid: obs for rid, obs in observations.items() if not is_after(obs.get("execution"), completed_after)
     }
-    unreadable = {
-        rid: obs.get("status")
-        for rid, obs in pending.items()
-        if not any(same_status(obs.get("status"), known) for known in KNOWN_STATUSES)
-    }
-    if unreadable:
-        raise UnreadableStatusError(
-            "Cannot tell whether an execution will come: "
-            + ", ".join(
-                f"report {rid} has {'no status' if s is None else f'status {s!r}'}"
-                for rid, s in unreadable.items()
-            )
-            + f"; the docs name {', '.join(KNOWN_STATUSES)}",
-            report_id=next(iter(unreadable)),
-        )
+    refuse_unreadable(
+        {rid: obs.get("status") for rid, obs in pending.items()}, "Cannot tell whether an execution will come"
+    )
     stopped = {
         rid: obs
         for rid, obs in pending.items()

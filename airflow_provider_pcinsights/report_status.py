@@ -68,6 +68,24 @@ def resolve_wait_statuses(target_status: Any, failure_statuses: Any = None) -> t
     return targets, failures
 
 
+def refuse_unreadable(statuses: Mapping[str, Any], why: str) -> None:
+    """Raise ``UnreadableStatusError`` naming every report whose status is missing or undocumented.
+
+    Nobody can say whether such a report will ever reach a target, so a wait must not go on.
+    """
+    unreadable = {rid: s for rid, s in statuses.items() if not _matches_any(s, KNOWN_STATUSES)}
+    if unreadable:
+        raise UnreadableStatusError(
+            f"{why}: "
+            + ", ".join(
+                f"report {rid} has {'no status' if s is None else f'status {s!r}'}"
+                for rid, s in unreadable.items()
+            )
+            + f"; the docs name {', '.join(KNOWN_STATUSES)}",
+            report_id=next(iter(unreadable)),
+        )
+
+
 def same_status(left: str | None, right: str | None) -> bool:
     """Compare two statuses the way the service means them: without regard to case."""
     if not isinstance(left, str) or not isinstance(right, str):
@@ -124,17 +142,7 @@ def evaluate(
     targets = tuple(targets)
     failures = tuple(failures)
     statuses = dict(statuses)
-    unreadable = {rid: s for rid, s in statuses.items() if not _matches_any(s, KNOWN_STATUSES)}
-    if unreadable:
-        raise UnreadableStatusError(
-            "Cannot tell where the wait stands: "
-            + ", ".join(
-                f"report {rid} has {'no status' if s is None else f'status {s!r}'}"
-                for rid, s in unreadable.items()
-            )
-            + f"; the docs name {', '.join(KNOWN_STATUSES)}",
-            report_id=next(iter(unreadable)),
-        )
+    refuse_unreadable(statuses, "Cannot tell where the wait stands")
     failed = {rid: s for rid, s in statuses.items() if _matches_any(s, failures)}
     if failed:
         return WaitVerdict(

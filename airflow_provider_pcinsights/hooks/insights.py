@@ -197,41 +197,35 @@ class PartnerCenterInsightsHook(BaseHook):
         return source
 
     def _http(self) -> requests.Session:
+        """The session of API calls (their token goes with each call, as ``auth``)."""
         with self._session_lock:
             if self._session is None:
-                from airflow_provider_pcinsights.hooks._transport import API_RETRY_METHODS, new_session
+                from airflow_provider_pcinsights.hooks._transport import API_RETRY_METHODS
 
-                settings = self.settings
-                self._session = new_session(
-                    verify=settings.verify,
-                    proxies=settings.proxies,
-                    timeout=settings.timeout,
-                    policy=self.retry_policy,
-                    retry_methods=API_RETRY_METHODS,
-                    user_agent=_user_agent(),
-                )
+                self._session = self._new_session(API_RETRY_METHODS)
             return self._session
 
     def _file_http(self) -> requests.Session:
-        """A session of its own for report files, with the connection's verify, proxies and timeout.
-
-        Kept apart from the API's, so nothing the API calls need (their token above all) can
-        reach the storage host.
-        """
+        """A session of its own for report files, kept apart from the API's, so nothing the API
+        calls need (their token above all) can reach the storage host."""
         with self._session_lock:
             if self._file_session is None:
-                from airflow_provider_pcinsights.hooks._transport import new_session
-
-                settings = self.settings
-                self._file_session = new_session(
-                    verify=settings.verify,
-                    proxies=settings.proxies,
-                    timeout=settings.timeout,
-                    policy=self.retry_policy,
-                    retry_methods=("GET",),
-                    user_agent=_user_agent(),
-                )
+                self._file_session = self._new_session(("GET",))
             return self._file_session
+
+    def _new_session(self, retry_methods: Sequence[str]) -> requests.Session:
+        """A session with the connection's verify, proxies and timeout, and the hook's retries."""
+        from airflow_provider_pcinsights.hooks._transport import new_session
+
+        settings = self.settings
+        return new_session(
+            verify=settings.verify,
+            proxies=settings.proxies,
+            timeout=settings.timeout,
+            policy=self.retry_policy,
+            retry_methods=retry_methods,
+            user_agent=_user_agent(),
+        )
 
     def close(self) -> None:
         """Release pooled connections; the hook opens new sessions if used again."""
