@@ -91,7 +91,9 @@ class PauseLedger:
         with self._lock:
             gone = set(report_ids)
             ids = self._load()
-            self._store([i for i in ids if i not in gone])
+            kept = [i for i in ids if i not in gone]
+            if kept != ids:
+                self._store(kept)
 
     def _store(self, ids: list[str]) -> None:
         if ids:
