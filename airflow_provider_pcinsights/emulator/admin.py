@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 class Admin:
     """``GET requests``, ``GET reports?program=``, ``POST faults``, ``POST behaviour``, ``POST reset``,
     and ``POST report-status``, ``POST status-after-reads``, ``GET reads?program=&report_id=``,
-    ``POST revoke-tokens``, ``GET state`` for convenience; ``GET device-codes`` (pending user codes) and
-    ``POST device-codes`` (``{"user_code": ..., "action": "approve" | "decline" | "expire"}``), the person
-    at the browser of a device-code sign-in; ``GET/POST clock`` (``{"advance": s, "step_per_read": s}``),
+    ``POST revoke-tokens``, ``GET state`` and ``GET connections`` for convenience; ``GET device-codes``
+    (pending user codes) and ``POST device-codes``
+    (``{"user_code": ..., "action": "approve" | "decline" | "expire"}``), the person at the browser
+    of a device-code sign-in; ``GET/POST clock`` (``{"advance": s, "step_per_read": s}``),
     ``POST runs`` (run times), ``POST run-report``, ``GET executions?program=&report_id=`` and
     ``POST expire-links`` for executions and their files."""
 
@@ -38,6 +39,8 @@ class Admin:
                 return Response.json(200, self.emulator.state.reports(request.param("program") or "mpn"))
             if route == ("GET", "state"):
                 return Response.json(200, self._state())
+            if route == ("GET", "connections"):
+                return Response.json(200, self.emulator.connections())
             if route == ("POST", "faults"):
                 self.emulator.faults.configure(self._body(request))
                 return Response.json(200, {"pending": self.emulator.faults.pending()})
@@ -124,7 +127,9 @@ class Admin:
                 "error_rate": emu.faults.error_rate,
                 "pending": emu.faults.pending(),
                 "periodic": emu.faults.periodic(),
+                "rate_limit": emu.faults.rate_limit_state(),
             },
+            "connections": emu.connections(),
             "scheduled_status_changes": emu.scheduled_status_changes(),
             "clock": emu.clock.to_dict(),
             "runs": emu.runs.to_dict(),

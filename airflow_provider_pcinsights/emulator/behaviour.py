@@ -32,6 +32,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "app_only_on_mpn": ("401", "403", "allow"),
     "file_bom": ("on", "off"),
     "file_compression": ("gzip", "none"),
+    "multi_report_id": ("accept", "reject", "as_one_id"),
 }
 # Where ``next_link = "foreign"`` points: another host, one that never resolves (RFC 6761 ``.invalid``).
 FOREIGN_HOST = "https://evil.example.invalid"
@@ -67,6 +68,8 @@ class Behaviour:
     app_only_on_mpn: str = "401"
     file_bom: str = "on"
     file_compression: str = "gzip"
+    # cmp v1.1's reportId with several ids joined by ';': documented, so taken by default.
+    multi_report_id: str = "accept"
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in {f.name for f in fields(self)}:

@@ -61,6 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="Retry-After seconds of those 429s (default 1)",
     )
     faults.add_argument(
+        "--rate-limit",
+        type=_positive_float,
+        metavar="R",
+        help="the service's rate limit: a token bucket refilled at R API calls per second; "
+        "429 (Retry-After in whole seconds, sometimes left out) once it is empty",
+    )
+    faults.add_argument(
+        "--rate-burst",
+        type=_positive_int,
+        metavar="B",
+        help="calls the --rate-limit bucket holds (default: one second's worth)",
+    )
+    faults.add_argument(
         "--drop-every",
         type=_positive_int,
         metavar="N",
@@ -126,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.hang_seconds is not None and not args.hang_every:
         parser.error("--hang-seconds needs --hang-every")
+    if args.rate_burst is not None and not args.rate_limit:
+        parser.error("--rate-burst needs --rate-limit")
     emulator = Emulator(
         reports=args.reports,
         page_size=args.page_size,
@@ -148,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     emulator.faults.latency = args.latency
     emulator.faults.error_rate = args.error_rate
     emulator.faults.throttle_every(args.throttle_every, args.retry_after)
+    if args.rate_limit:
+        emulator.faults.rate_limit(args.rate_limit, args.rate_burst)
     if args.drop_every:
         emulator.faults.drop_every(args.drop_every)
     if args.hang_every:
@@ -211,6 +228,13 @@ def _non_negative_float(text: str) -> float:
         value = math.nan
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
     return value
 
 

@@ -28,7 +28,7 @@ from .insights import Insights
 from .requestlog import RequestLog, RequestRecord
 from .router import Router
 from .runs import Clock, RunTimes
-from .server import EmulatorHTTPServer, make_ssl_context
+from .server import ConnectionStats, EmulatorHTTPServer, make_ssl_context
 from .state import STATUSES, EmulatorState
 from .tls import tls_material, write_tls_files
 from .tokens import TokenRegistry
@@ -99,6 +99,7 @@ class Emulator:
         self.tokens.register_refresh_token(refresh_token, client_id)
         self.device_codes = DeviceCodes(lifetime=device_code_lifetime, interval=device_code_interval)
         self.request_log = RequestLog(request_log)
+        self.connection_stats = ConnectionStats()
         self._stopping = threading.Event()
         self._server: EmulatorHTTPServer | None = None
         self._bound_port: int | None = None
@@ -164,7 +165,7 @@ class Emulator:
             str(self._tls_files.server_cert_path), str(self._tls_files.server_key_path)
         )
         self._server = EmulatorHTTPServer(
-            (self._host, self._port), context, self.router.handle, self._stopping
+            (self._host, self._port), context, self.router.handle, self._stopping, self.connection_stats
         )
         self._bound_port = int(self._server.server_address[1])
         self._thread = threading.Thread(
@@ -429,6 +430,11 @@ class Emulator:
             and (path_contains is None or path_contains in r.path)
         ]
 
+    def connections(self) -> dict[str, int]:
+        """TLS connections: ``accepted`` (since the start or ``reset()``), ``open`` now, ``peak_open``
+        (the most open at once over the same span). Each request in the log names its ``connection``."""
+        return self.connection_stats.to_dict()
+
     def token_requests(self, grant_type: str | None = None) -> int:
         return sum(
             1
@@ -444,3 +450,4 @@ class Emulator:
         self.faults.clear()
         self.request_log.clear()
         self.runs.reset()  # the clock keeps its time: time never goes back
+        self.connection_stats.reset()

@@ -4,9 +4,10 @@ Faults are queued: each ``fail``/``throttle``/... call adds a rule that
 answers the next ``count`` calls whose path contains ``path``. Rules are used
 up in the order they were added. Periodic rules (``throttle_every``,
 ``drop_every``, ``hang_every``) fault every Nth API call, steadily and
-deterministically. On top of those, ``latency`` slows every call and
-``error_rate`` turns a share of calls into 5xx answers, drawn from a seeded RNG
-so a failing run can be replayed.
+deterministically. On top of those, ``latency`` slows every call,
+``rate_limit`` plays the service's rate limit (a token bucket: 429 once it is
+empty), and ``error_rate`` turns a share of calls into 5xx answers, drawn from a
+seeded RNG so a failing run can be replayed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import random
 import threading
 from dataclasses import dataclass
 from typing import Any
+
+from .ratelimit import TokenBucket, retry_after_seconds
 
 FAULT_KINDS = (
     "fail",
@@ -51,8 +54,8 @@ class Fault:
     def describe(self) -> str:
         if self.kind == "fail":
             return f"fail:{self.status}"
-        if self.kind == "throttle":
-            return f"throttle:{'none' if self.retry_after is None else f'{self.retry_after:g}'}"
+        if self.kind in ("throttle", "rate_limit"):
+            return f"{self.kind}:{'none' if self.retry_after is None else f'{self.retry_after:g}'}"
         if self.kind == "hang":
             return f"hang:{self.seconds:g}:{self.then}"
         if self.kind == "trickle":
@@ -107,6 +110,7 @@ class Faults:
         self.error_rate_status = 503
         self._periodic: dict[str, _Periodic] = {}  # by kind, at most one rule each
         self._throttles_answered = 0
+        self._bucket: TokenBucket | None = None
 
     # -- knobs -----------------------------------------------------------
     @property
@@ -147,6 +151,23 @@ class Faults:
     def hang_every(self, every: int, seconds: float = 5, then: str = "answer") -> None:
         """Hold every ``every``-th API call ``seconds``, then answer normally or close (as ``hang``)."""
         self._set_periodic("hang", every, _hang_fault(seconds, then))
+
+    # -- the rate limit ---------------------------------------------------
+    def rate_limit(self, rate: float | None, burst: int | None = None) -> None:
+        """Play the service's rate limit: a token bucket of ``burst`` calls (default: one second's
+        worth), refilled at ``rate`` API calls per second. A call finding it empty answers 429 with
+        Partner Center's message and ``Retry-After`` in whole seconds (at least 1; left out as
+        ``behaviour.retry_after_header`` says), and takes no token. ``None`` or 0 turns it off.
+        Setting it again starts a full bucket. Token calls are never limited; queued and periodic
+        faults take their calls before the bucket sees them."""
+        bucket = None if not rate else TokenBucket(rate, burst)
+        with self._lock:
+            self._bucket = bucket
+
+    def rate_limit_state(self) -> dict[str, Any] | None:
+        """The bucket's settings and what it allowed and refused so far; ``None`` when off."""
+        with self._lock:
+            return None if self._bucket is None else self._bucket.describe()
 
     # -- queued faults ----------------------------------------------------
     def fail(
@@ -234,6 +255,7 @@ class Faults:
             self._rng = random.Random(self._seed)
             self._periodic.clear()
             self._throttles_answered = 0
+            self._bucket = None
 
     def pending(self) -> list[dict[str, Any]]:
         """What is still queued, for the admin endpoint and for debugging tests."""
@@ -254,7 +276,8 @@ class Faults:
     def configure(self, settings: dict[str, Any]) -> None:
         """Apply the JSON form used by ``POST /_emulator/faults`` and the command line.
 
-        Keys: ``latency``, ``error_rate``, ``clear`` (bool); ``throttle_every``
+        Keys: ``latency``, ``error_rate``, ``clear`` (bool); ``rate_limit`` (``R``,
+        ``{"rate": R, "burst": B}``, or ``null``/0 for off); ``throttle_every``
         (``N`` or ``{"every": N, "retry_after": S}``), ``drop_every`` (``N`` or ``{"every": N}``),
         ``hang_every`` (``N`` or ``{"every": N, "seconds": S, "then": "answer"}``); and ``fail``,
         ``throttle``, ``drop``, ``hang``, ``error_in_body``, ``html``, ``json_body``, ``trickle``,
@@ -262,7 +285,7 @@ class Faults:
         as the methods.
         """
         every_keys = [f"{kind}_every" for kind in PERIODIC_KINDS]
-        unknown = set(settings) - {"latency", "error_rate", "clear", *every_keys, *FAULT_KINDS}
+        unknown = set(settings) - {"latency", "error_rate", "clear", "rate_limit", *every_keys, *FAULT_KINDS}
         if unknown:
             raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
         if settings.get("clear"):
@@ -271,6 +294,12 @@ class Faults:
             self.latency = settings["latency"]
         if "error_rate" in settings:
             self.error_rate = settings["error_rate"]
+        if "rate_limit" in settings:
+            spec = settings["rate_limit"]
+            if isinstance(spec, dict):
+                self.rate_limit(**spec)
+            else:
+                self.rate_limit(spec)
         for key in every_keys:
             if key not in settings:
                 continue
@@ -305,6 +334,10 @@ class Faults:
             for kind in PERIODIC_KINDS:
                 if kind in due:
                     return self._periodic[kind].fault
+            if self._bucket is not None:
+                wait = self._bucket.take()
+                if wait is not None:
+                    return Fault("rate_limit", status=429, retry_after=retry_after_seconds(wait))
             if self._error_rate and self._rng.random() < self._error_rate:
                 return Fault("fail", status=self.error_rate_status)
         return None

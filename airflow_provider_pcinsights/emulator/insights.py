@@ -195,9 +195,7 @@ class Insights:
         query_id = request.param("queryId")
         filtered = report_id is not None or report_name is not None or query_id is not None
         if report_id is not None:
-            # cmp v1.1 takes several ids joined by ';'; elsewhere ';' is just part of an unknown id.
-            several = (program, version) == ("cmp", "v1.1")
-            wanted = _values(report_id) if several else [report_id]
+            wanted = self._wanted_report_ids(report_id, program, version)
             by_id = {r["ReportId"].lower(): r for r in records}
             records = [by_id[w.lower()] for w in wanted if w.lower() in by_id]
             if len(wanted) == 1:
@@ -218,6 +216,19 @@ class Insights:
                 log["status_changes"] = changes
 
         return self._paged(request, records, program, on_page=count_reads)
+
+    def _wanted_report_ids(self, report_id: str, program: str, version: str) -> list[str]:
+        """The ids a ``reportId`` filter names: cmp v1.1 takes several joined by ';' (as
+        ``behaviour.multi_report_id`` says); elsewhere ';' is just part of one (unknown) id."""
+        several = _values(report_id) if (program, version) == ("cmp", "v1.1") else [report_id]
+        if len(several) <= 1:
+            return several or [report_id]
+        choice = self.behaviour.multi_report_id
+        if choice == "reject":
+            raise BadRequest(f"Invalid reportId '{report_id}'. Specify a single report id.")
+        if choice == "as_one_id":
+            return [report_id]
+        return several
 
     def _paged(
         self,

@@ -16,6 +16,7 @@ class Request:
     body: bytes
     base_url: str  # "https://127.0.0.1:PORT"
     client_address: str = "127.0.0.1"
+    connection: int | None = None  # the number of the TLS connection it came on (ConnectionStats)
 
     def param(self, name: str) -> str | None:
         """A query parameter, matching its name without regard to case as ASP.NET does."""

@@ -41,6 +41,8 @@ class RequestRecord:
     # carried an Authorization header (it never should: the link is its own credential).
     execution_id: str | None = None
     authorization: bool | None = None
+    # The number of the TLS connection the call came on (1, 2, ... since the emulator started).
+    connection: int | None = None
 
     @property
     def status_code(self) -> int | None:

@@ -110,7 +110,7 @@ class Router:
         )
         if fault.kind == "drop":
             return Response.dropped()
-        if fault.kind == "throttle":
+        if fault.kind in ("throttle", "rate_limit"):
             return self._throttled(fault, program)
         if fault.kind == "echo":
             message = f"The upstream request failed. Request as received: {_echo(request)}"
@@ -169,6 +169,7 @@ class Router:
             "query": request.flat_query(),
             "status": None if response.drop else response.status,
             "fault": fault.describe() if fault else None,
+            "connection": request.connection,
         }
         if self.files.serves(request):
             fields.update(self.files.log_fields(request))

@@ -3,7 +3,9 @@
 The TLS handshake runs in the connection's own thread, so a client that
 connects and says nothing cannot stall other clients. Open connections are
 tracked and cut on ``stop()``: with HTTP keep-alive, a stopped emulator must
-not go on answering on connections it accepted earlier.
+not go on answering on connections it accepted earlier. They are also counted
+(``ConnectionStats``), and each request carries the number of the connection
+it came on, so a test can tell how many connections a client held.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         self.request = self.server.ssl_context.wrap_socket(self.request, server_side=True)
-        self.server.track(self.request)
+        self.connection_number = self.server.track(self.request)
         super().setup()
 
     def finish(self) -> None:
@@ -74,6 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             base_url=self.server.base_url,
             client_address=self.client_address[0],
+            connection=self.connection_number,
         )
         try:
             response = self.server.router(request)
@@ -123,6 +126,40 @@ class _Handler(BaseHTTPRequestHandler):
                 return
 
 
+class ConnectionStats:
+    """TLS connections the emulator accepted, how many are open, and the most open at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._numbered = 0  # never reset, so connection numbers stay unique
+        self.accepted = 0
+        self.open = 0
+        self.peak_open = 0
+
+    def opened(self) -> int:
+        """Count one connection; its number (from 1, since the emulator started)."""
+        with self._lock:
+            self._numbered += 1
+            self.accepted += 1
+            self.open += 1
+            self.peak_open = max(self.peak_open, self.open)
+            return self._numbered
+
+    def closed(self, count: int = 1) -> None:
+        with self._lock:
+            self.open -= count
+
+    def reset(self) -> None:
+        """Count afresh: ``accepted`` from 0 and ``peak_open`` from the connections open now."""
+        with self._lock:
+            self.accepted = 0
+            self.peak_open = self.open
+
+    def to_dict(self) -> dict[str, int]:
+        with self._lock:
+            return {"accepted": self.accepted, "open": self.open, "peak_open": self.peak_open}
+
+
 class EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -134,28 +171,36 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         ssl_context: ssl.SSLContext,
         router: Callable[[Request], Response],
         stopping: threading.Event,
+        stats: ConnectionStats | None = None,
     ) -> None:
         super().__init__(address, _Handler)
         self.ssl_context = ssl_context
         self.router = router
         self.stopping = stopping
+        self.stats = stats or ConnectionStats()
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         host, port = self.server_address[:2]
         self.base_url = f"https://{host}:{port}"
 
-    def track(self, connection: socket.socket) -> None:
+    def track(self, connection: socket.socket) -> int:
+        """Count and remember an accepted connection; its number."""
         with self._connections_lock:
             self._connections.add(connection)
+        return self.stats.opened()
 
     def untrack(self, connection: socket.socket) -> None:
         with self._connections_lock:
+            if connection not in self._connections:
+                return
             self._connections.discard(connection)
+        self.stats.closed()
 
     def close_connections(self) -> None:
         with self._connections_lock:
             connections = list(self._connections)
             self._connections.clear()
+        self.stats.closed(len(connections))
         for connection in connections:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
