@@ -33,6 +33,9 @@ SIGN_IN_RETRY_METHODS = frozenset({"GET", "POST"})
 
 UTF8_BOM = b"\xef\xbb\xbf"
 _READ_SIZE = 64 * 1024
+# Connections one API session keeps for reuse: at least the bulk runner's default ceiling
+# (``adaptive_limit.DEFAULT_CEILING``), or every call above it would open a new TLS connection.
+API_POOL_SIZE = 32
 # getaddrinfo's "this name does not exist" (not EAI_AGAIN, a resolver that may recover).
 _NO_SUCH_NAME = frozenset(
     code for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None)) if code
@@ -112,15 +115,23 @@ class BoundedRetry(Retry):
     - Failures retrying cannot mend (``classify_failure``) end the call at once.
     - ``Retry-After`` is clamped to ``max_retry_after``, so a service asking to
       wait an hour cannot stall a task for an hour.
+    - ``observer`` (``_retry_observers.RetryObservers``) hears of every 429, the ones retried here
+      too, and is told while this layer sleeps before a retry: a bulk runner slows
+      down on throttling it would otherwise never see, and does not count a call
+      asleep in its backoff as one on the wire.
     """
 
-    def __init__(self, *args: Any, max_retry_after: float = 60.0, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, max_retry_after: float = 60.0, observer: Any = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.max_retry_after = max_retry_after
+        self.observer = observer
 
     def new(self, **kw: Any) -> BoundedRetry:
         retry = super().new(**kw)
         retry.max_retry_after = self.max_retry_after
+        retry.observer = self.observer
         return retry
 
     def increment(
@@ -134,7 +145,17 @@ class BoundedRetry(Retry):
     ) -> BoundedRetry:
         if error is not None and classify_failure(error):
             raise MaxRetryError(_pool, url, error) from error
+        if response is not None and getattr(response, "status", None) == 429 and self.observer is not None:
+            # Before retrying (or giving up): the last 429 of a call is a signal too.
+            self.observer.throttled()
         return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    def sleep(self, response: Any = None) -> None:
+        if self.observer is None:
+            super().sleep(response)
+            return
+        with self.observer.backing_off():
+            super().sleep(response)
 
     def get_backoff_time(self) -> float:
         failures = len(list(takewhile(lambda h: h.redirect_location is None, reversed(self.history))))
@@ -164,7 +185,7 @@ class BoundedRetry(Retry):
         return min(max(seconds, 0.0), self.max_retry_after)
 
 
-def build_retry(policy: RetryPolicy, methods: Collection[str]) -> BoundedRetry:
+def build_retry(policy: RetryPolicy, methods: Collection[str], observer: Any = None) -> BoundedRetry:
     return BoundedRetry(
         total=policy.retries,
         connect=policy.retries,
@@ -181,6 +202,7 @@ def build_retry(policy: RetryPolicy, methods: Collection[str]) -> BoundedRetry:
         raise_on_status=False,
         raise_on_redirect=False,
         max_retry_after=policy.max_retry_after,
+        observer=observer,
     )
 
 
@@ -236,9 +258,15 @@ def new_session(
     policy: RetryPolicy,
     retry_methods: Collection[str],
     user_agent: str,
+    observer: Any = None,
+    pool_maxsize: int = 16,
 ) -> PinnedSession:
     session = PinnedSession(verify=verify, proxies=proxies, timeout=timeout)
-    adapter = HTTPAdapter(max_retries=build_retry(policy, retry_methods), pool_connections=4, pool_maxsize=16)
+    adapter = HTTPAdapter(
+        max_retries=build_retry(policy, retry_methods, observer),
+        pool_connections=4,
+        pool_maxsize=pool_maxsize,
+    )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = user_agent

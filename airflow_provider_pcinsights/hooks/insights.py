@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,9 @@ from airflow_provider_pcinsights.exceptions import (
     UnexpectedResponseError,
 )
 from airflow_provider_pcinsights.hooks._answers import Call, Caller, read_answer, wants_new_token
+from airflow_provider_pcinsights.hooks._batch import BATCH_SIZE, BatchIO, BatchReads, Page, fold
 from airflow_provider_pcinsights.hooks._paging import Pages, with_query
+from airflow_provider_pcinsights.hooks._retry_observers import RetryObserver, RetryObservers
 from airflow_provider_pcinsights.hooks._retry_policy import RetryPolicy
 from airflow_provider_pcinsights.hooks._settings import InsightsSettings, settings_from_connection
 from airflow_provider_pcinsights.report_ids import normalize_report_ids, validate_report_id
@@ -127,6 +129,7 @@ class PartnerCenterInsightsHook(BaseHook):
         self._session_lock = threading.Lock()
         self._session: requests.Session | None = None
         self._file_session: requests.Session | None = None  # for report files: never sends the token
+        self._retry_observers = RetryObservers()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(conn_id={self.conn_id!r})"
@@ -196,13 +199,24 @@ class PartnerCenterInsightsHook(BaseHook):
             register_write_back(source, self.conn_id)
         return source
 
+    @cached_property
+    def _batch_reads(self) -> BatchReads:
+        """What this hook learned about reading many reports at once (see ``_batch``)."""
+        settings = self.settings
+        return BatchReads(
+            multi_id_filter=(settings.program, settings.api_version) == MULTI_ID_LISTING,
+            where=f"{settings.program} {settings.api_version}",
+        )
+
     def _http(self) -> requests.Session:
         """The session of API calls (their token goes with each call, as ``auth``)."""
         with self._session_lock:
             if self._session is None:
-                from airflow_provider_pcinsights.hooks._transport import API_RETRY_METHODS
+                from airflow_provider_pcinsights.hooks._transport import API_POOL_SIZE, API_RETRY_METHODS
 
-                self._session = self._new_session(API_RETRY_METHODS)
+                self._session = self._new_session(
+                    API_RETRY_METHODS, observer=self._retry_observers, pool_maxsize=API_POOL_SIZE
+                )
             return self._session
 
     def _file_http(self) -> requests.Session:
@@ -213,7 +227,9 @@ class PartnerCenterInsightsHook(BaseHook):
                 self._file_session = self._new_session(("GET",))
             return self._file_session
 
-    def _new_session(self, retry_methods: Sequence[str]) -> requests.Session:
+    def _new_session(
+        self, retry_methods: Sequence[str], *, observer: Any = None, pool_maxsize: int = 16
+    ) -> requests.Session:
         """A session with the connection's verify, proxies and timeout, and the hook's retries."""
         from airflow_provider_pcinsights.hooks._transport import new_session
 
@@ -225,6 +241,8 @@ class PartnerCenterInsightsHook(BaseHook):
             policy=self.retry_policy,
             retry_methods=retry_methods,
             user_agent=_user_agent(),
+            observer=observer,
+            pool_maxsize=pool_maxsize,
         )
 
     def close(self) -> None:
@@ -234,6 +252,18 @@ class PartnerCenterInsightsHook(BaseHook):
                 if session is not None:
                     session.close()
             self._session = self._file_session = None
+
+    def add_retry_observer(self, observer: RetryObserver) -> None:
+        """Tell ``observer`` of every 429 the API answers (retried or not) and of each backoff sleep.
+
+        ``observer.throttled()`` and ``observer.backing_off()`` run in the thread making the
+        call; an ``adaptive_limit.AdaptiveLimit`` is one, so a bulk run slows down on throttling
+        that the hook's retries would otherwise hide from it. The sign-in is not observed.
+        """
+        self._retry_observers.add(observer)
+
+    def remove_retry_observer(self, observer: RetryObserver) -> None:
+        self._retry_observers.remove(observer)
 
     # ------------------------------------------------------------------ public API
 
@@ -285,18 +315,60 @@ class PartnerCenterInsightsHook(BaseHook):
         if report_id is None:
             return self._get_all(REPORTS_PATH, params, _listing("list reports"))
         ids, _ = normalize_report_ids(report_id)
-        settings = self.settings
-        if len(ids) == 1 or (settings.program, settings.api_version) == MULTI_ID_LISTING:
-            wanted = MULTI_VALUE_SEPARATOR.join(ids)
-            action = f"read report{'s' if len(ids) > 1 else ''} {', '.join(ids)}"
-            return self._get_all(REPORTS_PATH, {**params, "reportId": wanted}, _listing(action))
-        return [
-            record
-            for one in ids
-            for record in self._get_all(
-                REPORTS_PATH, {**params, "reportId": one}, _listing(f"read report {one}")
-            )
-        ]
+        if len(ids) > 1 and self._batch_reads.batches_allowed:
+            return [
+                record
+                for start in range(0, len(ids), BATCH_SIZE)
+                for record in self._read_batch(ids[start : start + BATCH_SIZE], params)
+            ]
+        return [record for one in ids for record in self._read_one(one, params)]
+
+    def get_reports(self, report_ids: str | Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The records of many reports in few calls, keyed by the ids as given, in their order.
+
+        Ids the account does not know are absent from the answer (no exception per id):
+        ``[rid for rid in ids if rid not in answer]`` are the unknown ones. Ids compare
+        without regard to case; the same id twice is read once.
+
+        Costs one call per 50 ids on cmp v1.1 (``;``-joined ``reportId``), or one paged
+        listing of the account's reports where that is cheaper (on mpn, which takes one id
+        per filter, unless the account's listing is longer than the list of ids: then one call
+        per id). When the service refuses a batch, or leaves out of one a report that a single
+        read then finds, the hook reads singly (or lists) from then on. An id a batch or a
+        complete listing did not return is read once on its own before it is called unknown.
+        Only the records asked for must carry a documented status.
+        """
+        given = [report_ids] if isinstance(report_ids, str) else list(report_ids)
+        ids = [validate_report_id(one) for one in given]
+        if not ids:
+            return {}
+        wanted = frozenset(fold(one) for one in ids)
+        io = BatchIO(
+            read_batch=lambda chunk: self._read_batch(chunk, {}, only_ids=wanted),
+            read_one=lambda one: self._read_one(one, {}, only_ids=wanted),
+            listing=lambda: self._listing_pages(only_ids=wanted),
+        )
+        found = self._batch_reads.read(ids, io)
+        return {one: found[fold(one)] for one in ids if fold(one) in found}
+
+    def _read_batch(
+        self, ids: list[str], params: dict[str, str], only_ids: frozenset[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """One filtered listing of several ids joined by ';' (cmp v1.1), following ``nextLink``."""
+        call = _listing(f"read reports {', '.join(ids)}", only_ids)
+        return self._get_all(REPORTS_PATH, {**params, "reportId": MULTI_VALUE_SEPARATOR.join(ids)}, call)
+
+    def _read_one(
+        self, report_id: str, params: dict[str, str], only_ids: frozenset[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """One id's filtered listing: its record, or ``[]`` when the account does not know it."""
+        call = _listing(f"read report {report_id}", only_ids)
+        return self._get_all(REPORTS_PATH, {**params, "reportId": report_id}, call)
+
+    def _listing_pages(self, only_ids: frozenset[str] | None) -> Iterator[Page]:
+        call = _listing("list reports", only_ids)
+        for envelope, has_next in self._pages(REPORTS_PATH, {}, call):
+            yield Page(records=envelope.records, total_count=envelope.total_count, has_next=has_next)
 
     def pause_report(self, report_id: str) -> dict[str, Any]:
         return self._report_action("pause", report_id)
@@ -473,6 +545,10 @@ class PartnerCenterInsightsHook(BaseHook):
 
     def _get_all(self, path: str, params: dict[str, str], call: Call) -> list[dict[str, Any]]:
         """Every record of a listing, following ``nextLink`` on the API's own host only."""
+        return [record for envelope, _ in self._pages(path, params, call) for record in envelope.records]
+
+    def _pages(self, path: str, params: dict[str, str], call: Call) -> Iterator[tuple[Envelope, bool]]:
+        """Each page of a listing with whether another follows; a caller may stop before the end."""
         url: str | None = urljoin(self.settings.base_url, path)
         pages = Pages(
             self.settings.base_url,
@@ -481,14 +557,12 @@ class PartnerCenterInsightsHook(BaseHook):
             record=call.record,
             secrets=self._known_secrets(),
         )
-        records: list[dict[str, Any]] = []
         current_params: dict[str, str] | None = params
         while url:
             envelope = self._request("GET", url, current_params, call)
             pages.add(with_query(url, current_params), envelope.records)
-            records.extend(envelope.records)
             url, current_params = pages.next_url(url, envelope.next_link), None
-        return records
+            yield envelope, url is not None
 
     def _request(self, method: str, path_or_url: str, params: dict[str, str] | None, call: Call) -> Envelope:
         """One API call, with one fresh sign-in on a 401 a new token may mend.
@@ -563,9 +637,9 @@ class PartnerCenterInsightsHook(BaseHook):
             return ()
 
 
-def _listing(action: str) -> Call:
+def _listing(action: str, only_ids: frozenset[str] | None = None) -> Call:
     """A GET of reports where nothing matching is an empty listing, not an error."""
-    return Call(action=action, record="report", nothing_matches_is_empty=True)
+    return Call(action=action, record="report", nothing_matches_is_empty=True, only_ids=only_ids)
 
 
 def _several(value: Any, name: str) -> list[str]:

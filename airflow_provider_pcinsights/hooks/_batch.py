@@ -1,0 +1,235 @@
+"""Reading many reports in few calls: which way is cheapest, and what the service taught us. No HTTP.
+
+Three ways to read the status of many reports:
+
+- **batches**: cmp v1.1 takes up to ``BATCH_SIZE`` ids joined by ``;`` in one
+  ``reportId`` filter: ``ceil(n / 50)`` calls;
+- **listing**: every report of the account, page by page (``nextLink``): as many
+  calls as pages, whatever ``n``, the only multi-report read on ``mpn``;
+- **singles**: one filtered call per id: ``n`` calls.
+
+``BatchReads`` picks the cheapest it can vouch for, and remembers for the
+hook's life what the service showed: a refused batch (a 400, or ids a batch left
+out that single reads then found), the number of pages of a complete listing
+(or a lower bound, when one was cut off because single reads had become cheaper),
+and a listing that left out a report a single read found. Ids that a batch or a
+complete listing did not return are read once more on their own before being
+called unknown: an unknown id is rare (a typo, a deleted report) and a wrong
+"unknown" would end a wait or fail a task.
+
+The I/O is the hook's (``BatchIO``); everything here is thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_pcinsights.exceptions import BadRequestError
+
+log = logging.getLogger(__name__)
+
+# Ids per cmp v1.1 call: the issue's figure, and a URL of about 2 KB with the ';' escaped.
+BATCH_SIZE = 50
+
+Record = dict[str, Any]
+
+
+def fold(report_id: str) -> str:
+    """Report ids compare without regard to case (they are UUIDs, answered in any case)."""
+    return report_id.casefold()
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the account's listing."""
+
+    records: list[Record]
+    total_count: int | None  # the envelope's TotalCount, if the service sent one
+    has_next: bool
+
+
+@dataclass(frozen=True)
+class BatchIO:
+    """The hook's calls, each one HTTP request (paging aside).
+
+    :param read_batch: the reports among these ids, in one call (cmp v1.1's ``;``-joined filter).
+    :param read_one: the records of one id's filtered listing (``[]`` when it matches nothing).
+    :param listing: the account's reports, page by page; the reader may stop early.
+    """
+
+    read_batch: Callable[[list[str]], list[Record]]
+    read_one: Callable[[str], list[Record]]
+    listing: Callable[[], Iterator[Page]]
+
+
+@dataclass
+class Plan:
+    """What one read did: the way chosen, and how many calls each way took."""
+
+    way: str  # "batches", "listing" or "singles"
+    calls: dict[str, int] = field(default_factory=lambda: {"batches": 0, "listing": 0, "singles": 0})
+
+
+class BatchReads:
+    """The cheapest way to read many reports, learned over the hook's life.
+
+    :param multi_id_filter: whether the service takes several ids in one ``reportId``
+        filter (cmp v1.1); a refusal turns it off for good.
+    :param where: the program and version, for messages.
+    """
+
+    def __init__(self, *, multi_id_filter: bool, where: str) -> None:
+        self._lock = threading.Lock()
+        self._multi_id_filter = multi_id_filter
+        self.where = where
+        self.batch_refused = False
+        self.listing_pages: int | None = None  # pages of the last complete listing
+        self.listing_at_least = 0  # pages a listing cut short was known to have, at least
+        self.listing_unreliable = False
+        self.last_plan: Plan | None = None
+
+    @property
+    def batches_allowed(self) -> bool:
+        with self._lock:
+            return self._multi_id_filter and not self.batch_refused
+
+    # -- choosing -----------------------------------------------------------------------
+
+    def choose(self, count: int) -> str:
+        """``batches``, ``listing`` or ``singles`` for ``count`` distinct ids, by the calls each costs."""
+        if count <= 1:
+            return "singles"
+        with self._lock:
+            pages = None if self.listing_unreliable else self.listing_pages
+            if self._multi_id_filter and not self.batch_refused:
+                return "listing" if pages is not None and pages < math.ceil(count / BATCH_SIZE) else "batches"
+            if self.listing_unreliable or self.listing_at_least >= count:
+                return "singles"
+            if pages is not None:
+                return "listing" if pages < count else "singles"
+            return "listing"  # unknown size: list, and cut over to singles once they are cheaper
+
+    # -- reading ------------------------------------------------------------------------
+
+    def read(self, report_ids: Iterable[str], io: BatchIO) -> dict[str, Record]:
+        """The record of every id the account knows, by folded id; unknown ids are absent."""
+        given = list(report_ids)
+        wanted = list(dict.fromkeys(fold(rid) for rid in given))
+        original = {fold(rid): rid for rid in given}
+        plan = Plan(self.choose(len(wanted)))
+        found: dict[str, Record] = {}
+        vouched: set[str] = set()  # ids the way chosen has seen every chance to return
+        if plan.way == "batches":
+            vouched = self._batches(wanted, io, found, plan)
+        elif plan.way == "listing":
+            vouched = self._listing(wanted, io, found, plan)
+        unvouched = [w for w in wanted if w not in found and w not in vouched]
+        for folded in unvouched:
+            self._single(original[folded], io, found, plan)
+        to_confirm = [w for w in wanted if w in vouched and w not in found]
+        rescued = [w for w in to_confirm if self._single(original[w], io, found, plan)]
+        if rescued:
+            self._distrust(plan.way, [original[w] for w in rescued])
+        self.last_plan = plan
+        return found
+
+    def _single(self, report_id: str, io: BatchIO, found: dict[str, Record], plan: Plan) -> bool:
+        plan.calls["singles"] += 1
+        return bool(_take(io.read_one(report_id), {fold(report_id)}, found))
+
+    def _batches(self, wanted: list[str], io: BatchIO, found: dict[str, Record], plan: Plan) -> set[str]:
+        vouched: set[str] = set()
+        for start in range(0, len(wanted), BATCH_SIZE):
+            chunk = wanted[start : start + BATCH_SIZE]
+            if len(chunk) == 1 or not self.batches_allowed:
+                continue  # left to single reads
+            try:
+                records = io.read_batch(chunk)
+            except BadRequestError as refusal:
+                plan.calls["batches"] += 1
+                self._refuse(f"it answered HTTP {refusal.status_code}: {refusal.api_message or refusal}")
+                continue
+            plan.calls["batches"] += 1
+            _take(records, set(chunk), found)
+            vouched.update(chunk)
+        return vouched
+
+    def _listing(self, wanted: list[str], io: BatchIO, found: dict[str, Record], plan: Plan) -> set[str]:
+        remaining = set(wanted)
+        seen = 0
+        for pages, page in enumerate(io.listing(), start=1):
+            plan.calls["listing"] += 1
+            seen += len(page.records)
+            remaining -= _take(page.records, remaining, found)
+            if not page.has_next:
+                with self._lock:
+                    self.listing_pages = pages
+                return set(wanted)  # the whole account was listed
+            if not remaining:
+                self._at_least(pages + 1)
+                return set()
+            left = _pages_left(page, seen)
+            # Pages still to read: TotalCount's word when it has one, else as many again as read so
+            # far (so a listing of unknown length costs at most about twice the cheaper way).
+            if (pages if left is None else left) >= len(remaining):
+                self._at_least(pages + (left or 1))
+                return set()  # single reads are now as cheap: the rest goes that way
+        return set(wanted)
+
+    # -- learning -----------------------------------------------------------------------------
+
+    def _at_least(self, pages: int) -> None:
+        with self._lock:
+            self.listing_at_least = max(self.listing_at_least, pages)
+
+    def _refuse(self, why: str) -> None:
+        with self._lock:
+            first = not self.batch_refused
+            self.batch_refused = True
+        if first:
+            log.warning(
+                "Partner Center (%s) refused several report ids in one reportId filter (%s); reading "
+                "them another way (a listing, or one call each) from now on",
+                self.where,
+                why,
+            )
+
+    def _distrust(self, way: str, rescued: list[str]) -> None:
+        shown = ", ".join(rescued[:5]) + (f" and {len(rescued) - 5} more" if len(rescued) > 5 else "")
+        if way == "batches":
+            self._refuse(f"it left out reports a single read then found: {shown}")
+            return
+        with self._lock:
+            first = not self.listing_unreliable
+            self.listing_unreliable = True
+        if first:
+            log.warning(
+                "Partner Center (%s) left reports out of its listing that a single read then found (%s); "
+                "reading several reports one call each from now on",
+                self.where,
+                shown,
+            )
+
+
+def _take(records: list[Record], wanted: set[str], found: dict[str, Record]) -> set[str]:
+    """Keep the records of wanted ids (the first of each); the folded ids taken."""
+    taken: set[str] = set()
+    for record in records:
+        folded = fold(record["ReportId"])
+        if folded in wanted and folded not in found:
+            found[folded] = record
+            taken.add(folded)
+    return taken
+
+
+def _pages_left(page: Page, seen: int) -> int | None:
+    """Pages still to come, estimated from ``TotalCount`` when it is plausible; ``None`` if unknown."""
+    total, size = page.total_count, len(page.records)
+    if total is None or size == 0 or total <= seen:
+        return None
+    return math.ceil((total - seen) / size)
