@@ -26,6 +26,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 
 # Ids per cmp v1.1 call: the issue's figure, and a URL of about 2 KB with the ';' escaped.
 BATCH_SIZE = 50
+# Batches (or single reads) of one read sent at once: the read before a bulk action would
+# otherwise be its one serial part (10 calls for 500 reports).
+READ_CONCURRENCY = 8
 
 Record = dict[str, Any]
 
@@ -81,10 +85,13 @@ class BatchReads:
     :param multi_id_filter: whether the service takes several ids in one ``reportId``
         filter (cmp v1.1); a refusal turns it off for good.
     :param where: the program and version, for messages.
+    :param concurrency: how many batches (or single reads) are sent at once; a listing's pages
+        follow one another (each names the next).
     """
 
-    def __init__(self, *, multi_id_filter: bool, where: str) -> None:
+    def __init__(self, *, multi_id_filter: bool, where: str, concurrency: int = READ_CONCURRENCY) -> None:
         self._lock = threading.Lock()
+        self.concurrency = concurrency
         self._multi_id_filter = multi_id_filter
         self.where = where
         self.batch_refused = False
@@ -119,45 +126,69 @@ class BatchReads:
     def read(self, report_ids: Iterable[str], io: BatchIO) -> dict[str, Record]:
         """The record of every id the account knows, by folded id; unknown ids are absent."""
         given = list(report_ids)
+        original = {fold(rid): rid for rid in reversed(given)}  # the first spelling of each id
         wanted = list(dict.fromkeys(fold(rid) for rid in given))
-        original = {fold(rid): rid for rid in given}
         plan = Plan(self.choose(len(wanted)))
         found: dict[str, Record] = {}
         vouched: set[str] = set()  # ids the way chosen has seen every chance to return
         if plan.way == "batches":
-            vouched = self._batches(wanted, io, found, plan)
+            vouched = self._batches([original[w] for w in wanted], io, found, plan)
         elif plan.way == "listing":
             vouched = self._listing(wanted, io, found, plan)
-        unvouched = [w for w in wanted if w not in found and w not in vouched]
-        for folded in unvouched:
-            self._single(original[folded], io, found, plan)
-        to_confirm = [w for w in wanted if w in vouched and w not in found]
-        rescued = [w for w in to_confirm if self._single(original[w], io, found, plan)]
+        unvouched = [original[w] for w in wanted if w not in found and w not in vouched]
+        self._singles(unvouched, io, found, plan)
+        to_confirm = [original[w] for w in wanted if w in vouched and w not in found]
+        rescued = self._singles(to_confirm, io, found, plan)
         if rescued:
-            self._distrust(plan.way, [original[w] for w in rescued])
+            self._distrust(plan.way, rescued)
         self.last_plan = plan
         return found
 
-    def _single(self, report_id: str, io: BatchIO, found: dict[str, Record], plan: Plan) -> bool:
-        plan.calls["singles"] += 1
-        return bool(_take(io.read_one(report_id), {fold(report_id)}, found))
+    def _singles(self, report_ids: list[str], io: BatchIO, found: dict[str, Record], plan: Plan) -> list[str]:
+        """One call per id, several at once; the ids found."""
+        plan.calls["singles"] += len(report_ids)
+        answers = self._in_parallel(io.read_one, report_ids)
+        return [
+            rid
+            for rid, records in zip(report_ids, answers, strict=True)
+            if _take(records, {fold(rid)}, found)
+        ]
 
-    def _batches(self, wanted: list[str], io: BatchIO, found: dict[str, Record], plan: Plan) -> set[str]:
-        vouched: set[str] = set()
-        for start in range(0, len(wanted), BATCH_SIZE):
-            chunk = wanted[start : start + BATCH_SIZE]
-            if len(chunk) == 1 or not self.batches_allowed:
-                continue  # left to single reads
+    def _batches(self, report_ids: list[str], io: BatchIO, found: dict[str, Record], plan: Plan) -> set[str]:
+        """Chunks of ``BATCH_SIZE`` ids, several at once; a lone last id is left to a single read."""
+        chunks = [report_ids[start : start + BATCH_SIZE] for start in range(0, len(report_ids), BATCH_SIZE)]
+        chunks = [chunk for chunk in chunks if len(chunk) > 1]
+
+        def one_batch(chunk: list[str]) -> list[Record] | BadRequestError | None:
+            if not self.batches_allowed:
+                return None  # another chunk was refused meanwhile: not sent, left to single reads
             try:
-                records = io.read_batch(chunk)
+                return io.read_batch(chunk)
             except BadRequestError as refusal:
-                plan.calls["batches"] += 1
                 self._refuse(f"it answered HTTP {refusal.status_code}: {refusal.api_message or refusal}")
+                return refusal
+
+        vouched: set[str] = set()
+        for chunk, answer in zip(chunks, self._in_parallel(one_batch, chunks), strict=True):
+            if answer is None:
                 continue
             plan.calls["batches"] += 1
-            _take(records, set(chunk), found)
-            vouched.update(chunk)
+            if isinstance(answer, BadRequestError):
+                continue
+            folded = {fold(rid) for rid in chunk}
+            _take(answer, folded, found)
+            vouched.update(folded)
         return vouched
+
+    def _in_parallel(self, function: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+        """``function`` over ``items``, up to ``concurrency`` at once; answers in order. The first
+        error (in input order) is raised once every call has ended."""
+        if len(items) <= 1 or self.concurrency <= 1:
+            return [function(item) for item in items]
+        workers = min(self.concurrency, len(items))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pcinsights-read") as pool:
+            futures = [pool.submit(function, item) for item in items]
+        return [future.result() for future in futures]
 
     def _listing(self, wanted: list[str], io: BatchIO, found: dict[str, Record], plan: Plan) -> set[str]:
         remaining = set(wanted)

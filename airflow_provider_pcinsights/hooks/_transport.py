@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterator, Mapping
 from itertools import takewhile
 from random import random
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -228,13 +229,20 @@ class PinnedSession(requests.Session):
     ``Session.verify`` and has no session-wide timeout at all; passing them with
     each request is the only way they hold, including for the requests MSAL makes
     through this session.
+
+    The environment's proxies (``HTTPS_PROXY``, ``NO_PROXY``...) still apply, below the
+    connection's own, but are read once per host rather than at every call: ``requests``
+    walks the whole environment twice a call otherwise, a cost a bulk action of hundreds
+    of calls feels (``trust_env`` is off for that reason; it also keeps ``~/.netrc`` out).
     """
 
     def __init__(self, *, verify: bool | str, proxies: Mapping[str, str] | None, timeout: float) -> None:
         super().__init__()
+        self.trust_env = False
         self._pinned_verify = verify
         self._pinned_proxies = dict(proxies or {})
         self._pinned_timeout = timeout
+        self._environment_proxies: dict[str, dict[str, str]] = {}
         self.hooks["response"].append(strip_byte_order_mark)
 
     @property
@@ -243,11 +251,20 @@ class PinnedSession(requests.Session):
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs["verify"] = self._pinned_verify
-        if self._pinned_proxies:
-            kwargs["proxies"] = {**self._pinned_proxies, **(kwargs.get("proxies") or {})}
+        from_environment = self._proxies_from_environment(url if isinstance(url, str) else url.decode())
+        if self._pinned_proxies or from_environment or kwargs.get("proxies"):
+            kwargs["proxies"] = {**from_environment, **self._pinned_proxies, **(kwargs.get("proxies") or {})}
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._pinned_timeout
         return super().request(method, url, *args, **kwargs)
+
+    def _proxies_from_environment(self, url: str) -> dict[str, str]:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        cached = self._environment_proxies.get(origin)
+        if cached is None:
+            cached = self._environment_proxies[origin] = dict(requests.utils.get_environ_proxies(origin))
+        return cached
 
 
 def new_session(

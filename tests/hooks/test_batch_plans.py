@@ -7,6 +7,8 @@ every choice can be checked, including answers the emulator does not give
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from airflow_provider_pcinsights.exceptions import BadRequestError
@@ -59,6 +61,13 @@ class ScriptedService:
         return BatchIO(read_batch=self.read_batch, read_one=self.read_one, listing=self.listing)
 
 
+def _reader(multi_id_filter: bool) -> BatchReads:
+    """One call at a time, so the order of the calls can be asserted (see the parallel test below)."""
+    return BatchReads(
+        multi_id_filter=multi_id_filter, where="cmp v1.1" if multi_id_filter else "mpn v1", concurrency=1
+    )
+
+
 def _read(reader: BatchReads, service: ScriptedService, ids: list[str]) -> dict:
     service.calls.clear()
     return reader.read(ids, service.io())
@@ -66,7 +75,7 @@ def _read(reader: BatchReads, service: ScriptedService, ids: list[str]) -> dict:
 
 def test_batches_of_fifty_and_a_lone_last_id_read_on_its_own():
     service = ScriptedService(200)
-    reader = BatchReads(multi_id_filter=True, where="cmp v1.1")
+    reader = _reader(True)
 
     found = _read(reader, service, service.ids[: 2 * BATCH_SIZE + 1])
 
@@ -76,7 +85,7 @@ def test_batches_of_fifty_and_a_lone_last_id_read_on_its_own():
 
 def test_a_listing_known_to_be_shorter_than_the_batches_is_preferred_on_cmp_too():
     service = ScriptedService(150)
-    reader = BatchReads(multi_id_filter=True, where="cmp v1.1")
+    reader = _reader(True)
     reader.listing_pages = 2  # learned earlier: the whole account fits in 2 pages
 
     _read(reader, service, service.ids[:150])
@@ -86,7 +95,7 @@ def test_a_listing_known_to_be_shorter_than_the_batches_is_preferred_on_cmp_too(
 
 def test_without_total_count_a_listing_is_cut_once_it_has_cost_as_much_as_the_single_reads_left():
     service = ScriptedService(1000, page_size=10, total_count=False)
-    reader = BatchReads(multi_id_filter=False, where="mpn v1")
+    reader = _reader(False)
     wanted = [service.ids[5], service.ids[500], service.ids[990]]
 
     found = _read(reader, service, wanted)
@@ -101,7 +110,7 @@ def test_without_total_count_a_listing_is_cut_once_it_has_cost_as_much_as_the_si
 
 def test_a_complete_listing_teaches_its_length():
     service = ScriptedService(250)
-    reader = BatchReads(multi_id_filter=False, where="mpn v1")
+    reader = _reader(False)
 
     _read(reader, service, [service.ids[n] for n in (0, 100, 200, 210, 220, 230, 240, 249)])
 
@@ -112,7 +121,7 @@ def test_a_complete_listing_teaches_its_length():
 
 def test_a_listing_that_leaves_out_a_report_a_single_read_finds_is_not_trusted_again(caplog):
     service = ScriptedService(50, hidden_from_listing=frozenset({"r0007"}))
-    reader = BatchReads(multi_id_filter=False, where="mpn v1")
+    reader = _reader(False)
 
     found = _read(reader, service, ["r0003", "r0007"])
 
@@ -126,7 +135,7 @@ def test_a_listing_that_leaves_out_a_report_a_single_read_finds_is_not_trusted_a
 
 def test_a_refused_batch_sends_the_rest_another_way_and_is_remembered(caplog):
     service = ScriptedService(120, refuse_batches=True)
-    reader = BatchReads(multi_id_filter=True, where="cmp v1.1")
+    reader = _reader(True)
 
     found = _read(reader, service, service.ids[:60])
 
@@ -141,6 +150,24 @@ def test_a_refused_batch_sends_the_rest_another_way_and_is_remembered(caplog):
 @pytest.mark.parametrize("count", [0, 1])
 def test_one_id_or_none_is_never_a_batch_or_a_listing(count):
     service = ScriptedService(10)
-    reader = BatchReads(multi_id_filter=True, where="cmp v1.1")
+    reader = _reader(True)
     _read(reader, service, service.ids[:count])
     assert service.calls == [f"one:{rid}" for rid in service.ids[:count]]
+
+
+def test_batches_and_single_reads_go_several_at_once():
+    service = ScriptedService(200)
+    four_at_once = threading.Barrier(4, timeout=10)  # broken unless four calls wait here together
+    reading = service.read_batch
+
+    def read_batch(ids: list[str]) -> list[dict]:
+        four_at_once.wait()
+        return reading(ids)
+
+    service.read_batch = read_batch  # type: ignore[method-assign]
+    reader = BatchReads(multi_id_filter=True, where="cmp v1.1", concurrency=8)
+
+    found = _read(reader, service, service.ids)
+
+    assert len(found) == 200
+    assert sorted(service.calls) == ["batch:50"] * 4

@@ -34,7 +34,7 @@ def test_cmp_v1_1_reads_fifty_ids_a_call_keyed_by_the_ids_as_given(emu, make_hoo
 
     assert list(records) == asked
     assert [records[a]["ReportId"] for a in asked] == ids
-    assert [len(q.split(";")) for q in _reads(emu)] == [50, 50, 20]
+    assert sorted(len(q.split(";")) for q in _reads(emu)) == [20, 50, 50]  # sent several at once
 
 
 def test_an_unknown_id_is_absent_without_an_error_after_one_call_of_its_own(emu, make_hook):
@@ -69,7 +69,7 @@ def test_mpn_lists_the_account_when_that_is_cheaper_and_reads_singly_when_not(em
     emu.request_log.clear()
     few = hook.get_reports(ids[:2])  # fewer ids than the listing has pages: one call each is as cheap
     assert list(few) == ids[:2]
-    assert _reads(emu) == ids[:2]
+    assert sorted(_reads(emu)) == sorted(ids[:2])
 
 
 def test_mpn_stops_listing_once_single_reads_are_cheaper(emu, make_hook):
@@ -82,10 +82,10 @@ def test_mpn_stops_listing_once_single_reads_are_cheaper(emu, make_hook):
     assert list(records) == last
     calls = _reads(emu)
     assert calls[0] == ""  # a first page, whose TotalCount says many more pages would come
-    assert calls[1:] == last  # so the three are read one by one
+    assert sorted(calls[1:]) == sorted(last)  # so the three are read one by one (several at once)
     emu.request_log.clear()
     hook.get_reports(last)
-    assert _reads(emu) == last  # and the hook remembers the listing is longer than that
+    assert sorted(_reads(emu)) == sorted(last)  # and the hook remembers the listing is longer than that
 
 
 @pytest.mark.parametrize("misbehaviour", ["reject", "as_one_id"])
@@ -97,7 +97,8 @@ def test_a_refused_batch_falls_back_to_other_reads_and_is_not_tried_again(
     ids = emu.report_ids("cmp")[:3]
 
     assert list(hook.get_reports(ids)) == ids
-    assert _reads(emu) == [";".join(ids), *ids]
+    assert _reads(emu)[0] == ";".join(ids)
+    assert sorted(_reads(emu)[1:]) == sorted(ids)
     assert "refused several report ids in one reportId filter" in caplog.text
 
     emu.request_log.clear()
@@ -115,7 +116,7 @@ def test_list_reports_with_many_ids_on_cmp_v1_1_sends_fifty_a_call(emu, make_hoo
     records = hook.list_reports(report_id=ids)
 
     assert sorted(r["ReportId"] for r in records) == sorted(ids)
-    assert [len(q.split(";")) for q in _reads(emu)] == [50, 50, 1]
+    assert sorted(len(q.split(";")) for q in _reads(emu)) == [1, 50, 50]
 
 
 def test_an_unreadable_status_of_a_report_not_asked_for_does_not_fail_a_listing(emu, make_hook):
