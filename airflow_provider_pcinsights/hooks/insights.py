@@ -32,7 +32,14 @@ from airflow_provider_pcinsights.exceptions import (
     UnexpectedResponseError,
 )
 from airflow_provider_pcinsights.hooks._answers import Call, Caller, read_answer, wants_new_token
-from airflow_provider_pcinsights.hooks._batch import BATCH_SIZE, BatchIO, BatchReads, Page, fold
+from airflow_provider_pcinsights.hooks._batch import (
+    BATCH_SIZE,
+    READ_CONCURRENCY,
+    BatchIO,
+    BatchReads,
+    Page,
+    fold,
+)
 from airflow_provider_pcinsights.hooks._paging import Pages, with_query
 from airflow_provider_pcinsights.hooks._retry_observers import RetryObserver, RetryObservers
 from airflow_provider_pcinsights.hooks._retry_policy import RetryPolicy
@@ -89,6 +96,8 @@ class PartnerCenterInsightsHook(BaseHook):
         Each attempt is bounded by the connection's ``timeout``, its body as a whole too.
     :param max_pages: how many ``nextLink`` pages one listing may follow before it
         is treated as a runaway and refused.
+    :param read_concurrency: how many calls one ``get_reports`` sends at once (its batches, or
+        its single reads); a listing's pages always follow one another.
     :param store_rotated_refresh_token: App+User only, off by default: write each
         refresh token Entra hands back into the connection row in Airflow's
         database (Airflow 2, where tasks may write it). Ignored, with a warning, on
@@ -110,6 +119,7 @@ class PartnerCenterInsightsHook(BaseHook):
         backoff_max: float = 30.0,
         max_retry_after: float = 60.0,
         max_pages: int = DEFAULT_MAX_PAGES,
+        read_concurrency: int = READ_CONCURRENCY,
         store_rotated_refresh_token: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -122,9 +132,8 @@ class PartnerCenterInsightsHook(BaseHook):
             backoff_max=backoff_max,
             max_retry_after=max_retry_after,
         )
-        if not isinstance(max_pages, int) or isinstance(max_pages, bool) or max_pages < 1:
-            raise ValueError(f"max_pages must be a whole number >= 1, got {max_pages!r}")
-        self.max_pages = max_pages
+        self.max_pages = _at_least_one(max_pages, "max_pages")
+        self.read_concurrency = _at_least_one(read_concurrency, "read_concurrency")
         self.store_rotated_refresh_token = bool(store_rotated_refresh_token)
         self._session_lock = threading.Lock()
         self._session: requests.Session | None = None
@@ -206,6 +215,7 @@ class PartnerCenterInsightsHook(BaseHook):
         return BatchReads(
             multi_id_filter=(settings.program, settings.api_version) == MULTI_ID_LISTING,
             where=f"{settings.program} {settings.api_version}",
+            concurrency=self.read_concurrency,
         )
 
     def _http(self) -> requests.Session:
@@ -667,6 +677,12 @@ def _execution_status(value: str) -> str:
     raise ValueError(
         f"execution_status has unknown status {value!r}; use one of {', '.join(EXECUTION_STATUSES)}"
     )
+
+
+def _at_least_one(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    return value
 
 
 def _nonempty_text(value: Any, name: str) -> str:

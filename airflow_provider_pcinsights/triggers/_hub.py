@@ -1,0 +1,472 @@
+"""One poll hub per triggerer process: triggers of one connection share a look-up, a session and their polls.
+
+A triggerer runs every deferred wait of the deployment on one event loop. A
+trigger that builds its own hook builds its own HTTP session, and a thousand of
+them (a triggerer restart starts them all at once) make a thousand connection
+look-ups, a thousand TLS connections and a thousand calls a poll, and stall the
+loop while they are built. Through the hub, the triggers of one connection (and
+the same hook parameters) in one process share:
+
+- one connection look-up, made asynchronously (``BaseHook.aget_connection`` on
+  Airflow 3; ``get_connection`` in a worker thread on 2.11), and made again after
+  ``CONNECTION_TTL`` seconds or an authentication failure, so a rotated secret is
+  picked up;
+- one hook, built in a worker thread, with one pooled HTTP session, closed when
+  the last trigger leaves;
+- their polls: reads that arrive within ``GATHER_SECONDS`` of each other are one
+  ``hook.get_reports`` call (50 ids a call on cmp v1.1, the account's listing on
+  mpn), in a worker thread, and every trigger gets its own reports back. ``sleep``
+  wakes triggers of the same poll interval at the same instants, so triggers
+  started at different times still poll together.
+
+The hub keeps no state a trigger would need back: no answer outlives the read
+that fetched it, and a trigger that is run twice, cancelled or restarted simply
+reads again. It is a cache of connections and sessions, not a source of truth.
+
+Usage, inside a trigger's ``run()``::
+
+    async with poll_hub().reader(conn_id, hook_params) as reader:
+        while True:
+            records = await reader.read(report_ids)  # {report_id: record}; unknown ids absent
+            ...                                      # judge; return or yield
+            await reader.sleep(poll_interval)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import importlib
+import json
+import logging
+import math
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_pcinsights.exceptions import (
+    AuthenticationError,
+    PermissionDeniedError,
+    UnreadableStatusError,
+)
+from airflow_provider_pcinsights.report_ids import validate_report_id
+
+if TYPE_CHECKING:
+    from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
+
+log = logging.getLogger(__name__)
+
+# How long a read waits for others to join its call: the triggers woken at one tick, or started
+# together, arrive within it.
+GATHER_SECONDS = 0.1
+# Readers woken per turn of the loop when an answer is handed out: each then judges its reports,
+# and a thousand doing so in one turn would hold the loop.
+DELIVERY_SLICE = 50
+# How long a looked-up connection is trusted before it is looked up again.
+CONNECTION_TTL = 300.0
+
+_HUBS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PollHub] = weakref.WeakKeyDictionary()
+
+
+def poll_hub() -> PollHub:
+    """The hub of the running event loop (the triggerer has one), made on first use."""
+    loop = asyncio.get_running_loop()
+    hub = _HUBS.get(loop)
+    if hub is None:
+        hub = _HUBS[loop] = PollHub()
+    return hub
+
+
+# Modules Airflow 3's ``aget_connection`` imports on its first call, on the loop (some 40 ms).
+_LOOKUP_MODULES = (
+    "airflow.sdk.definitions.connection",
+    "airflow.sdk.execution_time.context",
+    "airflow.sdk.execution_time.supervisor",
+    "asgiref.sync",
+)
+_warmed_up: asyncio.Future[None] | None = None
+
+
+async def lookup_connection(conn_id: str) -> Any:
+    """Look a connection up without blocking the loop, on Airflow 2 and 3.
+
+    Airflow 3's task SDK offers ``aget_connection``; its synchronous look-up refuses
+    to run inside an event loop. Airflow 2 only has the synchronous one, which is
+    safe in a worker thread.
+    """
+    from airflow.providers.common.compat.sdk import BaseHook
+
+    aget_connection = getattr(BaseHook, "aget_connection", None)
+    if aget_connection is not None:
+        await _warm_up_lookup()
+        return await aget_connection(conn_id)
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(BaseHook.get_connection)(conn_id)
+
+
+async def _warm_up_lookup() -> None:
+    """Import what the first ``aget_connection`` would import on the loop, in a worker thread, once."""
+    global _warmed_up
+    loop = asyncio.get_running_loop()
+    if _warmed_up is None or _warmed_up.get_loop() is not loop:
+        _warmed_up = asyncio.ensure_future(asyncio.to_thread(_import_quietly, _LOOKUP_MODULES))
+    await asyncio.shield(_warmed_up)
+
+
+def _import_quietly(names: Iterable[str]) -> None:
+    for name in names:
+        # Another Airflow 3 release may lay its modules out otherwise: then nothing to warm.
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+@dataclass
+class HubStats:
+    """What the hub did, for tests, logs and the benchmark."""
+
+    lookups: int = 0
+    hooks_built: int = 0
+    hooks_closed: int = 0
+    reads: int = 0  # calls of hook.get_reports
+    requests: int = 0  # reads asked for by readers
+
+
+class PollHub:
+    """Shared connections, hooks and polls of one event loop, by connection and hook parameters."""
+
+    def __init__(
+        self,
+        *,
+        gather_seconds: float = GATHER_SECONDS,
+        delivery_slice: int = DELIVERY_SLICE,
+        connection_ttl: float = CONNECTION_TTL,
+    ) -> None:
+        self.gather_seconds = gather_seconds
+        self.delivery_slice = delivery_slice
+        self.connection_ttl = connection_ttl
+        self.stats = HubStats()
+        self._shared: dict[str, _Shared] = {}
+        self._closing: set[asyncio.Future[Any]] = set()
+
+    def reader(self, conn_id: str, hook_params: dict[str, Any] | None = None) -> Reader:
+        """A reader for one trigger: ``async with`` it for as long as the trigger waits."""
+        return Reader(self, conn_id, dict(hook_params or {}))
+
+    @property
+    def readers(self) -> int:
+        return sum(len(shared.readers) for shared in self._shared.values())
+
+    async def wait_closed(self) -> None:
+        """Until every session given up has been closed (tests, and a clean shutdown)."""
+        while self._closing:
+            await asyncio.gather(*list(self._closing), return_exceptions=True)
+
+    # -- for Reader ---------------------------------------------------------------------
+
+    def _join(self, reader: Reader) -> _Shared:
+        key = json.dumps([reader.conn_id, reader.hook_params], sort_keys=True, default=str)
+        shared = self._shared.get(key)
+        if shared is None:
+            shared = self._shared[key] = _Shared(self, key, reader.conn_id, reader.hook_params)
+        shared.readers.add(reader)
+        return shared
+
+    def _leave(self, reader: Reader, shared: _Shared) -> None:
+        shared.readers.discard(reader)
+        shared.forget(reader)
+        if not shared.readers:
+            if self._shared.get(shared.key) is shared:
+                del self._shared[shared.key]
+            shared.retire()
+
+    def _close_later(self, lease: _Lease) -> None:
+        """Close a retired hook's session in a worker thread, once; never on the loop."""
+        if lease.closing:
+            return
+        lease.closing = True
+        closing = asyncio.ensure_future(self._close(lease))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+
+    async def _close(self, lease: _Lease) -> None:
+        await asyncio.to_thread(lease.hook.close)
+        self.stats.hooks_closed += 1
+
+
+class Reader:
+    """One trigger's way to the hub. Enter it (``async with``) for the life of the wait."""
+
+    def __init__(self, hub: PollHub, conn_id: str, hook_params: dict[str, Any]) -> None:
+        self.hub = hub
+        self.conn_id = conn_id
+        self.hook_params = hook_params
+        self._shared: _Shared | None = None
+
+    async def __aenter__(self) -> Reader:
+        if self._shared is not None:
+            raise RuntimeError("this reader is already in use; take a new one with poll_hub().reader()")
+        self._shared = self.hub._join(self)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            self.hub._leave(self, shared)
+
+    async def read(self, report_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The records of these reports, keyed by the ids as given; ids the account does not know
+        are absent. Read together with the other readers' ids; raises what the read raised (a
+        ``ValueError`` for a bad id before anything is sent, and only to this reader)."""
+        shared = self._entered()
+        ids = [validate_report_id(rid) for rid in report_ids]
+        if not ids:
+            return {}
+        return await shared.read(self, ids)
+
+    async def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(hook, *args)`` in a worker thread with the shared hook (a read that cannot be
+        batched, such as a report's executions): shares the look-up and the session, not the call."""
+        shared = self._entered()
+        lease = await shared.lease()
+        try:
+            return await asyncio.to_thread(function, lease.hook, *args)
+        except (AuthenticationError, PermissionDeniedError):
+            shared.stale = True
+            raise
+        finally:
+            shared.release(lease)
+
+    async def sleep(self, interval: float) -> None:
+        """Sleep until the next shared tick of this interval at least half an interval away.
+
+        Ticks are multiples of ``interval`` on the loop's clock, the same for every reader,
+        so readers of one interval wake together and their reads are one call; the time
+        between two polls stays ``interval`` on average (half to one and a half of it).
+        """
+        if not interval > 0:
+            await asyncio.sleep(0)
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        tick = (math.floor(now / interval) + 1) * interval
+        if tick - now < interval / 2:
+            tick += interval
+        await asyncio.sleep(tick - now)
+
+    def _entered(self) -> _Shared:
+        if self._shared is None:
+            raise RuntimeError("enter the reader first: async with poll_hub().reader(...) as reader")
+        return self._shared
+
+
+@dataclass
+class _Lease:
+    """A hook and how many calls are using it; closed once retired and unused."""
+
+    hook: PartnerCenterInsightsHook
+    users: int = 0
+    retired: bool = False
+    closing: bool = False
+
+
+@dataclass
+class _Request:
+    reader: Reader
+    ids: list[str]
+    future: asyncio.Future[dict[str, dict[str, Any]]] = field(default_factory=lambda: _new_future())
+
+    @property
+    def folded(self) -> set[str]:
+        return {rid.casefold() for rid in self.ids}
+
+
+def _new_future() -> asyncio.Future[Any]:
+    return asyncio.get_running_loop().create_future()
+
+
+class _Shared:
+    """What the readers of one connection and hook parameters share."""
+
+    def __init__(self, hub: PollHub, key: str, conn_id: str, hook_params: dict[str, Any]) -> None:
+        self.hub = hub
+        self.key = key
+        self.conn_id = conn_id
+        self.hook_params = hook_params
+        self.readers: set[Reader] = set()
+        self.pending: list[_Request] = []
+        self.stale = False  # an authentication failure: look the connection up again
+        self._lease: _Lease | None = None
+        self._fingerprint: str | None = None
+        self._checked_at = -math.inf
+        self._lookup_lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
+        self._retired = False
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def read(self, reader: Reader, ids: list[str]) -> dict[str, dict[str, Any]]:
+        request = _Request(reader, ids)
+        self.pending.append(request)
+        self.hub.stats.requests += 1
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush())
+        return await request.future
+
+    def forget(self, reader: Reader) -> None:
+        for request in [r for r in self.pending if r.reader is reader]:
+            self.pending.remove(request)
+            request.future.cancel()
+
+    async def _flush(self) -> None:
+        """Gather, read once for every pending request, hand the answers out; again while some wait."""
+        try:
+            while self.pending:
+                await asyncio.sleep(self.hub.gather_seconds)
+                batch = [r for r in self.pending if not r.future.done()]
+                self.pending = []
+                if batch:
+                    await self._serve(batch)
+        except BaseException as exc:  # a bug here must not leave a reader waiting for ever
+            waiting = [r for r in self.pending if not r.future.done()]
+            self.pending = []
+            for request in waiting:
+                request.future.set_exception(_own_copy(exc))
+            if not isinstance(exc, Exception):
+                raise
+            log.exception("The poll hub failed to serve %d read(s) of %s", len(waiting), self.conn_id)
+
+    async def _serve(self, batch: list[_Request]) -> None:
+        try:
+            lease = await self.lease()
+        except Exception as exc:
+            await self._deliver([(request, exc) for request in batch])
+            return
+        try:
+            while batch:
+                ids = list({rid.casefold(): rid for request in batch for rid in request.ids}.values())
+                self.hub.stats.reads += 1
+                try:
+                    records = await asyncio.to_thread(lease.hook.get_reports, ids)
+                except UnreadableStatusError as exc:
+                    # One report nobody can read: that reader's error, not everyone's. The others
+                    # are read again without it.
+                    bad = (exc.report_id or "").casefold()
+                    hit = [r for r in batch if bad in r.folded]
+                    if not hit:
+                        raise
+                    await self._deliver([(request, exc) for request in hit])
+                    batch = [r for r in batch if bad not in r.folded]
+                    continue
+                by_fold = {rid.casefold(): record for rid, record in records.items()}
+                await self._deliver(
+                    [
+                        (
+                            request,
+                            {
+                                rid: by_fold[rid.casefold()]
+                                for rid in request.ids
+                                if rid.casefold() in by_fold
+                            },
+                        )
+                        for request in batch
+                    ]
+                )
+                return
+        except Exception as exc:
+            if isinstance(exc, (AuthenticationError, PermissionDeniedError)):
+                self.stale = True
+            await self._deliver([(request, exc) for request in batch])
+        finally:
+            self.release(lease)
+
+    async def _deliver(self, answers: list[tuple[_Request, Any]]) -> None:
+        """Wake the readers a slice at a time, so that their judging never holds the loop long."""
+        for number, (request, answer) in enumerate(answers, start=1):
+            if request.future.done():  # the reader left meanwhile
+                continue
+            if isinstance(answer, BaseException):
+                request.future.set_exception(_own_copy(answer))
+            else:
+                request.future.set_result(answer)
+            if number % self.hub.delivery_slice == 0:
+                await asyncio.sleep(0)
+
+    # -- the hook -----------------------------------------------------------------------
+
+    async def lease(self) -> _Lease:
+        """The shared hook, looked up and built off the loop when missing or due a fresh look-up."""
+        loop = asyncio.get_running_loop()
+        async with self._lookup_lock:
+            if self._retired:
+                raise RuntimeError(f"every reader of connection {self.conn_id} has left")
+            due = self.stale or loop.time() - self._checked_at > self.hub.connection_ttl
+            if self._lease is None or due:
+                self.hub.stats.lookups += 1
+                connection = await lookup_connection(self.conn_id)
+                fingerprint = _fingerprint(connection)
+                self._checked_at = loop.time()
+                self.stale = False
+                if self._lease is None or fingerprint != self._fingerprint:
+                    hook = await asyncio.to_thread(self._build_hook, connection)
+                    self.hub.stats.hooks_built += 1
+                    self._replace(_Lease(hook))
+                    self._fingerprint = fingerprint
+            lease = self._lease
+            assert lease is not None
+            lease.users += 1
+            if self._retired:  # every reader left while the hook was being built: this call is its last
+                self._lease = None
+                lease.retired = True
+            return lease
+
+    def release(self, lease: _Lease) -> None:
+        """One call done with the hook; the last one out of a retired hook closes it."""
+        lease.users -= 1
+        if lease.retired and lease.users == 0:
+            self.hub._close_later(lease)
+
+    def _build_hook(self, connection: Any) -> PartnerCenterInsightsHook:
+        from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
+
+        return PartnerCenterInsightsHook(conn_id=self.conn_id, connection=connection, **self.hook_params)
+
+    def _replace(self, lease: _Lease) -> None:
+        old, self._lease = self._lease, lease
+        if old is not None:
+            old.retired = True
+            if old.users == 0:
+                self.hub._close_later(old)
+
+    def retire(self) -> None:
+        """The last reader left: close the session once the calls under way have ended."""
+        self._retired = True
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            lease.retired = True
+            if lease.users == 0:
+                self.hub._close_later(lease)
+
+
+def _pick(ids: list[str], by_fold: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One reader's records, keyed by its ids as it gave them."""
+    return {rid: by_fold[rid.casefold()] for rid in ids if rid.casefold() in by_fold}
+
+
+def _fingerprint(connection: Any) -> str:
+    """What a hook is built from; a change (a rotated secret, another host) means a new hook."""
+    fields = ("conn_type", "host", "login", "password", "schema", "port", "extra")
+    return json.dumps([str(getattr(connection, name, None)) for name in fields])
+
+
+def _own_copy(error: BaseException) -> BaseException:
+    """The same error for one more reader: raising one instance in many tasks would chain their
+    tracebacks onto it, a thousand deep."""
+    try:
+        duplicate = copy.copy(error)
+    except Exception:
+        return error
+    duplicate.__traceback__ = None
+    return duplicate
