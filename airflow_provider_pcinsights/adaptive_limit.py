@@ -4,10 +4,14 @@ The service's rate limits are undocumented, and a fixed concurrency is wrong
 both ways: too low and a long list crawls, too high and it fails on throttling.
 So the limit adapts the way TCP's congestion window does:
 
-- a 429 halves it (floor 1), once per round: 429s answering calls sent before the
-  last halving were caused by the old limit and do not halve it again;
-- successes grow it back slowly: +1 per ``limit`` successes, about one step per
-  round of calls, up to ``ceiling``.
+- a 429 halves it (rounded up; floor 1), once per round: 429s answering calls sent
+  before the last halving were caused by the old limit and do not halve it again;
+- successes grow it back slowly: +1 per ``GROWTH_ROUNDS x limit`` successes, one step
+  every few rounds of calls, up to ``ceiling``. Slowly, because every probe above the
+  service's limit costs 429s, and each 429 costs its call a wait of a second or more
+  (``Retry-After`` is in whole seconds). Only successes of calls sent while the limit
+  was all taken count, so a limit the callers do not use (most of them asleep in a
+  backoff) cannot swell and let them all loose at once when they wake.
 
 A call sleeping in the transport's backoff before a retry gives its slot back
 meanwhile (``backing_off``), so a throttled call never holds the wire it is not
@@ -27,7 +31,10 @@ from dataclasses import dataclass
 
 # High enough that 500 calls of 20 ms finish >= 8x faster than one at a time and within 1.2x of
 # ``calls x 20 ms / concurrency`` on the project's 2-core machine (``make bench`` measures it).
-DEFAULT_CEILING = 16
+DEFAULT_CEILING = 12
+# Rounds of successes (``limit`` calls each) per step of growth after a 429: measured under the
+# emulator's token bucket, 1 (TCP's pace) probes so often that a fifth of the calls are refused.
+GROWTH_ROUNDS = 4
 
 
 @dataclass
@@ -38,6 +45,7 @@ class _Slot:
     throttled: bool = False
     held: bool = True
     counts: bool = True  # cleared by the caller when the block did no successful call
+    at_limit: bool = False  # the limit was all taken while this slot was held
 
 
 class AdaptiveLimit:
@@ -127,6 +135,7 @@ class AdaptiveLimit:
                 self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
                 slot.held = True
                 slot.epoch = self._epoch  # resent under today's limit: its 429 counts again
+                slot.at_limit = self._in_flight >= self._limit
 
     # -- what the service said ----------------------------------------------------------------
 
@@ -141,13 +150,14 @@ class AdaptiveLimit:
                 slot.epoch = self._epoch + 1
             self._epoch += 1
             if self._limit > self.floor:
-                self._limit = max(self.floor, self._limit // 2)
+                self._limit = max(self.floor, (self._limit + 1) // 2)
                 self.decreases += 1
                 self.lowest = min(self.lowest, self._limit)
             self._credit = 0.0
 
     def succeeded(self) -> None:
-        """One call went through: grow by one step per ``limit`` successes, up to the ceiling."""
+        """One call went through: grow by one step per ``GROWTH_ROUNDS x limit`` successes, up to the
+        ceiling."""
         with self._changed:
             self._grow()
 
@@ -158,14 +168,15 @@ class AdaptiveLimit:
             self._wait_for_room()
             self._in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
-            return _Slot(epoch=self._epoch)
+            return _Slot(epoch=self._epoch, at_limit=self._in_flight >= self._limit)
 
     def _release(self, slot: _Slot, *, success: bool) -> None:
         with self._changed:
+            at_limit = slot.at_limit or self._in_flight >= self._limit
             if slot.held:
                 self._in_flight -= 1
                 slot.held = False
-            if success:
+            if success and at_limit:
                 self._grow()
             self._changed.notify_all()
 
@@ -176,8 +187,8 @@ class AdaptiveLimit:
     def _grow(self) -> None:
         if self._limit >= self.ceiling:
             return
-        self._credit += 1.0 / self._limit
-        if self._credit >= 1.0:
+        self._credit += 1.0 / (GROWTH_ROUNDS * self._limit)
+        if self._credit >= 1.0 - 1e-9:
             self._credit -= 1.0
             self._limit += 1
             self.increases += 1

@@ -23,6 +23,9 @@ from airflow_provider_pcinsights.adaptive_limit import AdaptiveLimit
 
 log = logging.getLogger(__name__)
 
+# Threads per place under the ceiling: a call asleep in a backoff holds its thread but not its place,
+# so that many more threads keep the places filled while a throttled share of the calls sleeps.
+WORKERS_PER_SLOT = 2
 # How often the calling thread wakes while it waits, to take a signal (the task being killed) in time.
 _JOIN_SLICE = 0.2
 
@@ -112,7 +115,7 @@ def run_bulk(
 
     workers = [
         threading.Thread(target=worker, name=f"{thread_name_prefix}-{n}", daemon=True)
-        for n in range(min(limit.ceiling, len(items)))
+        for n in range(min(limit.ceiling * WORKERS_PER_SLOT, len(items)))
     ]
     try:
         with _signals_held():  # so no signal lands between starting a worker and counting it

@@ -8,29 +8,31 @@ import time
 
 import pytest
 
-from airflow_provider_pcinsights.adaptive_limit import DEFAULT_CEILING, AdaptiveLimit
+from airflow_provider_pcinsights.adaptive_limit import DEFAULT_CEILING, GROWTH_ROUNDS, AdaptiveLimit
 from airflow_provider_pcinsights.bulk import run_bulk
 
 # -- the limit -----------------------------------------------------------------------------------
 
 
-def test_a_429_halves_the_limit_down_to_the_floor_and_successes_grow_it_back_one_step_a_round():
-    limit = AdaptiveLimit(ceiling=8)
+def test_a_429_halves_the_limit_down_to_the_floor_and_successes_grow_it_back_slowly():
+    limit = AdaptiveLimit(ceiling=10)
     steps = []
-    for _ in range(4):
+    for _ in range(5):
         limit.throttled()  # outside any slot: every signal counts
         steps.append(limit.limit)
-    assert steps == [4, 2, 1, 1]  # never below the floor
-    assert limit.decreases == 3
+    assert steps == [5, 3, 2, 1, 1]  # halved, rounded up; never below the floor
+    assert limit.decreases == 4
 
     grown = []
-    for _ in range(1 + 2 + 3):  # +1 per `limit` successes
+    for _ in range(GROWTH_ROUNDS * (1 + 2 + 3)):  # one step per GROWTH_ROUNDS x limit successes
         limit.succeeded()
         grown.append(limit.limit)
-    assert grown == [2, 2, 3, 3, 3, 4]
+    assert grown[GROWTH_ROUNDS - 2 : GROWTH_ROUNDS] == [1, 2]
+    assert grown[GROWTH_ROUNDS * 3 - 2 : GROWTH_ROUNDS * 3] == [2, 3]
+    assert grown[-2:] == [3, 4]
     for _ in range(1000):
         limit.succeeded()
-    assert limit.limit == 8  # never above the ceiling
+    assert limit.limit == 10  # never above the ceiling
 
 
 def test_429s_of_calls_sent_before_a_halving_do_not_halve_it_again():
@@ -61,16 +63,22 @@ def test_429s_of_calls_sent_before_a_halving_do_not_halve_it_again():
     assert limit.limit == 4
 
 
-def test_a_throttled_or_failed_slot_is_no_success():
+def test_only_successes_at_the_limit_grow_it():
     limit = AdaptiveLimit(ceiling=4, start=1)
     with limit.slot() as slot:
         slot.counts = False  # the caller's call failed
-    assert limit.limit == 1
-    with limit.slot():
-        pass
-    assert limit.limit == 2
     with pytest.raises(RuntimeError), limit.slot():
         raise RuntimeError("the call blew up")
+    with limit.slot():
+        limit.throttled()
+    assert limit.increases == 0
+    for _ in range(GROWTH_ROUNDS):
+        with limit.slot():  # one at a time against a limit of 1: all of it taken
+            pass
+    assert limit.limit == 2
+    for _ in range(GROWTH_ROUNDS * 10):
+        with limit.slot():  # one at a time against a limit of 2: half of it idle
+            pass
     assert limit.limit == 2
 
 
