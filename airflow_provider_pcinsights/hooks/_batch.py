@@ -219,10 +219,7 @@ class BatchReads:
             self.listing_at_least = max(self.listing_at_least, pages)
 
     def _refuse(self, why: str) -> None:
-        with self._lock:
-            first = not self.batch_refused
-            self.batch_refused = True
-        if first:
+        if self._learn("batch_refused"):
             log.warning(
                 "Partner Center (%s) refused several report ids in one reportId filter (%s); reading "
                 "them another way (a listing, or one call each) from now on",
@@ -234,17 +231,20 @@ class BatchReads:
         shown = ", ".join(rescued[:5]) + (f" and {len(rescued) - 5} more" if len(rescued) > 5 else "")
         if way == "batches":
             self._refuse(f"it left out reports a single read then found: {shown}")
-            return
-        with self._lock:
-            first = not self.listing_unreliable
-            self.listing_unreliable = True
-        if first:
+        elif self._learn("listing_unreliable"):
             log.warning(
                 "Partner Center (%s) left reports out of its listing that a single read then found (%s); "
                 "reading several reports one call each from now on",
                 self.where,
                 shown,
             )
+
+    def _learn(self, flag: str) -> bool:
+        """Set a flag for the hook's life; whether this was the first time (to warn once)."""
+        with self._lock:
+            first = not getattr(self, flag)
+            setattr(self, flag, True)
+        return first
 
 
 def _take(records: list[Record], wanted: set[str], found: dict[str, Record]) -> set[str]:

@@ -253,6 +253,10 @@ def test_run_times_and_the_clock_from_the_command_line(start_cli: Any) -> None:
         ),
         (["--hang-seconds", "2"], "--hang-seconds needs --hang-every"),
         (["--throttle-every", "-1"], "argument --throttle-every: must be an integer >= 0, got '-1'"),
+        (["--rate-limit", "0"], "argument --rate-limit: must be a number > 0, got '0'"),
+        (["--rate-limit", "-3"], "argument --rate-limit: must be a number > 0, got '-3'"),
+        (["--rate-limit", "5", "--rate-burst", "0"], "argument --rate-burst: must be a positive integer"),
+        (["--rate-burst", "4"], "--rate-burst needs --rate-limit"),
     ],
 )
 def test_bad_fault_options_are_refused_with_a_message(args: list[str], message: str) -> None:
