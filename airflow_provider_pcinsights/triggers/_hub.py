@@ -219,7 +219,8 @@ class Reader:
     async def read(self, report_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The records of these reports, keyed by the ids as given; ids the account does not know
         are absent. Read together with the other readers' ids; raises what the read raised (a
-        ``ValueError`` for a bad id before anything is sent, and only to this reader)."""
+        ``ValueError`` for a bad id before anything is sent, and only to this reader). Readers of
+        the same report get the same record: read it, do not change it."""
         shared = self._entered()
         ids = [validate_report_id(rid) for rid in report_ids]
         if not ids:
