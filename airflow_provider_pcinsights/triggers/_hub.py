@@ -123,6 +123,16 @@ def _import_quietly(names: Iterable[str]) -> None:
             importlib.import_module(name)
 
 
+def next_tick(last_read_at: float | None, now: float, interval: float) -> float:
+    """The first multiple of ``interval`` at least half an interval after the last read (``now`` if
+    there was none), and after ``now``: the same for every reader that read together."""
+    since = now if last_read_at is None else last_read_at
+    tick = math.ceil((since + interval / 2) / interval) * interval
+    while tick <= now:
+        tick += interval
+    return tick
+
+
 @dataclass
 class HubStats:
     """What the hub did, for tests, logs and the benchmark."""
@@ -204,6 +214,7 @@ class Reader:
         self.conn_id = conn_id
         self.hook_params = hook_params
         self._shared: _Shared | None = None
+        self._last_read_at: float | None = None  # when the read that served this reader last was gathered
 
     async def __aenter__(self) -> Reader:
         if self._shared is not None:
@@ -241,21 +252,19 @@ class Reader:
             shared.release(lease)
 
     async def sleep(self, interval: float) -> None:
-        """Sleep until the next shared tick of this interval at least half an interval away.
+        """Sleep until the next shared tick of this interval at least half an interval after the last read.
 
         Ticks are multiples of ``interval`` on the loop's clock, the same for every reader,
         so readers of one interval wake together and their reads are one call; the time
-        between two polls stays ``interval`` on average (half to one and a half of it).
+        between two polls stays ``interval`` on average (half to one and a half of it). The
+        tick is counted from when the last read was gathered, which the readers it served
+        share, so handing its answers out over several turns of the loop cannot split them.
         """
         if not interval > 0:
             await asyncio.sleep(0)
             return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        tick = (math.floor(now / interval) + 1) * interval
-        if tick - now < interval / 2:
-            tick += interval
-        await asyncio.sleep(tick - now)
+        now = asyncio.get_running_loop().time()
+        await asyncio.sleep(next_tick(self._last_read_at, now, interval) - now)
 
     def _entered(self) -> _Shared:
         if self._shared is None:
@@ -278,6 +287,7 @@ class _Request:
     reader: Reader
     ids: list[str]
     future: asyncio.Future[dict[str, dict[str, Any]]] = field(default_factory=lambda: _new_future())
+    batched_at: float | None = None  # loop time the read serving it was gathered
 
     @property
     def folded(self) -> set[str]:
@@ -314,7 +324,10 @@ class _Shared:
         self.hub.stats.requests += 1
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())
-        return await request.future
+        try:
+            return await request.future
+        finally:
+            reader._last_read_at = request.batched_at
 
     def forget(self, reader: Reader) -> None:
         for request in [r for r in self.pending if r.reader is reader]:
@@ -328,6 +341,9 @@ class _Shared:
                 await asyncio.sleep(self.hub.gather_seconds)
                 batch = [r for r in self.pending if not r.future.done()]
                 self.pending = []
+                gathered = asyncio.get_running_loop().time()
+                for request in batch:
+                    request.batched_at = gathered
                 if batch:
                     await self._serve(batch)
         except BaseException as exc:  # a bug here must not leave a reader waiting for ever
