@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 # Ids per cmp v1.1 call: the figure, and a URL of about 2 KB with the ';' escaped.
 BATCH_SIZE = 50
 # Batches (or single reads) of one read sent at once: the read before a bulk action would
-# otherwise be its one serial part (10 calls for 500 reports).
-READ_CONCURRENCY = 8
+# otherwise be its one serial part; 10 reads 500 reports (10 batches) in one round.
+READ_CONCURRENCY = 10
 
 Record = dict[str, Any]
 

@@ -14,6 +14,7 @@ import pytest
 from airflow_provider_pcinsights.emulator import Emulator
 from airflow_provider_pcinsights.exceptions import ReportNotFoundError, UnreadableStatusError
 from airflow_provider_pcinsights.hooks._auth import forget_all_token_sources
+from airflow_provider_pcinsights.hooks._batch import READ_CONCURRENCY
 from airflow_provider_pcinsights.triggers._hub import PollHub, next_tick, poll_hub
 
 CONN_ID = "pcinsights_hub"
@@ -85,7 +86,7 @@ def test_a_thousand_waits_share_one_lookup_one_session_and_a_few_calls_a_poll(mo
         assert hub.stats.reads <= rounds + 1
         assert len(_reads(emu)) <= 40 * rounds
         api_connections = {r.connection for r in emu.api_requests()}
-        assert len(api_connections) <= 8  # one pooled session, a few batches at once
+        assert len(api_connections) <= READ_CONCURRENCY  # one pooled session, a few batches at once
         assert emu.connections()["peak_open"] <= 16
 
 
