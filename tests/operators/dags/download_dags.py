@@ -71,7 +71,14 @@ with DAG(
     collect(download.output)
 
 
-with DAG(dag_id="pcinsights_test_use_export", schedule=[EXPORT], start_date=_START) as use_export:
+# Unpaused from its creation: on Airflow 3 dag.test() writes this DAG to the database only
+# when it parses the bundle, after the test has switched it on, and a paused DAG queues nothing.
+with DAG(
+    dag_id="pcinsights_test_use_export",
+    schedule=[EXPORT],
+    start_date=_START,
+    is_paused_upon_creation=False,
+) as use_export:
 
     @task
     def read_export() -> None:
