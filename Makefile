@@ -11,11 +11,18 @@ FLOOR_AF3_SPEC ?= apache-airflow==3.0.0
 # Airflow 2.11.0 and 3.0.0 ask for universal-pathlib with no upper bound, yet their ObjectStoragePath
 # refuses every path with 0.3 (later releases bound it, and their constraints files pin 0.2.6).
 FLOOR_PINS ?= universal-pathlib<0.3
+# requests 2.31 accepts urllib3 1.26 as well as 2.x, and Airflow 2.11.0 does not mind: the 2.11.0 run
+# takes the first 1.26 (lowest-direct; "urllib3<2" alone would reach back to 1.21, older than the
+# 1.26 this provider supports), so the suite runs on both urllib3 lines.
+FLOOR_AF2_PINS ?= urllib3>=1.26,<2
+FLOOR_AF3_PINS ?=
 PYTEST_ARGS ?=
 # The four runs mostly wait on sockets and subprocesses: two at a time fill 2 cores.
 TEST_JOBS ?= 2
 
 LINES := af2 af3 floor-af2 floor-af3
+LINE_af2 := AF2
+LINE_af3 := AF3
 
 .PHONY: help install demo test $(addprefix test-,$(LINES)) test-lines lint format bench clean
 
@@ -29,22 +36,22 @@ $(UV):
 	$(PYTHON) -m venv .venv
 	.venv/bin/python -m pip install --quiet --disable-pip-version-check uv
 
-# One stamp per environment; it is rebuilt when pyproject.toml changes.
-.venv-af2/.installed: pyproject.toml | $(UV)
+# One stamp per environment; it is rebuilt when pyproject.toml or this file (its specs and pins) changes.
+.venv-af2/.installed: pyproject.toml Makefile | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-af2
 	$(UV) pip install --quiet --python .venv-af2/bin/python -e ".[dev]" "$(AF2_SPEC)"
 	touch $@
 
-.venv-af3/.installed: pyproject.toml | $(UV)
+.venv-af3/.installed: pyproject.toml Makefile | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-af3
 	$(UV) pip install --quiet --python .venv-af3/bin/python -e ".[dev]" "$(AF3_SPEC)"
 	touch $@
 
 # --reinstall: an environment left from an older pyproject.toml must not keep newer versions.
-.venv-floor-%/.installed: pyproject.toml | $(UV)
+.venv-floor-%/.installed: pyproject.toml Makefile | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-floor-$*
 	$(UV) pip install --quiet --reinstall --resolution lowest-direct --python .venv-floor-$*/bin/python \
-		-e ".[dev]" "$(FLOOR_$(shell echo $* | tr a-z A-Z)_SPEC)" "$(FLOOR_PINS)"
+		-e ".[dev]" "$(FLOOR_$(LINE_$*)_SPEC)" $(foreach pin,$(FLOOR_PINS) $(FLOOR_$(LINE_$*)_PINS),"$(pin)")
 	touch $@
 
 install: $(foreach line,$(LINES),.venv-$(line)/.installed)

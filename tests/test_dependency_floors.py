@@ -106,3 +106,14 @@ def test_each_dependency_is_installed_at_its_declared_minimum():
 def test_the_floor_run_uses_the_first_release_of_its_airflow_line():
     installed = Version(version("apache-airflow"))
     assert installed in (Version("2.11.0"), Version("3.0.0")), installed
+
+
+@pytest.mark.skipif(not FLOOR_RUN, reason="only where make test resolved the lowest direct versions")
+def test_the_airflow_2_floor_run_is_on_urllib3_1_26_which_requests_still_allows():
+    """requests>=2.31 accepts urllib3 1.26 and 2.x; the Makefile pins 1.26 in the 2.11.0 run so that
+    the transport (retries, bounded bodies, pooled connections) is tested on both lines."""
+    urllib3 = Version(version("urllib3"))
+    if version("apache-airflow") == "2.11.0":
+        assert urllib3.release[:2] == (1, 26), urllib3
+    else:
+        assert urllib3.major >= 2, urllib3

@@ -6,16 +6,18 @@ DAG file that merely names an operator should not pay for at parse time.
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from itertools import takewhile
 from random import random
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import MaxRetryError
@@ -33,6 +35,8 @@ API_RETRY_METHODS = frozenset({"GET", "PUT", "DELETE"})
 SIGN_IN_RETRY_METHODS = frozenset({"GET", "POST"})
 
 UTF8_BOM = b"\xef\xbb\xbf"
+# requests 2.31 and later accept urllib3 1.26 as well as 2.x; the few places that differ check this.
+URLLIB3_1 = urllib3.__version__.split(".")[0] == "1"
 _READ_SIZE = 64 * 1024
 # Connections one API session keeps for reuse: at least the bulk runner's default ceiling
 # (``adaptive_limit.DEFAULT_CEILING``), or every call above it would open a new TLS connection.
@@ -123,14 +127,24 @@ class BoundedRetry(Retry):
     """
 
     def __init__(
-        self, *args: Any, max_retry_after: float = 60.0, observer: Any = None, **kwargs: Any
+        self,
+        *args: Any,
+        backoff_max: float = 30.0,
+        max_retry_after: float = 60.0,
+        observer: Any = None,
+        **kwargs: Any,
     ) -> None:
+        # ``backoff_max`` is kept here rather than handed to urllib3: 2.x takes it as an argument,
+        # 1.26 (which requests 2.31 still allows) refuses it and caps at a class constant instead.
+        # ``get_backoff_time`` below is the only reader, on both.
         super().__init__(*args, **kwargs)
+        self.backoff_max = backoff_max
         self.max_retry_after = max_retry_after
         self.observer = observer
 
     def new(self, **kw: Any) -> BoundedRetry:
-        retry = super().new(**kw)
+        retry = super().new(**kw)  # urllib3 2.x passes backoff_max back in; 1.26 does not
+        retry.backoff_max = self.backoff_max
         retry.max_retry_after = self.max_retry_after
         retry.observer = self.observer
         return retry
@@ -287,6 +301,10 @@ def new_session(
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = user_agent
+    if URLLIB3_1:
+        # Bodies are read a socket read at a time to bound them in time (``_one_socket_read``); on
+        # urllib3 1.26 only an undecoded body can be, so ask for none to be encoded.
+        session.headers["Accept-Encoding"] = "identity"
     return session
 
 
@@ -351,7 +369,7 @@ def _read_body(response: requests.Response, *, within: float) -> bytes:
     deadline = time.monotonic() + within
     sock = _socket_of(response)
     read_timeout = sock.gettimeout() if sock is not None else None
-    read = getattr(response.raw, "read1", None) or response.raw.read
+    read = _one_socket_read(response.raw)
     chunks: list[bytes] = []
     received = 0
     try:
@@ -366,13 +384,38 @@ def _read_body(response: requests.Response, *, within: float) -> bytes:
                 break
             chunks.append(chunk)
             received += len(chunk)
-    except (Urllib3Error, OSError) as err:
+    except (Urllib3Error, OSError, http.client.HTTPException) as err:
         slow = isinstance(err, TimeoutError) or "timed out" in str(err).lower()
         why = "too slow" if slow else f"the connection broke ({type(err).__name__}: {err})"
         raise AnswerNotReceived(why, received=received, within=within) from err
     if sock is not None:
         sock.settimeout(read_timeout)
+    if URLLIB3_1 and read is not response.raw.read:
+        response.raw.read()  # at the end already: lets urllib3 1.26 hand the connection back to its pool
     return b"".join(chunks)
+
+
+def _one_socket_read(raw: Any) -> Callable[[int], bytes]:
+    """A read returning whatever one read of the socket brings (at most ``n`` bytes), so the deadline
+    between reads bounds the whole body. urllib3 2 has ``read1``; urllib3 1.26 (which requests 2.31
+    still allows) has not, and its ``read(n)`` waits for all ``n`` bytes, however slowly they trickle.
+    There, the answer's own ``http.client`` response is read (undecoded: on 1.26 the sessions ask for
+    ``identity``, see ``new_session``); a body encoded all the same falls back to ``read(n)``."""
+    read1 = getattr(raw, "read1", None)
+    if read1 is not None:
+        return read1
+    undecoded = getattr(raw, "_fp", None)
+    encoding = (raw.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding != "identity" or not isinstance(undecoded, http.client.HTTPResponse):
+        return raw.read
+
+    def read1(n: int) -> bytes:
+        chunk = undecoded.read1(n)
+        if not chunk and (undecoded.length or 0) > 0:  # the connection closed before Content-Length
+            raise http.client.IncompleteRead(b"", undecoded.length)
+        return chunk
+
+    return read1
 
 
 def _socket_of(response: requests.Response) -> socket.socket | None:
