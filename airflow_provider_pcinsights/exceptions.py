@@ -32,6 +32,17 @@ class PartnerCenterInsightsError(AirflowException):
 class ReportNotFoundError(PartnerCenterInsightsError):
     """The report id is unknown to this account (HTTP 404)."""
 
+    @classmethod
+    def unknown(cls, report_id: str, where: str = "") -> ReportNotFoundError:
+        """A report the account's answer did not include: what ``get_report`` raises, and what an id
+        ``get_reports`` leaves out means to a task (``where`` names the program, and what was answered)."""
+        return cls(
+            f"Could not read report {report_id}: report {report_id} is unknown to this account"
+            + (f" ({where})" if where else ""),
+            status_code=200,
+            report_id=report_id,
+        )
+
 
 class BadRequestError(PartnerCenterInsightsError):
     """The service refused the request's parameters (HTTP 400 and other 4xx)."""

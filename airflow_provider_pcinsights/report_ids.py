@@ -15,6 +15,7 @@ import ast
 import logging
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,13 +84,19 @@ def normalize_report_ids(report_id: Any) -> tuple[list[str], bool]:
         ids = [validate_report_id(item) for item in report_id]
         if not ids:
             raise ValueError("report_id is an empty list; give at least one report id")
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        duplicates = sorted(i for i, times in Counter(ids).items() if times > 1)
         if duplicates:
             raise ValueError(f"report_id lists the same id more than once: {', '.join(duplicates)}")
         return ids, False
     raise ValueError(
         f"report_id must be a string or a list of strings, got {type(report_id).__name__}: {report_id!r}"
     )
+
+
+def listed(report_ids: Sequence[str], most: int = 5) -> str:
+    """The first few ids, for a message about many: ``a, b, c and 497 more``."""
+    shown = ", ".join(report_ids[:most])
+    return shown + (f" and {len(report_ids) - most} more" if len(report_ids) > most else "")
 
 
 def _looks_like_a_list(text: str) -> bool:

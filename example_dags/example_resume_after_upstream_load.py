@@ -53,7 +53,6 @@ with DAG(
     resume_reports = ResumeReportOperator(
         task_id="resume_reports",
         report_id="{{ params.report_ids }}",
-        max_concurrency=4,
     )
 
     wait_until_active = ReportStatusSensor(

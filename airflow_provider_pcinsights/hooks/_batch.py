@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_pcinsights.exceptions import BadRequestError
+from airflow_provider_pcinsights.report_ids import listed
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +229,7 @@ class BatchReads:
             )
 
     def _distrust(self, way: str, rescued: list[str]) -> None:
-        shown = ", ".join(rescued[:5]) + (f" and {len(rescued) - 5} more" if len(rescued) > 5 else "")
+        shown = listed(rescued)
         if way == "batches":
             self._refuse(f"it left out reports a single read then found: {shown}")
         elif self._learn("listing_unreliable"):

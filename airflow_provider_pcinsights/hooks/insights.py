@@ -208,13 +208,18 @@ class PartnerCenterInsightsHook(BaseHook):
             register_write_back(source, self.conn_id)
         return source
 
+    @property
+    def account(self) -> str:
+        """The program and API version this connection talks to (``mpn v1``), for messages."""
+        return f"{self.settings.program} {self.settings.api_version}"
+
     @cached_property
     def _batch_reads(self) -> BatchReads:
         """What this hook learned about reading many reports at once (see ``_batch``)."""
         settings = self.settings
         return BatchReads(
             multi_id_filter=(settings.program, settings.api_version) == MULTI_ID_LISTING,
-            where=f"{settings.program} {settings.api_version}",
+            where=self.account,
             concurrency=self.read_concurrency,
         )
 
@@ -292,12 +297,7 @@ class PartnerCenterInsightsHook(BaseHook):
         matching = [r for r in records if r["ReportId"].lower() == report_id.lower()]
         if not matching:
             others = f"it answered {len(records)} other report(s)" if records else "it answered no report"
-            raise ReportNotFoundError(
-                f"Could not read report {report_id}: report {report_id} is unknown to this account "
-                f"({self.settings.program} {self.settings.api_version}; {others})",
-                status_code=200,
-                report_id=report_id,
-            )
+            raise ReportNotFoundError.unknown(report_id, f"{self.account}; {others}")
         if len(matching) > 1:
             raise UnexpectedResponseError(
                 f"Could not read report {report_id}: the service returned {len(matching)} reports "

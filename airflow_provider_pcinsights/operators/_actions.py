@@ -4,13 +4,17 @@ What the service answers when a report already has the wanted status, or when
 an ``Inactive`` report is resumed, is undocumented; an action therefore judges
 by the report's status rather than by the answer's code. The pause operator,
 its roll-back and the restore all go through the same two actions.
+
+A list costs one batched read of every report (``hook.get_reports``: a call per
+50 ids on cmp v1.1, the account's listing on mpn), then one call per report not
+already in the wanted status, as many at once as an ``AdaptiveLimit`` allows:
+``max_concurrency`` is its ceiling, and the service's 429s halve it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +28,10 @@ from airflow_provider_pcinsights.exceptions import (
     ReportNotFoundError,
     ThrottledError,
     UnexpectedResponseError,
+    UnreadableStatusError,
     with_message,
 )
+from airflow_provider_pcinsights.report_ids import listed
 from airflow_provider_pcinsights.report_status import same_status, status_of
 
 if TYPE_CHECKING:
@@ -43,12 +49,8 @@ _NOT_APPLIED = (
     ReportInactiveError,
     ValueError,
 )
-# Errors a first look at the report may raise that make sending the action pointless.
+# Errors of the read before the action that make sending it pointless: it could only fail the same way.
 _FATAL_BEFORE_ACTION = (ReportNotFoundError, AuthenticationError, PermissionDeniedError, ValueError)
-
-# Called with a report's id and its status before the action (``None``: unreadable), just before
-# the action is sent; raising stops the action for that report.
-BeforeSend = Callable[[str, "str | None"], None]
 
 
 def name_of(record: dict[str, Any] | None) -> str:
@@ -59,6 +61,24 @@ def name_of(record: dict[str, Any] | None) -> str:
 def reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if isinstance(exc, PartnerCenterInsightsError) else f"{type(exc).__name__}: {text}"
+
+
+@dataclass(frozen=True)
+class Look:
+    """A report as read before the action: its record; neither (unreadable: the action is still
+    sent, its status before unknown); or an error that ends its handling (unknown report, credentials)."""
+
+    record: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+    @property
+    def status(self) -> str | None:
+        return None if self.record is None else status_of(self.record)
+
+
+# Called once with every report's look, after the read and before any action is sent: may raise
+# (then nothing is sent), and returns the reports not to act on, each with its error.
+Prepare = Callable[[dict[str, Look]], "Mapping[str, BaseException] | None"]
 
 
 @dataclass(frozen=True)
@@ -77,11 +97,12 @@ class Outcome:
 class ReportAction:
     """Pause or resume one report or a list of them, concurrently, reporting every outcome.
 
-    Each report is read before the call, so the log can say what changed
-    (``Active -> Paused``) or that nothing did, and read again only when the
-    answer leaves its status in doubt. A list is handled to the end even when
-    some reports fail; then one ``ReportActionError`` names every failed id, why,
-    and which ids succeeded.
+    Every report is read once before any call, in one batched read, so the log can say
+    what changed (``Active -> Paused``) or that nothing did, and a report already in the
+    wanted status is not sent anything. A report is read again only when the answer
+    leaves its status in doubt. A list is handled to the end even when some reports
+    fail; then one ``ReportActionError`` names every failed id, why, and which ids
+    succeeded.
     """
 
     def __init__(self, name: str, verb: str, target_status: str, log: logging.Logger | Any) -> None:
@@ -97,30 +118,123 @@ class ReportAction:
         hook: PartnerCenterInsightsHook,
         report_ids: list[str],
         max_concurrency: int,
-        before_send: BeforeSend | None = None,
+        prepare: Prepare | None = None,
+        *,
+        single: bool = False,
     ) -> list[Outcome]:
         """Handle every report even if some fail, then say exactly which did what.
 
         Returns the outcomes in the order of ``report_ids``; raises ``ReportActionError``
-        (``failures``, ``records``) if any failed, after every report was handled.
+        (``failures``, ``records``) if any failed, after every report was handled, or with
+        ``single`` (one id) that report's own error.
         """
-        workers = min(max_concurrency, len(report_ids))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"pcinsights-{self.name}") as pool:
-            futures = {rid: pool.submit(self.handle, hook, rid, before_send) for rid in report_ids}
+        looks = self.look(hook, report_ids)
+        refused = dict((prepare(looks) if prepare is not None else None) or {})
         outcomes: dict[str, Outcome] = {}
         failures: dict[str, BaseException] = {}
-        for rid, future in futures.items():
-            exc = future.exception()
-            if exc is None:
-                outcomes[rid] = future.result()
+        to_send: list[str] = []
+        for rid in report_ids:
+            look = looks[rid]
+            error = refused.get(rid) or look.error
+            if error is not None:
+                failures[rid] = error
+            elif look.record is not None and same_status(look.status, self.target_status):
+                self._log_outcome(rid, look.record, look.status)
+                outcomes[rid] = Outcome(rid, look.status, look.record)
             else:
-                failures[rid] = exc
+                to_send.append(rid)
+        if to_send:
+            self._send_all(hook, to_send, looks, max_concurrency, outcomes, failures)
         if failures:
-            records = {rid: outcome.record for rid, outcome in outcomes.items()}
+            if single:
+                raise failures[report_ids[0]]
+            records = {rid: outcomes[rid].record for rid in report_ids if rid in outcomes}
             raise ReportActionError(
                 self.summary(report_ids, records, failures), failures=failures, records=records
             )
         return [outcomes[rid] for rid in report_ids]
+
+    def look(self, hook: PartnerCenterInsightsHook, report_ids: list[str]) -> dict[str, Look]:
+        """Every report as it stands before the action, in one batched read.
+
+        An id the account does not know, or credentials that do not work, end that report's
+        handling: sending the action could only fail the same way. A read that fails otherwise
+        (the service down after the hook's retries) leaves the status unknown, and the action
+        is sent all the same; a report whose status cannot be read leaves only itself unknown.
+        """
+        looks: dict[str, Look] = {}
+        remaining = list(report_ids)
+        while remaining:
+            try:
+                records = hook.get_reports(remaining)
+            except UnreadableStatusError as exc:
+                odd = [rid for rid in remaining if rid.casefold() == (exc.report_id or "").casefold()]
+                if not odd:
+                    looks.update(self._unread(remaining, exc))
+                    return looks
+                looks.update(self._unread(odd, exc))
+                remaining = [rid for rid in remaining if rid not in odd]
+                continue
+            except _FATAL_BEFORE_ACTION as exc:
+                looks.update({rid: Look(error=exc) for rid in remaining})
+                return looks
+            except Exception as exc:
+                looks.update(self._unread(remaining, exc))
+                return looks
+            for rid in remaining:
+                record = records.get(rid)
+                looks[rid] = (
+                    Look(record=record)
+                    if record is not None
+                    else Look(error=ReportNotFoundError.unknown(rid, hook.account))
+                )
+            return looks
+        return looks
+
+    def _unread(self, report_ids: list[str], exc: BaseException) -> dict[str, Look]:
+        self.log.warning(
+            "Could not read report(s) %s before the %s: %s", listed(report_ids), self.name, reason(exc)
+        )
+        return {rid: Look() for rid in report_ids}
+
+    def _send_all(
+        self,
+        hook: PartnerCenterInsightsHook,
+        report_ids: list[str],
+        looks: dict[str, Look],
+        max_concurrency: int,
+        outcomes: dict[str, Outcome],
+        failures: dict[str, BaseException],
+    ) -> None:
+        """One call per report, as many at once as the service takes, up to ``max_concurrency``."""
+        # Imported here, as the hook is: a DAG file naming the operator does not need them.
+        from airflow_provider_pcinsights.adaptive_limit import AdaptiveLimit
+        from airflow_provider_pcinsights.bulk import run_bulk
+
+        limit = AdaptiveLimit(ceiling=max_concurrency)
+        hook.add_retry_observer(limit)  # the 429s the hook's retries absorb still slow the list down
+        try:
+            ends = run_bulk(
+                lambda rid: self.handle(hook, rid, looks[rid].status),
+                report_ids,
+                limit=limit,
+                again_on=(ThrottledError,),  # refused by throttling: nothing was done, try it again last
+                thread_name_prefix=f"pcinsights-{self.name}",
+            )
+        finally:
+            hook.remove_retry_observer(limit)
+        if limit.decreases:
+            self.log.info(
+                "The service throttled the %ss: at most %d at once, down to %d at times",
+                self.name,
+                limit.ceiling,
+                limit.lowest,
+            )
+        for end in ends:
+            if end.error is None:
+                outcomes[end.item] = end.value
+            else:
+                failures[end.item] = end.error
 
     def summary(
         self,
@@ -136,12 +250,8 @@ class ReportAction:
 
     # -- one report ----------------------------------------------------------------------
 
-    def handle(
-        self, hook: PartnerCenterInsightsHook, report_id: str, before_send: BeforeSend | None = None
-    ) -> Outcome:
-        before = self._status_before(hook, report_id)
-        if before_send is not None:
-            before_send(report_id, before)
+    def handle(self, hook: PartnerCenterInsightsHook, report_id: str, before: str | None) -> Outcome:
+        """Send the action for one report whose status before was ``before`` (``None``: unread)."""
         try:
             record = getattr(hook, f"{self.name}_report")(report_id)
         except BadRequestError as exc:
@@ -151,20 +261,6 @@ class ReportAction:
         except Exception as exc:
             raise self._ambiguous(hook, report_id, exc) from exc
         return Outcome(report_id, before, self._after_success(hook, report_id, before, record))
-
-    def _status_before(self, hook: PartnerCenterInsightsHook, report_id: str) -> str | None:
-        """The status before the call, so the log can say what changed; ``None`` if unreadable.
-
-        A report that does not exist, or credentials that do not work, end here:
-        sending the action could only fail the same way.
-        """
-        try:
-            return status_of(hook.get_report(report_id))
-        except _FATAL_BEFORE_ACTION:
-            raise
-        except Exception as exc:
-            self.log.warning("Could not read report %s before the %s: %s", report_id, self.name, reason(exc))
-            return None
 
     def _after_success(
         self, hook: PartnerCenterInsightsHook, report_id: str, before: str | None, record: dict[str, Any]

@@ -3,10 +3,14 @@
 XCom cannot carry this from one try of a task to the next: Airflow clears a task
 instance's XCom when a new try starts (Airflow 3's task runner deletes the keys
 the execution API names; Airflow 2 calls ``clear_xcom_data``). A try that is
-killed mid-list pushes nothing at all. So the pause task writes each report id
-to an Airflow Variable *before* it sends that report's pause (a write-ahead
-record), the next try of the same task instance reads it back, and the restore
-deletes it. Variables live in Airflow's own store, reachable from tasks on 2.11
+killed mid-list pushes nothing at all. So the pause task writes the ids it is
+about to pause (those it read as ``Active``) to an Airflow Variable *before* it
+sends the first pause, in one write (a write-ahead record; one write per report
+would make a long list wait on Airflow's store, an HTTP call each on Airflow 3),
+the next try of the same task instance reads it back, and the restore deletes it.
+An id recorded whose pause was never sent is harmless: the next try finds it
+``Active`` and pauses it, a roll-back or restore finds it ``Active`` and sends
+nothing. Variables live in Airflow's own store, reachable from tasks on 2.11
 and 3.x, and survive retries, kills and worker restarts.
 
 The Variable's key is a hash of (DAG id, run id, task id, map index), so any
@@ -70,12 +74,15 @@ class PauseLedger:
 
     # -- writing -------------------------------------------------------------------------
 
-    def add(self, report_id: str) -> None:
-        """Record ``report_id`` before its pause is sent; if this fails, the pause must not be sent."""
+    def add(self, report_ids: Iterable[str]) -> None:
+        """Record the ids about to be paused, in one write, before the first pause is sent; if this
+        fails, no pause may be sent. Ids recorded already are kept, in their place."""
         with self._lock:
             ids = self._load()
-            if report_id not in ids:
-                self._store([*ids, report_id])
+            known = set(ids)
+            new = [rid for rid in dict.fromkeys(report_ids) if rid not in known]
+            if new:
+                self._store([*ids, *new])
 
     def keep_only(self, report_ids: Iterable[str]) -> None:
         """Forget every id not in ``report_ids``; delete the Variable when none is left."""

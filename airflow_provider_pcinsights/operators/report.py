@@ -5,8 +5,9 @@ actions of :mod:`._actions`); every HTTP call goes through
 :class:`~airflow_provider_pcinsights.hooks.insights.PartnerCenterInsightsHook`,
 which is imported when a task runs, not when a DAG file is parsed.
 
-A pause records, before each call, which reports it moves from ``Active`` to
-``Paused`` (:mod:`._ledger`), pushes them to XCom as ``paused_report_ids``, and
+A pause reads every report once, records in one write which ones it is about to
+move from ``Active`` to ``Paused`` (:mod:`._ledger`), before its first call, pushes
+those it moved to XCom as ``paused_report_ids``, and
 ``ResumeReportOperator(paused_by=...)`` resumes exactly those: a report somebody
 had paused before the run stays paused, and a killed and retried pause still
 knows what its earlier tries paused. A pause that fails on its last try resumes
@@ -20,13 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_pcinsights.adaptive_limit import DEFAULT_CEILING
 from airflow_provider_pcinsights.exceptions import (
     PartnerCenterInsightsError,
     PauseRolledBackError,
     ReportActionError,
 )
 from airflow_provider_pcinsights.operators._actions import (
+    Look,
     Outcome,
+    Prepare,
     ReportAction,
     pause_action,
     resume_action,
@@ -60,7 +64,9 @@ class _ReportActionOperator(BaseOperator):
     :param report_id: one report id, or a list of ids (templated). One id gives
         one record; a list gives a list of records in the same order.
     :param conn_id: the ``pcinsights`` connection (templated).
-    :param max_concurrency: how many reports of a list are handled at once.
+    :param max_concurrency: the most reports of a list handled at once (default 12). Within it,
+        the operator follows the service: a throttled call (HTTP 429) halves how many go at
+        once, and successes grow it back slowly.
     :param hook_params: keyword arguments for the hook, such as ``retries`` or ``backoff_factor``.
     """
 
@@ -72,7 +78,7 @@ class _ReportActionOperator(BaseOperator):
         *,
         report_id: str | list[str] | None,
         conn_id: str = "pcinsights_default",
-        max_concurrency: int = 4,
+        max_concurrency: int = DEFAULT_CEILING,
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -108,12 +114,11 @@ class _ReportActionOperator(BaseOperator):
         action: ReportAction,
         hook: PartnerCenterInsightsHook,
         report_ids: list[str],
-        single: bool,
-        **kwargs: Any,
+        single: bool = False,
+        prepare: Prepare | None = None,
     ) -> list[Outcome]:
-        if single:
-            return [action.handle(hook, report_ids[0], **kwargs)]
-        return action.run(hook, report_ids, self.max_concurrency, **kwargs)
+        """One batched read of every report, then one call per report not in the wanted status yet."""
+        return action.run(hook, report_ids, self.max_concurrency, prepare, single=single)
 
 
 class PauseReportOperator(_ReportActionOperator):
@@ -125,8 +130,10 @@ class PauseReportOperator(_ReportActionOperator):
     were already paused are not in it, and neither is a report whose status could
     not be read first: it is not paused, and the task fails naming it.
 
-    Before each pause, the id is recorded in an Airflow Variable (the pause ledger),
-    so the next try of this task, after a failure or a kill, still counts what an
+    Every report is read once, in one batched read; a report already ``Paused`` is
+    not sent anything. Before the first pause is sent, the ids about to be paused (those
+    read as ``Active``) are recorded in an Airflow Variable (the pause ledger), in one
+    write, so the next try of this task, after a failure or a kill, still counts what an
     earlier try paused. When the task fails and will not be retried (its last try, or
     an ``AirflowFailException``), it resumes the reports it paused before raising
     :class:`~airflow_provider_pcinsights.exceptions.PauseRolledBackError`, which names
@@ -134,7 +141,8 @@ class PauseReportOperator(_ReportActionOperator):
 
     :param report_id: one report id, or a list of ids (templated).
     :param conn_id: the ``pcinsights`` connection (templated).
-    :param max_concurrency: how many reports of a list are paused at once.
+    :param max_concurrency: the most reports of a list paused at once (default 12); fewer while
+        the service throttles.
     :param hook_params: keyword arguments for the hook, such as ``retries``.
     """
 
@@ -154,16 +162,23 @@ class PauseReportOperator(_ReportActionOperator):
         unlisted = {rid for rid in earlier if rid not in report_ids}
         befores: dict[str, str | None] = {}
 
-        def before_send(report_id: str, before: str | None) -> None:
-            befores[report_id] = before
-            if before is None:
-                raise PartnerCenterInsightsError(
-                    f"Did not pause report {report_id}: its status could not be read first, so a restore "
+        def prepare(looks: dict[str, Look]) -> dict[str, BaseException]:
+            """After the read, before the first pause: record every id about to be paused, at once."""
+            befores.update({rid: look.status for rid, look in looks.items()})
+            unread = {
+                rid: PartnerCenterInsightsError(
+                    f"Did not pause report {rid}: its status could not be read first, so a restore "
                     "could not tell whether to resume it",
-                    report_id=report_id,
+                    report_id=rid,
                 )
-            if same_status(before, "Active") and ledger is not None:
-                ledger.add(report_id)  # before the call: a kill right after it must not lose the id
+                for rid, look in looks.items()
+                if look.error is None and look.record is None
+            }
+            if ledger is not None:  # a kill right after a pause must not lose its id: written first
+                ledger.add(
+                    [rid for rid in report_ids if rid not in unread and same_status(befores[rid], "Active")]
+                )
+            return unread
 
         def moved(report_id: str, record: dict[str, Any]) -> bool:
             """Active before the run (by this try's look, or an earlier try's record) and Paused now."""
@@ -176,9 +191,7 @@ class PauseReportOperator(_ReportActionOperator):
         try:
             hook = self._make_hook()
             try:
-                outcomes = self._act(
-                    pause_action(self.log), hook, report_ids, single, before_send=before_send
-                )
+                outcomes = self._act(pause_action(self.log), hook, report_ids, single, prepare)
             finally:
                 _close(hook)
         except Exception as exc:
@@ -230,8 +243,11 @@ class PauseReportOperator(_ReportActionOperator):
                 befores: dict[str, str | None] = {}
                 resumed: list[str] = []
                 try:
-                    resume_action(self.log).run(
-                        hook, to_resume, self.max_concurrency, before_send=befores.__setitem__
+                    self._act(
+                        resume_action(self.log),
+                        hook,
+                        to_resume,
+                        prepare=lambda looks: befores.update({r: look.status for r, look in looks.items()}),
                     )
                     resumed = to_resume
                 except ReportActionError as partial:
@@ -266,7 +282,8 @@ class ResumeReportOperator(_ReportActionOperator):
     :param report_id: one report id, or a list of ids (templated); optional with ``paused_by``.
     :param paused_by: the task id of a ``PauseReportOperator`` of this DAG.
     :param conn_id: the ``pcinsights`` connection (templated).
-    :param max_concurrency: how many reports of a list are resumed at once.
+    :param max_concurrency: the most reports of a list resumed at once (default 12); fewer while
+        the service throttles.
     :param hook_params: keyword arguments for the hook, such as ``retries``.
     """
 
@@ -332,7 +349,7 @@ class ResumeReportOperator(_ReportActionOperator):
 
         hook = self._make_hook()
         try:
-            outcomes = resume_action(self.log).run(hook, to_resume, self.max_concurrency)
+            outcomes = self._act(resume_action(self.log), hook, to_resume)
         except ReportActionError as partial:
             if ledger is not None:
                 ledger.remove(partial.records)

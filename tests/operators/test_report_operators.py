@@ -57,31 +57,52 @@ def test_resume_a_list_returns_records_in_the_order_given(emu):
     assert sorted(_puts(emu, "resume")) == sorted(given)
 
 
+def test_a_report_already_in_the_wanted_status_is_read_and_sent_nothing(emu, logs):
+    paused, active = emu.report_ids()[:2]
+    emu.set_report_status("mpn", paused, "Paused")
+    emu.set_report_status("mpn", active, "Active")
+
+    record = PauseReportOperator(task_id="pause", report_id=paused).execute({})
+    again = ResumeReportOperator(task_id="resume", report_id=active).execute({})
+
+    assert (record["ReportStatus"], again["ReportStatus"]) == ("Paused", "Active")
+    assert [_status(emu, rid) for rid in (paused, active)] == ["Paused", "Active"]
+    assert emu.api_requests(method="PUT") == []  # the read said so: nothing to ask
+    text = logs()
+    assert f"Paused report {paused}" in text
+    assert "already Paused; nothing changed" in text
+    assert "already Active; nothing changed" in text
+
+
 @pytest.mark.parametrize("answer", ["ok", "reject"])
-def test_pausing_a_paused_report_succeeds_whatever_the_service_answers(emu, logs, answer):
+def test_pausing_a_report_paused_meanwhile_succeeds_whatever_the_service_answers(emu, logs, answer):
     emu.behaviour.pause_when_paused = answer
     report_id = emu.report_ids()[0]
-    emu.set_report_status("mpn", report_id, "Paused")
+    emu.set_report_status("mpn", report_id, "Active")
+    emu.change_status_after_reads("mpn", report_id, "Paused", reads=1)  # paused by someone after the read
 
     record = PauseReportOperator(task_id="pause", report_id=report_id).execute({})
 
     assert record["ReportStatus"] == "Paused"
     assert _status(emu, report_id) == "Paused"
-    assert _puts(emu, "pause") == [report_id]  # it asked, rather than assuming
-    assert "already Paused; nothing changed" in logs()
+    assert _puts(emu, "pause") == [report_id]
+    if answer == "reject":  # the refusal is judged by the status read after it
+        assert "already Paused; nothing changed" in logs()
 
 
 @pytest.mark.parametrize("answer", ["ok", "reject"])
-def test_resuming_an_active_report_succeeds_whatever_the_service_answers(emu, logs, answer):
+def test_resuming_a_report_resumed_meanwhile_succeeds_whatever_the_service_answers(emu, logs, answer):
     emu.behaviour.resume_when_active = answer
     report_id = emu.report_ids()[0]
-    emu.set_report_status("mpn", report_id, "Active")
+    emu.set_report_status("mpn", report_id, "Paused")
+    emu.change_status_after_reads("mpn", report_id, "Active", reads=1)
 
     record = ResumeReportOperator(task_id="resume", report_id=report_id).execute({})
 
     assert record["ReportStatus"] == "Active"
     assert _puts(emu, "resume") == [report_id]
-    assert "already Active; nothing changed" in logs()
+    if answer == "reject":
+        assert "already Active; nothing changed" in logs()
 
 
 @pytest.mark.parametrize("answer", ["reject", "noop"])

@@ -89,7 +89,8 @@ def test_the_teardown_restores_exactly_what_the_pause_took(emu, reports, restore
     assert restore_dags.COLLECTED[dag.dag_id] == [[first, second]]
     assert _calls(emu, "resume") == [first, second]  # never the report paused before the run
     puts = [r.path.split("/")[-2] for r in emu.api_requests(method="PUT")]
-    assert puts == ["pause"] * 3 + ["resume"] * 2  # everything paused while the backfill ran
+    assert puts == ["pause"] * 2 + ["resume"] * 2  # everything paused while the backfill ran
+    assert _calls(emu, "pause") == [first, second]  # the one already paused was read, not sent anything
     assert _ledger(dag.dag_id, dag_run.run_id) is None  # the restore cleared it
 
 
@@ -142,9 +143,9 @@ def test_a_pause_failing_part_way_on_its_last_try_rolls_back_what_it_paused(emu,
     assert states["pause_reports"] == "failed"
     assert states["restore_reports"] != "success"  # a failed setup gets no teardown
     assert _statuses(emu, reports) == ["Paused", "Active", "Active"]  # rolled back by the pause itself
-    # second's failed pause might have been applied, so it is resumed too (it was Active: no change);
-    # the report paused before the run is never touched.
-    assert _calls(emu, "resume") == [first, second]
+    # second's failed pause might have been applied, so the roll-back reads it too: still Active, so
+    # nothing is sent; the report paused before the run is never touched.
+    assert _calls(emu, "resume") == [first]
     assert restore_dags.COLLECTED[dag.dag_id] == [[]]  # nothing left to restore
     assert _ledger(dag.dag_id, dag_run.run_id) is None
     text = logs()
