@@ -2,21 +2,18 @@
 
 A wait is a *condition* (what to read about each report, and what the answers
 mean) polled until it is met or can never be. The sensors poll it in a worker
-(``poll``), the triggers in the triggerer (``apoll``, which runs the blocking
-read in a thread); both go through the same read, the same verdict and the same
-tolerance of short outages, so a sensor gives the same answer in every mode.
-
-The read is a plain function of ``(hook, report_ids)``: a trigger may swap in
-another one (for example one that batches the reads of several triggers)
-without touching the rest of the wait.
+(``poll``: the condition's blocking ``read`` with a hook of their own), the
+triggers in the triggerer (``apoll``: its ``aread`` through the poll hub, which
+shares one session and one batched read among every trigger of a connection);
+both go through the same verdict and the same tolerance of short outages, so a
+sensor gives the same answer in every mode.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +25,7 @@ from airflow_provider_pcinsights.exceptions import (
 
 if TYPE_CHECKING:
     from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
+    from airflow_provider_pcinsights.triggers._hub import Reader
 
 # Errors the hook has already retried (5xx, dropped connections, timeouts, 429)
 # are tolerated this many polls in a row before a wait gives up: a short outage
@@ -35,8 +33,8 @@ if TYPE_CHECKING:
 MAX_CONSECUTIVE_TRANSIENT_ERRORS = 3
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (ServiceUnavailableError, ThrottledError)
 
-# Reads every report of a wait once; blocking (it makes HTTP calls through the hook).
-Read = Callable[["PartnerCenterInsightsHook", list[str]], dict[str, Any]]
+# Reads every report of a wait once, for an event loop: the observations, awaited.
+AsyncRead = Callable[[list[str]], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -64,6 +62,10 @@ class Condition(ABC):
         """Blocking: one observation per report id."""
 
     @abstractmethod
+    async def aread(self, reader: Reader, report_ids: list[str]) -> dict[str, Any]:
+        """``read`` for the triggerer's event loop, through a reader of the poll hub: never blocks it."""
+
+    @abstractmethod
     def judge(self, observations: dict[str, Any]) -> Verdict:
         """Pure: decide from the observations. May raise for answers nobody can judge."""
 
@@ -73,7 +75,6 @@ class Wait:
 
     :param condition: what to wait for.
     :param report_ids: the reports, already validated.
-    :param read: replaces ``condition.read`` (same signature), for a trigger that reads differently.
     :param tolerance: transient failures in a row that end the wait (the ones before are tolerated).
     """
 
@@ -82,13 +83,11 @@ class Wait:
         condition: Condition,
         report_ids: list[str],
         *,
-        read: Read | None = None,
         tolerance: int = MAX_CONSECUTIVE_TRANSIENT_ERRORS,
         log: logging.Logger | Any | None = None,
     ) -> None:
         self.condition = condition
         self.report_ids = list(report_ids)
-        self.read: Read = read or condition.read
         self.tolerance = tolerance
         self.log = log or logging.getLogger(__name__)
         self.transient_errors = 0
@@ -97,15 +96,16 @@ class Wait:
     def poll(self, hook: PartnerCenterInsightsHook) -> Verdict | None:
         """Read and judge once; ``None`` when a transient failure was tolerated."""
         try:
-            observations = self.read(hook, self.report_ids)
+            observations = self.condition.read(hook, self.report_ids)
         except TRANSIENT_ERRORS as exc:
             return self._tolerate(exc)
         return self._judge(observations)
 
-    async def apoll(self, hook: PartnerCenterInsightsHook) -> Verdict | None:
-        """``poll`` for an event loop: the blocking read runs in a worker thread."""
+    async def apoll(self, read: AsyncRead) -> Verdict | None:
+        """``poll`` for an event loop, with an awaitable read of the reports (a trigger's, through
+        the poll hub: ``lambda ids: condition.aread(reader, ids)``)."""
         try:
-            observations = await asyncio.to_thread(self.read, hook, self.report_ids)
+            observations = await read(self.report_ids)
         except TRANSIENT_ERRORS as exc:
             return self._tolerate(exc)
         return self._judge(observations)

@@ -378,19 +378,7 @@ class _Shared:
                     batch = [r for r in batch if bad not in r.folded]
                     continue
                 by_fold = {rid.casefold(): record for rid, record in records.items()}
-                await self._deliver(
-                    [
-                        (
-                            request,
-                            {
-                                rid: by_fold[rid.casefold()]
-                                for rid in request.ids
-                                if rid.casefold() in by_fold
-                            },
-                        )
-                        for request in batch
-                    ]
-                )
+                await self._deliver([(request, _pick(request.ids, by_fold)) for request in batch])
                 return
         except Exception as exc:
             if isinstance(exc, (AuthenticationError, PermissionDeniedError)):

@@ -1,26 +1,27 @@
 """The deferred waits of the report sensors, run by the triggerer.
 
 The triggerer runs every trigger on one event loop, so nothing here may block
-it: the connection is looked up asynchronously, the hook is built and every
-blocking HTTP call runs in a worker thread. What is read and what it means is
-the wait core's (:mod:`airflow_provider_pcinsights.waiting`), shared with the
-sensors; each trigger only names its condition.
+it. Every trigger polls through the poll hub (:mod:`._hub`): the triggers of one
+connection (and the same ``hook_params``) in a triggerer share one asynchronous
+connection look-up, one hook with one pooled HTTP session (built and closed in a
+worker thread), and their polls: reads that fall due together are one batched read
+in a worker thread, so 1,000 single-report waits cost a few calls a poll interval,
+not 1,000. What is read and what it means is the wait core's
+(:mod:`airflow_provider_pcinsights.waiting`), shared with the sensors; each trigger
+only names its condition.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_pcinsights.report_ids import normalize_report_ids
+from airflow_provider_pcinsights.triggers._hub import poll_hub
 from airflow_provider_pcinsights.wait_conditions import ExecutionCondition, StatusCondition
 from airflow_provider_pcinsights.waiting import Condition, Wait
-
-if TYPE_CHECKING:
-    from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
 
 class _ReportWaitTrigger(BaseTrigger):
@@ -75,11 +76,6 @@ class _ReportWaitTrigger(BaseTrigger):
 
     # -- the wait -----------------------------------------------------------------------
 
-    def read(self, hook: PartnerCenterInsightsHook, report_ids: list[str]) -> dict[str, Any]:
-        """Blocking, in a worker thread: read every report once. The one step to replace for
-        another way of reading (for example batched across triggers)."""
-        return self._condition.read(hook, report_ids)
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         latest: dict[str, Any] = {}
         try:
@@ -89,14 +85,18 @@ class _ReportWaitTrigger(BaseTrigger):
         yield TriggerEvent(payload)
 
     async def _wait(self, latest: dict[str, Any]) -> dict[str, Any]:
-        """Poll until the verdict is final; ``latest`` holds the last verdict's value for error events."""
+        """Poll until the verdict is final; ``latest`` holds the last verdict's value for error events.
+
+        Everything the wait needs is built here from the serialized arguments, and the reader
+        is left (also when the trigger is cancelled) before this returns: a trigger run twice,
+        or started again by another triggerer, simply reads again.
+        """
         report_ids, _ = normalize_report_ids(self.report_ids)
-        self._condition = self.condition()
-        wait = Wait(self._condition, report_ids, read=self.read, log=self.log)
-        hook = await self._make_hook()
-        try:
+        condition = self.condition()
+        wait = Wait(condition, report_ids, log=self.log)
+        async with poll_hub().reader(self.conn_id, self.hook_params) as reader:
             while True:
-                verdict = await wait.apoll(hook)
+                verdict = await wait.apoll(lambda ids: condition.aread(reader, ids))
                 if verdict is not None:
                     latest.clear()
                     latest.update(verdict.value)
@@ -107,37 +107,7 @@ class _ReportWaitTrigger(BaseTrigger):
                             self.value_key: verdict.value,
                         }
                     self.log.info("Still %s", verdict.message)
-                await asyncio.sleep(self.poll_interval)
-        finally:
-            close = getattr(hook, "close", None)
-            if callable(close):
-                await asyncio.to_thread(close)
-
-    async def _make_hook(self) -> PartnerCenterInsightsHook:
-        connection = await self._get_connection()
-        # Building the hook imports requests and msal: keep that off the loop too.
-        return await asyncio.to_thread(self._build_hook, connection)
-
-    async def _get_connection(self) -> Any:
-        """Look the connection up without blocking the loop, on Airflow 2 and 3.
-
-        Airflow 3's task SDK offers ``aget_connection``; its synchronous lookup
-        refuses to run inside an event loop. Airflow 2 only has the synchronous
-        one, which is safe in a worker thread.
-        """
-        from airflow.providers.common.compat.sdk import BaseHook
-
-        aget_connection = getattr(BaseHook, "aget_connection", None)
-        if aget_connection is not None:
-            return await aget_connection(self.conn_id)
-        from asgiref.sync import sync_to_async
-
-        return await sync_to_async(BaseHook.get_connection)(self.conn_id)
-
-    def _build_hook(self, connection: Any) -> PartnerCenterInsightsHook:
-        from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
-
-        return PartnerCenterInsightsHook(conn_id=self.conn_id, connection=connection, **self.hook_params)
+                await reader.sleep(self.poll_interval)
 
 
 class ReportStatusTrigger(_ReportWaitTrigger):

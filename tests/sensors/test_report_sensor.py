@@ -283,5 +283,6 @@ def test_deferrable_sensor_completes_in_a_dag_run(emu, dag_module, caplog, capsy
 
     assert "running trigger in line" in caplog.text + capsys.readouterr().out  # it really deferred
     assert _states(dag_run) == {"wait": "success", "collect": "success"}
-    assert _answered(emu, ids[1]) == ["Paused", "Paused", "Active"]  # sensor, trigger, trigger again
+    assert emu.reads("mpn", ids[1]) == 3  # Paused (the sensor), Paused (the trigger), Active (again)
+    assert len(emu.api_requests()) == 3  # both reports in one read each time (mpn: the account's listing)
     assert module.COLLECTED["deferrable"] == [dict.fromkeys(ids, "Active")]
