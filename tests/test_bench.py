@@ -68,8 +68,14 @@ def test_the_quick_benchmark_measures_every_row_and_writes_the_page(tmp_path):
     assert "## Machine" in text
     assert "cores" in text
     assert "Apache Airflow" in text
-    # The rows waiting for part B say where they were measured.
-    assert sum("wired in part B" in row["note"] for row in measured) == 9
+    # The bulk, poll and wait rows ran the public operator, sensor and trigger, and say so.
+    by_part = {
+        part: [row["goal_name"] for row in measured if part in row["note"]]
+        for part in ("PauseReportOperator", "ReportStatusSensor", "ReportStatusTrigger")
+    }
+    assert len(by_part["PauseReportOperator"]) == 4  # 3 bulk pause rows and the rate-limited one
+    assert by_part["ReportStatusSensor"] == by_part["ReportStatusTrigger"][:1]
+    assert len(by_part["ReportStatusTrigger"]) == 2  # the one poll and the 1,000 waits
     # What does not depend on timing holds even at tiny sizes.
     by_name = dict(zip(ROWS, measured, strict=True))
     assert by_name["token requests per credential per process"]["figure"] == 1
