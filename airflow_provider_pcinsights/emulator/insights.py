@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import datetime
 import re
 from collections.abc import Callable
@@ -189,7 +190,9 @@ class Insights:
     def _list_reports_locked(
         self, request: Request, program: str, version: str, log: dict[str, Any]
     ) -> Response:
-        records = self.state.reports(program)
+        # The store's own records, filtered, and only those answered copied: a read of one report
+        # out of thousands must not copy them all (the emulator shares the machine with its caller).
+        records = list(self.state.store(program).reports.values())
         report_id = request.param("reportId")
         report_name = request.param("reportName")
         query_id = request.param("queryId")
@@ -208,6 +211,7 @@ class Insights:
             records = [r for r in records if r["QueryId"].lower() == query_id.lower()]
         if filtered and not records:
             return self._error(404, NOT_FOUND_MESSAGE, program)
+        records = copy.deepcopy(records)
 
         def count_reads(page: list[dict[str, Any]]) -> None:
             # One read per report per answer, even if a cmp v1.1 call names it twice.
