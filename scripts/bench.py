@@ -842,6 +842,8 @@ def bench_rate_limited(sizes: Sizes) -> Row:
     share = _median([(r["answered"] - burst) / r["seconds"] / rate for r in runs])
     failed = sum(r["failed"] + (n - r["paused"]) for r in runs)
     mid = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+    run_times = ", ".join(f"{r['seconds']:.2f}" for r in runs)
+    needed = (mid["answered"] - burst) / rate
     return Row(
         goal_name="bulk pause under the service's rate limit (emulated token bucket)",
         figure=share * 100,
@@ -856,6 +858,13 @@ def bench_rate_limited(sizes: Sizes) -> Row:
         f"{sizes.latency * 1000:g} ms a call; a median run: {mid['seconds']:.2f} s, {mid['calls']} calls, "
         f"{mid['throttled']} answered 429 (Retry-After in whole seconds, left out every second time) and "
         f"sent again; {failed} report(s) failed or left unpaused in {len(runs)} run(s)",
+        if_missed=f"The runs took {run_times} s; the bucket needs {needed:.2f} s for the median run's "
+        "answered calls. "
+        "A throttled call waits the Retry-After, in whole seconds, before it is sent again, and the limit "
+        "halves on each round of 429s and grows back one step every few rounds: a run whose last calls "
+        "are throttled can end a whole second later, the wire idle meanwhile. What would move it: a "
+        "shorter wait when the service gives no Retry-After, or a limit that paces calls to the rate it "
+        "observes rather than only capping how many are in flight.",
     )
 
 
