@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from emulator_accounts import cmp_account
 
 from airflow_provider_pcinsights.emulator import Emulator
 from airflow_provider_pcinsights.operators import _ledger
@@ -21,9 +22,7 @@ CONN_ID = "pcinsights_bulk"
 @pytest.fixture
 def cmp_emu(monkeypatch):
     """An account of 120 reports on cmp v1.1, whose reportId filter takes 50 ids joined by ';'."""
-    with Emulator(reports=120) as emulator:
-        for name, value in emulator.connection_env(CONN_ID, program="cmp").items():
-            monkeypatch.setenv(name, value)
+    with cmp_account(monkeypatch, CONN_ID, reports=120) as emulator:
         yield emulator
 
 

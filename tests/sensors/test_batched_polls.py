@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from emulator_accounts import cmp_account
 
 from airflow_provider_pcinsights.emulator import Emulator
 from airflow_provider_pcinsights.exceptions import ReportNotFoundError
@@ -19,9 +20,7 @@ CONN_ID = "pcinsights_batched"
 
 @pytest.fixture
 def emu(monkeypatch):
-    with Emulator(reports=200) as emulator:
-        for name, value in emulator.connection_env(CONN_ID, program="cmp").items():
-            monkeypatch.setenv(name, value)
+    with cmp_account(monkeypatch, CONN_ID, reports=200) as emulator:
         yield emulator
 
 

@@ -10,10 +10,10 @@ import asyncio
 import time
 
 import pytest
+from emulator_accounts import cmp_account
 
 from airflow_provider_pcinsights.emulator import Emulator
 from airflow_provider_pcinsights.exceptions import ReportNotFoundError, UnreadableStatusError
-from airflow_provider_pcinsights.hooks._auth import forget_all_token_sources
 from airflow_provider_pcinsights.hooks._batch import READ_CONCURRENCY
 from airflow_provider_pcinsights.triggers._hub import PollHub, next_tick, poll_hub
 
@@ -21,18 +21,9 @@ CONN_ID = "pcinsights_hub"
 FAST = {"retries": 1, "backoff_factor": 0.01, "backoff_max": 0.05, "max_retry_after": 0.1}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_token_cache():
-    forget_all_token_sources()
-    yield
-    forget_all_token_sources()
-
-
 @pytest.fixture
 def emu(monkeypatch):
-    with Emulator(reports=20) as emulator:
-        for name, value in emulator.connection_env(CONN_ID, program="cmp").items():
-            monkeypatch.setenv(name, value)
+    with cmp_account(monkeypatch, CONN_ID, reports=20) as emulator:
         yield emulator
 
 

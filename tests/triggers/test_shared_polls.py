@@ -12,10 +12,10 @@ import asyncio
 import datetime
 
 import pytest
+from emulator_accounts import cmp_account
 from trigger_runs import all_events
 
 from airflow_provider_pcinsights.emulator import Emulator
-from airflow_provider_pcinsights.hooks._auth import forget_all_token_sources
 from airflow_provider_pcinsights.triggers._hub import poll_hub
 from airflow_provider_pcinsights.triggers.report import ReportExecutionTrigger, ReportStatusTrigger
 
@@ -24,18 +24,9 @@ FAST = {"retries": 1, "backoff_factor": 0.01, "backoff_max": 0.05, "max_retry_af
 INTERVAL = 0.3
 
 
-@pytest.fixture(autouse=True)
-def _fresh_token_cache():
-    forget_all_token_sources()
-    yield
-    forget_all_token_sources()
-
-
 @pytest.fixture
 def emu(monkeypatch):
-    with Emulator(reports=60) as emulator:
-        for name, value in emulator.connection_env(CONN_ID, program="cmp").items():
-            monkeypatch.setenv(name, value)
+    with cmp_account(monkeypatch, CONN_ID, reports=60) as emulator:
         yield emulator
 
 
