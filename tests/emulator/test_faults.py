@@ -6,6 +6,7 @@ import threading
 
 import pytest
 import requests
+import urllib3
 from emulator_clients import BOM, Api, VerifyingSession, app_plus_user_token, client_credentials_token, values
 
 from airflow_provider_pcinsights.emulator import Emulator
@@ -370,8 +371,13 @@ def test_truncate_cuts_the_body_or_the_connection(emu: Emulator, api: Api) -> No
     assert int(cut.headers["Content-Length"]) == len(whole) // 2
 
     emu.faults.truncate(count=1, keep=0.5, close=True)
-    with pytest.raises(requests.exceptions.ChunkedEncodingError):
-        api.get("ScheduledReport")
+    if urllib3.__version__.startswith("1."):  # 1.26 hands back what came before the close
+        short = api.get("ScheduledReport")
+        assert short.raw_body == whole[: len(whole) // 2]  # type: ignore[attr-defined]
+        assert int(short.headers["Content-Length"]) == len(whole)  # announced whole, cut by the close
+    else:  # 2.x holds the body to its Content-Length
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            api.get("ScheduledReport")
     assert [r.fault for r in emu.api_requests()] == [None, "truncate:0.5:cut", "truncate:0.5:close"]
 
 
