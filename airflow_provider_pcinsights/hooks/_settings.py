@@ -198,6 +198,18 @@ def _text(value: Any) -> str | None:
 
 def _read_extras(conn: Any) -> dict[str, Any]:
     """Extras with or without the legacy ``extra__pcinsights__`` prefix; the plain name wins."""
+    # Airflow's ``extra_dejson`` logs a malformed extra and answers ``{}``, which would surface as
+    # "tenant_id is required" instead of the real mistake; so the text is checked first. The
+    # message quotes the parser's position, never the text (it may hold a secret).
+    text = getattr(conn, "extra", None)
+    if isinstance(text, str) and text.strip():
+        try:
+            json.loads(text)
+        except ValueError as err:
+            raise ConnectionConfigError(
+                f"Connection {_conn_id(conn)!r}: extra is not valid JSON ({err}); it must be a JSON object "
+                'such as {"tenant_id": "contoso.onmicrosoft.com"}'
+            ) from None
     try:
         raw = getattr(conn, "extra_dejson", None) or {}
     except Exception as err:  # a malformed extra JSON string

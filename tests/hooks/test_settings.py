@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from airflow.models.connection import Connection
@@ -127,6 +128,26 @@ def test_invalid_fields_are_named(fields, extra, named):
         settings_from_connection(connection(extra, **fields))
     assert isinstance(caught.value, ValueError)
     assert isinstance(caught.value, PartnerCenterInsightsError)
+    assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "extra", ['{tenant_id: "contoso"}', '{"tenant_id": "contoso", "password": "' + SECRET]
+)
+def test_an_extra_that_is_not_json_is_named_as_such_without_quoting_it(extra):
+    """Airflow logs a malformed extra and reads it as empty, which used to say "tenant_id is required".
+
+    The connection is one such as Airflow hands over (``extra_dejson`` empty): Airflow 3.0.0 does not
+    even load one from an environment variable.
+    """
+    conn = SimpleNamespace(
+        conn_id="pcinsights_bad", login="client-id", password=SECRET, host=None, port=None, extra=extra
+    )
+    conn.extra_dejson = {}
+
+    with pytest.raises(ConnectionConfigError, match=r"extra is not valid JSON \(.*line 1 column") as caught:
+        settings_from_connection(conn)
+    assert "tenant_id is required" not in str(caught.value)
     assert SECRET not in str(caught.value)
 
 
