@@ -128,6 +128,7 @@ class Admin:
                 "pending": emu.faults.pending(),
                 "periodic": emu.faults.periodic(),
                 "rate_limit": emu.faults.rate_limit_state(),
+                "mix": emu.faults.random()["mix"],
             },
             "connections": emu.connections(),
             "scheduled_status_changes": emu.scheduled_status_changes(),

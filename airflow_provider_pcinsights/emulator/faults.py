@@ -6,8 +6,9 @@ up in the order they were added. Periodic rules (``throttle_every``,
 ``drop_every``, ``hang_every``) fault every Nth API call, steadily and
 deterministically. On top of those, ``latency`` slows every call,
 ``rate_limit`` plays the service's rate limit (a token bucket: 429 once it is
-empty), and ``error_rate`` turns a share of calls into 5xx answers, drawn from a
-seeded RNG so a failing run can be replayed.
+empty), and ``error_rate`` (5xx answers) and ``mix`` (any mix of kinds,
+``lose_answer`` included) fault a share of calls drawn from a seeded RNG, so a
+failing run can be replayed.
 """
 
 from __future__ import annotations
@@ -32,9 +33,23 @@ FAULT_KINDS = (
     "trickle",
     "truncate",
     "echo",
+    "redirect",
+    "raw_body",
+    "lose_answer",
 )
 # Kinds that can also fault every Nth API call; when two fall on the same call, the first here wins.
 PERIODIC_KINDS = ("throttle", "drop", "hang")
+# What ``mix`` draws from, each spelled as ``Fault.describe()`` spells it.
+MIX_KINDS = (
+    "fail:500",
+    "fail:502",
+    "fail:503",
+    "fail:504",
+    "throttle",
+    "throttle:none",
+    "drop",
+    "lose_answer",
+)
 
 
 @dataclass
@@ -50,6 +65,9 @@ class Fault:
     body: Any = None  # json_body: the JSON value to answer with
     keep: float = 0.5  # truncate: the share of the body sent
     close: bool = False  # truncate: declare the whole length, then close (else declare what is sent)
+    location: str = ""  # redirect: the Location header
+    raw: bytes = b""  # raw_body: the exact bytes answered
+    content_type: str = "application/json; charset=utf-8"  # raw_body
 
     def describe(self) -> str:
         if self.kind == "fail":
@@ -62,7 +80,7 @@ class Fault:
             return f"trickle:{self.seconds:g}"
         if self.kind == "truncate":
             return f"truncate:{self.keep:g}:{'close' if self.close else 'cut'}"
-        if self.kind in ("error_in_body", "html", "json_body", "echo"):
+        if self.kind in ("error_in_body", "html", "json_body", "echo", "redirect", "raw_body"):
             return f"{self.kind}:{self.status}"
         return self.kind
 
@@ -111,6 +129,8 @@ class Faults:
         self._periodic: dict[str, _Periodic] = {}  # by kind, at most one rule each
         self._throttles_answered = 0
         self._bucket: TokenBucket | None = None
+        self._mix_rate = 0.0
+        self._mix: tuple[Fault, ...] = ()
 
     # -- knobs -----------------------------------------------------------
     @property
@@ -168,6 +188,27 @@ class Faults:
         """The bucket's settings and what it allowed and refused so far; ``None`` when off."""
         with self._lock:
             return None if self._bucket is None else self._bucket.describe()
+
+    # -- random faults ----------------------------------------------------
+    def mix(self, rate: float, kinds: Any = MIX_KINDS, retry_after: float = 1) -> None:
+        """Fault a share ``rate`` of API calls (seeded RNG), each with one of ``kinds`` drawn evenly.
+
+        ``kinds`` are spelled as the request log spells faults: ``fail:<status>``,
+        ``throttle`` (429 with ``Retry-After: retry_after`` where ``behaviour.retry_after_header``
+        allows), ``throttle:none`` (no ``Retry-After``), ``drop`` (closed before the call reaches
+        the service: nothing changes) and ``lose_answer`` (the call is carried out, then the
+        connection closes before the answer: a change is applied and the client never hears).
+        ``rate`` 0 turns it off. Queued and periodic faults win over it on the same call.
+        """
+        share = float(rate)
+        if isinstance(rate, bool) or not 0 <= share <= 1:
+            raise ValueError(f"mix rate must be between 0 and 1, got {rate!r}")
+        if isinstance(kinds, str) or not kinds:
+            raise ValueError(f"mix kinds must be a non-empty list of {', '.join(MIX_KINDS)} or fail:<status>")
+        faults = tuple(_mix_fault(kind, retry_after) for kind in kinds)
+        with self._lock:
+            self._mix_rate = share
+            self._mix = faults
 
     # -- queued faults ----------------------------------------------------
     def fail(
@@ -239,6 +280,41 @@ class Faults:
         body, as a misbehaving proxy or a debug page would: a client must not repeat it unredacted."""
         self._add(Fault("echo", status=_http_status(status, "echo")), count, path)
 
+    def redirect(
+        self, count: int = 1, location: str = "", status: int = 307, path: str | None = None
+    ) -> None:
+        """Answer ``status`` (a 3xx) with ``Location: location`` instead of serving the call: a client must
+        not follow it elsewhere with the token (or, at the token endpoint, with the client's secret)."""
+        code = _http_status(status, "redirect")
+        if not 300 <= code <= 399:
+            raise ValueError(f"redirect status must be a 3xx, got {status!r}")
+        if not isinstance(location, str) or not location:
+            raise ValueError("redirect needs a location")
+        self._add(Fault("redirect", status=code, location=location), count, path)
+
+    def raw_body(
+        self,
+        count: int = 1,
+        body: str | bytes = b"",
+        status: int = 200,
+        content_type: str = "application/json; charset=utf-8",
+        path: str | None = None,
+    ) -> None:
+        """Answer ``status`` with exactly ``body`` (bytes, or text sent as UTF-8) under ``content_type``:
+        for answers no JSON value can stand for (invalid UTF-8, JSON nested beyond any parser, plain text)."""
+        raw = body.encode("utf-8") if isinstance(body, str) else body
+        if not isinstance(raw, bytes):
+            raise ValueError(f"raw_body body must be text or bytes, got {type(body).__name__}")
+        fault = Fault(
+            "raw_body", status=_http_status(status, "raw_body"), raw=raw, content_type=str(content_type)
+        )
+        self._add(fault, count, path)
+
+    def lose_answer(self, count: int = 1, path: str | None = None) -> None:
+        """Carry the call out (a pause is applied), then close the connection before answering: the
+        client cannot tell whether the change happened."""
+        self._add(Fault("lose_answer"), count, path)
+
     def count_throttle(self) -> int:
         """Count one 429 answered; its number since the start (or ``clear()``), from 1."""
         with self._lock:
@@ -256,6 +332,8 @@ class Faults:
             self._periodic.clear()
             self._throttles_answered = 0
             self._bucket = None
+            self._mix_rate = 0.0
+            self._mix = ()
 
     def pending(self) -> list[dict[str, Any]]:
         """What is still queued, for the admin endpoint and for debugging tests."""
@@ -277,15 +355,24 @@ class Faults:
         """Apply the JSON form used by ``POST /_emulator/faults`` and the command line.
 
         Keys: ``latency``, ``error_rate``, ``clear`` (bool); ``rate_limit`` (``R``,
-        ``{"rate": R, "burst": B}``, or ``null``/0 for off); ``throttle_every``
+        ``{"rate": R, "burst": B}``, or ``null``/0 for off); ``mix`` (``{"rate": R, "kinds": [...],
+        "retry_after": S}``); ``throttle_every``
         (``N`` or ``{"every": N, "retry_after": S}``), ``drop_every`` (``N`` or ``{"every": N}``),
         ``hang_every`` (``N`` or ``{"every": N, "seconds": S, "then": "answer"}``); and ``fail``,
         ``throttle``, ``drop``, ``hang``, ``error_in_body``, ``html``, ``json_body``, ``trickle``,
-        ``truncate``, ``echo``, each an object (or list of objects) of the same keyword arguments
-        as the methods.
+        ``truncate``, ``echo``, ``redirect``, ``raw_body`` (``body`` as text), ``lose_answer``, each an
+        object (or list of objects) of the same keyword arguments as the methods.
         """
         every_keys = [f"{kind}_every" for kind in PERIODIC_KINDS]
-        unknown = set(settings) - {"latency", "error_rate", "clear", "rate_limit", *every_keys, *FAULT_KINDS}
+        unknown = set(settings) - {
+            "latency",
+            "error_rate",
+            "clear",
+            "rate_limit",
+            "mix",
+            *every_keys,
+            *FAULT_KINDS,
+        }
         if unknown:
             raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
         if settings.get("clear"):
@@ -300,6 +387,11 @@ class Faults:
                 self.rate_limit(**spec)
             else:
                 self.rate_limit(spec)
+        if "mix" in settings:
+            spec = settings["mix"]
+            if not isinstance(spec, dict):
+                raise ValueError(f"mix takes an object of keyword arguments, got {spec!r}")
+            self.mix(**spec)
         for key in every_keys:
             if key not in settings:
                 continue
@@ -340,7 +432,17 @@ class Faults:
                     return Fault("rate_limit", status=429, retry_after=retry_after_seconds(wait))
             if self._error_rate and self._rng.random() < self._error_rate:
                 return Fault("fail", status=self.error_rate_status)
+            if self._mix_rate and self._rng.random() < self._mix_rate:
+                return self._mix[self._rng.randrange(len(self._mix))]
         return None
+
+    def random(self) -> dict[str, Any]:
+        """The random faults set: ``error_rate`` and ``mix`` (its rate and kinds)."""
+        with self._lock:
+            return {
+                "error_rate": self._error_rate,
+                "mix": {"rate": self._mix_rate, "kinds": [fault.describe() for fault in self._mix]},
+            }
 
     def _add(self, fault: Fault, count: int, path: str | None) -> None:
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -372,6 +474,24 @@ def _hang_fault(seconds: Any, then: str) -> Fault:
     if then not in ("answer", "close"):
         raise ValueError(f"then must be 'answer' or 'close', got {then!r}")
     return Fault("hang", seconds=_seconds(seconds, "seconds"), then=then)
+
+
+def _mix_fault(kind: Any, retry_after: Any) -> Fault:
+    """The fault ``mix`` stands for by ``kind``, as the request log spells it."""
+    if kind == "throttle":
+        return Fault("throttle", status=429, retry_after=_seconds(retry_after, "retry_after"))
+    if kind == "throttle:none":
+        return Fault("throttle", status=429, retry_after=None)
+    if kind in ("drop", "lose_answer"):
+        return Fault(kind)
+    if (
+        isinstance(kind, str)
+        and kind.startswith("fail:")
+        and kind[5:].isdigit()
+        and 400 <= int(kind[5:]) <= 599
+    ):
+        return Fault("fail", status=int(kind[5:]))
+    raise ValueError(f"unknown mix kind {kind!r}; use {', '.join(MIX_KINDS)} or fail:<status>")
 
 
 def _http_status(status: Any, kind: str) -> int:

@@ -83,6 +83,13 @@ class Router:
             response.trickle_seconds = fault.seconds if fault.kind == "trickle" else 0.0
             response.keep = fault.keep if fault.kind == "truncate" else None
             response.cut_close = fault.close
+        elif fault is not None and fault.kind == "lose_answer":
+            # Carried out (a change is applied and logged as such), then never answered.
+            return self._record(request, Response.dropped(**handler(request).log), fault)
+        elif fault is not None and fault.kind == "raw_body":
+            return self._record(
+                request, Response(fault.status, fault.raw, content_type=fault.content_type), fault
+            )
         elif fault is not None:
             response = self._faulted(fault, request)
         else:
@@ -110,6 +117,13 @@ class Router:
         )
         if fault.kind == "drop":
             return Response.dropped()
+        if fault.kind == "redirect":
+            return Response(
+                fault.status,
+                b"",
+                content_type="text/plain; charset=utf-8",
+                headers={"Location": fault.location},
+            )
         if fault.kind in ("throttle", "rate_limit"):
             return self._throttled(fault, program)
         if fault.kind == "echo":

@@ -40,9 +40,25 @@ def test_post_faults_queues_them(emu: Emulator, api: Api, session: VerifyingSess
         "trickle": {"seconds": 0},
         "truncate": {"keep": 0.5},
         "throttle": {"retry_after": None},
+        "lose_answer": {},
+        "raw_body": {"body": "[1", "status": 200},
+        "redirect": {"location": "https://localhost:1/"},
     }
     pending = _admin(session, emu, "POST", "faults", json=newer).json()["pending"]
-    assert [p["fault"] for p in pending] == ["throttle:none", "trickle:0", "truncate:0.5:cut", "echo:500"]
+    assert [p["fault"] for p in pending] == [
+        "throttle:none",
+        "trickle:0",
+        "truncate:0.5:cut",
+        "echo:500",
+        "redirect:307",
+        "raw_body:200",
+        "lose_answer",
+    ]
+    _admin(session, emu, "POST", "faults", json={"mix": {"rate": 0.25, "kinds": ["drop", "fail:503"]}})
+    assert _admin(session, emu, "GET", "state").json()["faults"]["mix"] == {
+        "rate": 0.25,
+        "kinds": ["drop", "fail:503"],
+    }
 
 
 def test_post_faults_json_body_and_html(emu: Emulator, api: Api, session: VerifyingSession) -> None:

@@ -290,9 +290,11 @@ def test_clear_forgets_every_fault(emu: Emulator, api: Api) -> None:
     emu.faults.hang_every(1, seconds=0)
     emu.faults.latency = 1
     emu.faults.error_rate = 1
+    emu.faults.mix(1)
     emu.faults.clear()
     assert _statuses(api, 2) == [200, 200]
     assert emu.faults.pending() == []
+    assert emu.faults.random() == {"error_rate": 0.0, "mix": {"rate": 0.0, "kinds": []}}
 
 
 @pytest.mark.parametrize(
@@ -321,6 +323,13 @@ def test_clear_forgets_every_fault(emu: Emulator, api: Api) -> None:
         (lambda f: f.trickle(seconds=-1), "seconds must be a finite number"),
         (lambda f: f.echo(status=99), "echo status must be an HTTP status"),
         (lambda f: f.throttle(retry_after="soon"), "retry_after must be a finite number"),
+        (lambda f: f.redirect(location="https://x", status=200), "redirect status must be a 3xx"),
+        (lambda f: f.redirect(location=""), "redirect needs a location"),
+        (lambda f: f.raw_body(body=42), "raw_body body must be text or bytes"),
+        (lambda f: f.mix(1.5), "mix rate must be between 0 and 1"),
+        (lambda f: f.mix(0.3, kinds=["fail:200"]), "unknown mix kind 'fail:200'"),
+        (lambda f: f.mix(0.3, kinds=[]), "mix kinds must be a non-empty list"),
+        (lambda f: f.configure({"mix": 0.3}), "mix takes an object"),
     ],
 )
 def test_bad_fault_settings_are_refused(emu: Emulator, call, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -388,3 +397,51 @@ def test_echo_quotes_the_request_back_headers_and_all(emu: Emulator, api: Api) -
     said = answer.json()["message"]
     assert "GET /insights/v1/mpn/ScheduledReport?reportName=x" in said
     assert f"authorization: Bearer {api.token}" in said  # what a client must never repeat as is
+
+
+def test_redirect_answers_a_3xx_with_its_location_and_serves_nothing(emu: Emulator, api: Api) -> None:
+    report_id = emu.report_ids("mpn")[0]
+    emu.faults.redirect(location="https://localhost:1/elsewhere", status=308)
+    answer = api.put(f"ScheduledReport/pause/{report_id}", allow_redirects=False)
+    assert (answer.status_code, answer.headers["Location"]) == (308, "https://localhost:1/elsewhere")
+    assert emu.report("mpn", report_id)["ReportStatus"] == "Active"
+    assert emu.api_requests()[-1].fault == "redirect:308"
+
+
+def test_raw_body_answers_exactly_those_bytes(emu: Emulator, api: Api) -> None:
+    emu.faults.raw_body(body=b"[[[\xff", status=200, content_type="application/json; charset=utf-8")
+    answer = api.get("ScheduledReport")
+    assert answer.raw_body == b"[[[\xff"  # no byte-order mark added, nothing re-encoded
+    emu.faults.raw_body(body="plain text", status=502, content_type="text/plain")
+    answer = api.get("ScheduledReport")
+    assert (answer.status_code, answer.text, answer.headers["Content-Type"]) == (
+        502,
+        "plain text",
+        "text/plain",
+    )
+
+
+def test_lose_answer_applies_the_change_then_closes_without_answering(emu: Emulator, api: Api) -> None:
+    report_id = emu.report_ids("mpn")[0]
+    emu.faults.lose_answer(count=1, path="/pause/")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        api.put(f"ScheduledReport/pause/{report_id}")
+    assert emu.report("mpn", report_id)["ReportStatus"] == "Paused"
+    lost = emu.api_requests(method="PUT")[-1]
+    assert (lost.status, lost.fault, lost.report_status) == (None, "lose_answer", "Paused")
+
+
+def test_mix_faults_a_seeded_share_of_api_calls_with_every_kind_asked_for() -> None:
+    def outcomes(seed: int) -> list[str | None]:
+        with Emulator(reports=1, seed=seed) as emu, VerifyingSession(emu.ca_path) as session:
+            api = Api(emu, session, app_plus_user_token(emu, session).json()["access_token"])
+            emu.faults.mix(0.5, kinds=["fail:502", "throttle:none", "drop", "lose_answer"])
+            for _ in range(80):
+                _outcome(api)
+            assert emu.token_requests() == 1  # the token endpoint is never faulted by a mix
+            return [r.fault for r in emu.api_requests()]
+
+    first = outcomes(seed=7)
+    assert first == outcomes(seed=7)
+    assert 20 <= sum(f is not None for f in first) <= 60
+    assert {f for f in first if f} == {"fail:502", "throttle:none", "drop", "lose_answer"}
