@@ -303,6 +303,8 @@ def _parse(text: str | None) -> tuple[Any, str | None]:
         return None, "an empty body"
     try:
         return json.loads(text), None
+    except RecursionError:  # arrays or objects nested past the parser's depth: no envelope is that deep
+        return None, "JSON nested too deeply to read"
     except ValueError as err:
         position = getattr(err, "pos", None)
         message = str(getattr(err, "msg", ""))

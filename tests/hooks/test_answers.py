@@ -151,6 +151,7 @@ def test_a_429_carries_its_retry_after():
         (b'{"statusCode": 200, "message": "OK"}', "without value, where records were expected"),
         (b'{"value": "r1"}', "not a list of records"),
         (b'{"value": [{"reportName": "no id", "reportStatus": "Active"}]}', "without ReportId"),
+        (b'{"value":' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
     ],
 )
 def test_anything_but_a_readable_envelope_is_an_unexpected_response(raw, said):
@@ -158,6 +159,13 @@ def test_anything_but_a_readable_envelope_is_an_unexpected_response(raw, said):
         read_answer(_answer(raw=raw), LIST, CALLER)
     assert caught.value.status_code == 200
     assert "MS-RequestId req-1" in str(caught.value)
+
+
+def test_numbers_past_any_float_in_the_envelope_are_left_unread_rather_than_crashing():
+    envelope = read_answer(
+        _answer(raw=b'{"value": [], "statusCode": 1e400, "totalCount": -1e400}'), LIST, CALLER
+    )
+    assert (envelope.records, envelope.status_code, envelope.total_count) == ([], None, None)
 
 
 @pytest.mark.parametrize(
