@@ -75,11 +75,29 @@ def normalize_key(key: str) -> str:
 
 
 def normalize_record(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return {normalize_key(str(key)): value for key, value in raw.items()}
+    """The record under the documented names; ``NotAnEnvelope`` if two spellings of one name disagree.
+
+    ``reportStatus`` and ``ReportStatus`` in one record with different values leave no way to
+    tell which is meant; picking one would act on a guess.
+    """
+    return _folded(raw, normalize_key, "a record")
 
 
 def _lower_keys(body: Mapping[str, Any]) -> dict[str, Any]:
     return {str(key).strip().lower(): value for key, value in body.items()}
+
+
+def _folded(body: Mapping[str, Any], name_of: Any, what: str) -> dict[str, Any]:
+    folded: dict[str, Any] = {}
+    spelt: dict[str, str] = {}
+    for key, value in body.items():
+        name = name_of(str(key))
+        if name in folded and folded[name] != value:
+            raise NotAnEnvelope(
+                f"{what} gives {name} twice, as {spelt[name]!r} and {str(key)!r}, with different values"
+            )
+        folded[name], spelt[name] = value, str(key)
+    return folded
 
 
 def looks_like_envelope(body: Any) -> bool:
@@ -91,7 +109,7 @@ def parse_envelope(body: Any) -> Envelope:
     """Read the envelope from a decoded JSON body; raise ``NotAnEnvelope`` if it is something else."""
     if not looks_like_envelope(body):
         raise NotAnEnvelope("the JSON body has none of value, totalCount, message, statusCode, nextLink")
-    fields = _lower_keys(body)
+    fields = _folded(body, lambda key: key.strip().lower(), "the envelope")
     value = fields.get("value")
     has_value = "value" in fields
     if value is None:

@@ -83,7 +83,15 @@ class Pages:
         """Count a page read from ``url`` (its query included); raise if its records came before."""
         self.read += 1
         self._page_of_url.setdefault(same_page_key(url), self.read)
-        keys = {self._record_key(record): record for record in records}
+        keys: dict[str, Mapping[str, Any]] = {}
+        for record in records:
+            key = self._record_key(record)
+            if key in keys and key.startswith("id:"):  # two records named alike: which one is true?
+                raise PagingLoopError(
+                    f"Could not {self._action}: page {self.read} holds {self._name(record)} twice; "
+                    "the listing cannot be trusted"
+                )
+            keys[key] = record
         for key, record in keys.items():
             earlier = self._page_of_record.get(key)
             if earlier is not None:

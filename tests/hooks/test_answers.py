@@ -161,6 +161,21 @@ def test_anything_but_a_readable_envelope_is_an_unexpected_response(raw, said):
     assert "MS-RequestId req-1" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({"value": [_report(reportStatus="Paused", ReportStatus="Active")]}, "gives ReportStatus twice"),
+        ({"value": [_report()], "Value": []}, "the envelope gives value twice"),
+    ],
+)
+def test_one_name_spelt_twice_with_different_values_is_refused_not_guessed(body, said):
+    for call in (LIST, GET_ONE, PAUSE):
+        with pytest.raises(UnexpectedResponseError, match=said):
+            read_answer(_answer(200, body), call, CALLER)
+    same = {"value": [_report(ReportStatus="Active")], "Value": [_report(ReportStatus="Active")]}
+    assert read_answer(_answer(200, same), LIST, CALLER).records[0]["ReportStatus"] == "Active"
+
+
 def test_numbers_past_any_float_in_the_envelope_are_left_unread_rather_than_crashing():
     envelope = read_answer(
         _answer(raw=b'{"value": [], "statusCode": 1e400, "totalCount": -1e400}'), LIST, CALLER

@@ -57,6 +57,14 @@ def test_records_repeating_on_a_later_page_are_a_loop():
         pages.add(f"{FIRST}?skipToken=2", [{"ReportId": "c"}, {"ReportId": "b"}])
 
 
+def test_one_id_twice_on_one_page_is_refused_rather_than_listed_twice():
+    pages = _pages()
+    with pytest.raises(PagingLoopError, match="page 1 holds ReportId A twice"):
+        pages.add(
+            FIRST, [{"ReportId": "a", "ReportStatus": "Active"}, {"ReportId": "A", "ReportStatus": "Paused"}]
+        )
+
+
 def test_records_without_an_id_repeat_when_they_are_the_same_record():
     pages = Pages(BASE, action="list queries", max_pages=10)
     pages.add(FIRST, [{"Name": "q1"}])
