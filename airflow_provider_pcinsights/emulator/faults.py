@@ -284,7 +284,8 @@ class Faults:
         self, count: int = 1, location: str = "", status: int = 307, path: str | None = None
     ) -> None:
         """Answer ``status`` (a 3xx) with ``Location: location`` instead of serving the call: a client must
-        not follow it elsewhere with the token (or, at the token endpoint, with the client's secret)."""
+        not follow it elsewhere with the token (or, at the token endpoint, with the client's secret). The
+        empty body is declared JSON, as the service's answers are: a client cannot tell it by its type."""
         code = _http_status(status, "redirect")
         if not 300 <= code <= 399:
             raise ValueError(f"redirect status must be a 3xx, got {status!r}")

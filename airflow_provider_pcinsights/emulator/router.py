@@ -121,7 +121,7 @@ class Router:
             return Response(
                 fault.status,
                 b"",
-                content_type="text/plain; charset=utf-8",
+                content_type=fault.content_type,
                 headers={"Location": fault.location},
             )
         if fault.kind in ("throttle", "rate_limit"):

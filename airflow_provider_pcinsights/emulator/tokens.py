@@ -96,6 +96,11 @@ class TokenRegistry:
             return False, "expired"
         return True, ""
 
+    def known_tokens(self) -> list[str]:
+        """Every access and refresh token issued or registered so far: what a leak search looks for."""
+        with self._lock:
+            return [*self._access, *self._refresh]
+
     def revoke_access_tokens(self) -> None:
         with self._lock:
             for info in self._access.values():
