@@ -29,6 +29,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_provider_pcinsights.exceptions import (
     PartnerCenterInsightsError,
@@ -124,6 +125,8 @@ def read_answer(answer: Answer, call: Call, caller: Caller) -> Envelope:
 
     if answer.status >= 400:
         return _failure(answer, call, caller, body if problem is None else None, text)
+    if 300 <= answer.status < 400:
+        raise _unexpected(answer, call, caller, _redirect(answer, caller), None)
     if problem is not None:
         if text is None or not text.strip():
             if not call.records_required:
@@ -316,6 +319,16 @@ def _parse(text: str | None) -> tuple[Any, str | None]:
 def _json_or_none(answer: Answer) -> Any:
     text, _ = _decode(answer)
     return _parse(text)[0]
+
+
+def _redirect(answer: Answer, caller: Caller) -> str:
+    """What a 3xx said, for the message: where it pointed (scheme and host only), and why not followed."""
+    target = urlsplit(answer.headers.get("location", "").strip())
+    where = f"{target.scheme}://{target.netloc}" if target.netloc else "the same host"
+    return (
+        f"a redirect to {redact(where, caller.secrets)}, which is not followed: the service does not "
+        "redirect, and the access token goes to the API's host only. Check the connection's host"
+    )
 
 
 def _json_type(value: Any) -> str:

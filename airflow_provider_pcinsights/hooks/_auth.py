@@ -12,12 +12,14 @@ Entra's refusals into a cause and a fix. Imported lazily by the hook (it needs
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import msal
 
@@ -207,7 +209,14 @@ class EntraHttpFailure(Exception):
     """
 
     def __init__(
-        self, status: int, url: str, *, retry_after: str | None, correlation_id: str | None, body: str
+        self,
+        status: int,
+        url: str,
+        *,
+        retry_after: str | None,
+        correlation_id: str | None,
+        body: str,
+        redirect_to: str | None = None,
     ):
         super().__init__(f"HTTP {status} from {url}")
         self.status = status
@@ -215,20 +224,37 @@ class EntraHttpFailure(Exception):
         self.retry_after = retry_after
         self.correlation_id = correlation_id
         self.body = body
+        self.redirect_to = redirect_to  # a 3xx's Location, scheme and host only
 
 
 def _refuse_non_oauth_answers(response: Any, *args: Any, **kwargs: Any) -> Any:
+    """Hand MSAL only what OAuth answers look like: a JSON object, not throttled, not failing, not a
+    redirect (followed nowhere: it would carry the sign-in form, secret included, elsewhere)."""
     status = response.status_code
     is_json = "json" in response.headers.get("Content-Type", "").lower()
-    if status == 429 or status >= 500 or not is_json:
+    if status == 429 or status >= 500 or 300 <= status < 400 or not is_json or not _json_object(response):
         raise EntraHttpFailure(
             status,
             response.url.split("?", 1)[0],
             retry_after=response.headers.get("Retry-After"),
             correlation_id=response.request.headers.get("client-request-id"),
             body=excerpt(response.text),
+            redirect_to=_origin(response.headers.get("Location")) if 300 <= status < 400 else None,
         )
     return response
+
+
+def _origin(url: str | None) -> str:
+    parts = urlsplit((url or "").strip())
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the same host"
+
+
+def _json_object(response: Any) -> bool:
+    """Whether the body is a JSON object (MSAL reads anything else with ``.get`` and breaks)."""
+    try:
+        return isinstance(json.loads(response.content.decode("utf-8-sig")), dict)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the parser's depth
+        return False
 
 
 def sign_in_session(settings: InsightsSettings, policy: RetryPolicy, user_agent: str) -> PinnedSession:
@@ -346,6 +372,13 @@ class SignInError:
             return ServiceUnavailableError(
                 f"{head}{where} after {self._retries} retries: the sign-in service is failing.\n"
                 f"Fix: retry later; if it persists, check authority_host and proxies.{quote}",
+                status_code=err.status,
+            )
+        if err.redirect_to is not None:
+            return AuthenticationError(
+                f"{head}{where}, a redirect to {redact(err.redirect_to, self._secrets())}, which is not "
+                "followed: it would carry the client's credential to another place.\n"
+                f"Fix: check authority_host (it must be the Entra sign-in host) and proxies.{quote}",
                 status_code=err.status,
             )
         body = redact(err.body, self._secrets())

@@ -237,12 +237,15 @@ def strip_byte_order_mark(response: requests.Response, *args: Any, **kwargs: Any
 
 
 class PinnedSession(requests.Session):
-    """A session that applies its TLS, proxy and timeout settings to every request.
+    """A session that applies its TLS, proxy and timeout settings to every request, and follows no redirect.
 
     ``requests`` lets the ``REQUESTS_CA_BUNDLE`` environment variable override
     ``Session.verify`` and has no session-wide timeout at all; passing them with
     each request is the only way they hold, including for the requests MSAL makes
-    through this session.
+    through this session. Neither the API nor Entra's token endpoint redirects; a
+    redirect would take the call elsewhere: on a 307 ``requests`` posts the sign-in
+    form (client secret, refresh token) again to wherever ``Location`` says, and
+    reads any host's answer as the service's. The 3xx is handed back instead.
 
     The environment's proxies (``HTTPS_PROXY``, ``NO_PROXY``...) still apply, below the
     connection's own, but are read once per host rather than at every call: ``requests``
@@ -265,6 +268,7 @@ class PinnedSession(requests.Session):
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs["verify"] = self._pinned_verify
+        kwargs["allow_redirects"] = False
         from_environment = self._proxies_from_environment(url if isinstance(url, str) else url.decode())
         if self._pinned_proxies or from_environment or kwargs.get("proxies"):
             kwargs["proxies"] = {**from_environment, **self._pinned_proxies, **(kwargs.get("proxies") or {})}

@@ -151,3 +151,23 @@ def test_a_sign_in_answer_that_echoes_the_form_says_nothing_secret(emu, make_hoo
         assert secret not in str(caught.value)
         assert secret not in (caught.value.api_message or "")
         assert secret not in caplog.text
+
+
+@pytest.mark.parametrize("status", [307, 302])
+def test_a_redirect_is_not_followed_to_another_host_nor_within_the_api(emu, make_hook, status):
+    """requests would follow it, dropping the token for another host but reading that host's answer as the
+    service's. Another emulator, on ``localhost``, stands for the other host."""
+    from airflow_provider_pcinsights.emulator import Emulator
+
+    hook = make_hook()
+    with Emulator(reports=1) as elsewhere:
+        other = elsewhere.url.replace("127.0.0.1", "localhost")
+        for target in (other, emu.url):
+            emu.faults.redirect(count=1, status=status, location=f"{target}/insights/v1/mpn/ScheduledReport")
+            with pytest.raises(
+                UnexpectedResponseError, match=rf"HTTP {status} with a redirect to "
+            ) as caught:
+                hook.list_reports()
+            assert f"a redirect to {target}, which is not followed" in str(caught.value)
+        assert elsewhere.all_requests == []
+    assert [r.fault for r in emu.api_requests()] == [f"redirect:{status}"] * 2  # and nothing more

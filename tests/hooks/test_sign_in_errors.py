@@ -129,3 +129,34 @@ def test_a_sign_in_page_instead_of_entra_names_the_authority_host(emu, make_hook
     emu.faults.html(count=1, status=200, path=TOKEN_PATH)
     error = sign_in_error(make_hook)
     assert_cause_and_fix(str(error), cause="not Entra's", fix="authority_host")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[]", b'"token"', b"[" * 100_000 + b"]" * 100_000],
+    ids=["an array", "a string", "nested 100,000 deep"],
+)
+def test_json_that_is_not_an_oauth_object_names_the_authority_host(emu, make_hook, body):
+    """MSAL reads the token answer with ``.get``: an array used to end in AttributeError, deep nesting
+    in RecursionError."""
+    emu.faults.raw_body(count=1, body=body, path=TOKEN_PATH)
+    error = sign_in_error(make_hook)
+    assert_cause_and_fix(str(error), cause="not Entra's", fix="authority_host")
+
+
+def test_a_redirect_from_the_token_endpoint_is_not_followed_with_the_secret(emu, make_hook):
+    """On a 307 requests posts the form again to wherever Location says: the client secret and the
+    refresh token would go to that host. Another emulator, on ``localhost``, stands for it."""
+    from airflow_provider_pcinsights.emulator import Emulator
+
+    with Emulator(reports=0) as elsewhere:
+        target = f"{elsewhere.url.replace('127.0.0.1', 'localhost')}/{emu.tenant_id}{TOKEN_PATH}"
+        emu.faults.redirect(count=3, location=target, path=TOKEN_PATH)
+        error = sign_in_error(make_hook, auth_type="refresh_token")
+        assert elsewhere.all_requests == []
+    assert_cause_and_fix(
+        str(error),
+        cause=r"HTTP 307, a redirect to https://localhost:\d+, which is not followed",
+        fix="authority_host",
+    )
+    assert emu.token_requests() == 1  # not retried either
