@@ -122,11 +122,15 @@ def parse_envelope(body: Any) -> Envelope:
         raise NotAnEnvelope(f"value is a {type(value).__name__}, not a list of records")
     message = fields.get("message")
     next_link = fields.get("nextlink")
+    status_code = _as_int(fields.get("statuscode"))
+    if status_code is None and fields.get("statuscode") not in (None, ""):
+        # It decides whether an HTTP 200 is a failure: one that cannot be read cannot be ignored.
+        raise NotAnEnvelope("statusCode is not a whole number, so whether the call failed cannot be told")
     return Envelope(
         records=records,
         total_count=_as_int(fields.get("totalcount")),
         message=str(message) if message not in (None, "") else None,
-        status_code=_as_int(fields.get("statuscode")),
+        status_code=status_code,
         next_link=str(next_link).strip() or None if next_link else None,
         has_value=has_value,
     )

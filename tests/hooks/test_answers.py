@@ -176,11 +176,13 @@ def test_one_name_spelt_twice_with_different_values_is_refused_not_guessed(body,
     assert read_answer(_answer(200, same), LIST, CALLER).records[0]["ReportStatus"] == "Active"
 
 
-def test_numbers_past_any_float_in_the_envelope_are_left_unread_rather_than_crashing():
-    envelope = read_answer(
-        _answer(raw=b'{"value": [], "statusCode": 1e400, "totalCount": -1e400}'), LIST, CALLER
-    )
-    assert (envelope.records, envelope.status_code, envelope.total_count) == ([], None, None)
+@pytest.mark.parametrize("status_code", [b"1e400", b'"OK"', b"[500]"])
+def test_a_status_code_that_is_not_a_whole_number_is_unexpected_rather_than_ignored(status_code):
+    """It decides whether an HTTP 200 is a failure; 1e400 (read as infinity) used to be an OverflowError."""
+    raw = b'{"value": [], "totalCount": -1e400, "statusCode": ' + status_code + b"}"
+    with pytest.raises(UnexpectedResponseError, match="statusCode is not a whole number"):
+        read_answer(_answer(raw=raw), LIST, CALLER)
+    assert read_answer(_answer(raw=b'{"value": [], "totalCount": -1e400}'), LIST, CALLER).total_count is None
 
 
 @pytest.mark.parametrize(
