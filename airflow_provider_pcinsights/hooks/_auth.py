@@ -544,6 +544,39 @@ _SOURCES: dict[CredentialKey, TokenSource] = {}
 _SOURCES_LOCK = threading.Lock()
 
 
+class RedactedMsalRecords(logging.Filter):
+    """MSAL's records, redacted like the provider's own messages.
+
+    At DEBUG MSAL logs every token answer (``msal.token_cache``: ``event={...}``) with the tokens
+    starred but everything else as sent, and its error descriptions; a token endpoint or a proxy
+    that quotes the request back (``client_secret=...&refresh_token=...``) would put the client's
+    credential into the log. Logger filters run before any handler, so no handler sees it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a record whose arguments do not fit its message: left to logging
+            return True
+        with _SOURCES_LOCK:
+            known = tuple(secret for source in _SOURCES.values() for secret in source._secrets())
+        cleaned = redact(text, known)
+        if cleaned != text:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def _redact_msal_logs() -> None:
+    """Put the filter on every MSAL logger (a logger's filters see only its own records)."""
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        ours = (name == "msal" or name.startswith("msal.")) and isinstance(logger, logging.Logger)
+        if ours and not any(isinstance(f, RedactedMsalRecords) for f in logger.filters):
+            logger.addFilter(RedactedMsalRecords())
+
+
+_redact_msal_logs()
+
+
 def token_source_for(
     settings: InsightsSettings,
     policy: RetryPolicy,

@@ -139,6 +139,27 @@ def test_service_text_that_echoes_the_request_is_quoted_without_any_credential(e
     assert token not in said
 
 
+@pytest.mark.parametrize("auth_type", ["refresh_token", "client_credentials"])
+def test_msal_debug_records_of_an_answer_echoing_the_form_say_nothing_secret(
+    emu, make_hook, caplog, auth_type
+):
+    """A 400 reaches MSAL, which logs the whole answer at DEBUG (msal.token_cache): it used to quote the
+    client secret and the refresh token that the echo carried, before any handler could mask them."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="msal")
+    hook = make_hook(auth_type=auth_type, program="cmp" if auth_type == "client_credentials" else "mpn")
+    emu.faults.echo(count=3, status=400, path="/oauth2/v2.0/token")
+
+    with pytest.raises(PartnerCenterInsightsError):
+        hook.get_token()
+
+    msal_records = [r for r in caplog.records if r.name.startswith("msal")]
+    assert any("Request as received" in r.getMessage() for r in msal_records)  # MSAL did log the echo
+    for secret in (emu.client_secret, emu.refresh_token):
+        assert all(secret not in r.getMessage() for r in caplog.records)
+    assert any("client_secret=***" in r.getMessage() for r in msal_records)
+
+
 def test_a_sign_in_answer_that_echoes_the_form_says_nothing_secret(emu, make_hook, caplog):
     caplog.set_level(logging.DEBUG)
     hook = make_hook(auth_type="refresh_token")
