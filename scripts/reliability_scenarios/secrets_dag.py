@@ -1,0 +1,95 @@
+"""The DAG scenario 5 runs: for each auth type a task group with every operator and the sensor in each mode.
+
+Each group pauses a list, resumes one report (both templated), and waits in poke,
+reschedule and deferrable mode for reports the emulator turns ``Active`` after
+two reads (one for the rescheduling sensor), so each sensor really pokes again,
+reschedules or defers. Waits are bounded by a few seconds: on a failure path a
+sensor in reschedule mode, which starts its count of tolerated errors afresh at
+each reschedule, ends by its timeout. Every task
+after the pause runs whatever happened before it (``all_done``), so a failure
+path goes through every task. Connection ids and report ids come from params.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+DAG_ID = "pcinsights_reliability_secrets"
+FILE_NAME = "pcinsights_reliability_secrets.py"
+
+SOURCE = '''\
+"""Written by scripts/reliability_scenarios/secrets_dag.py for the secrets scan of `make reliability`."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.providers.common.compat.sdk import DAG, TaskGroup
+
+from airflow_provider_pcinsights.operators.report import PauseReportOperator, ResumeReportOperator
+from airflow_provider_pcinsights.sensors.report import ReportStatusSensor
+
+AUTH_TYPES = {auth_types!r}
+HOOK_PARAMS = {hook_params!r}
+
+with DAG(
+    dag_id={dag_id!r},
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    render_template_as_native_obj=True,
+    params={params!r},
+    default_args={{"retries": 0}},
+) as dag:
+    for auth in AUTH_TYPES:
+        with TaskGroup(auth):
+            conn = "{{{{ params.conns.%s }}}}" % auth
+            reports = "params.reports.%s" % auth
+            common = {{"conn_id": conn, "hook_params": HOOK_PARAMS}}
+            pause = PauseReportOperator(task_id="pause", report_id="{{{{ %s.ids }}}}" % reports, **common)
+            resume = ResumeReportOperator(
+                task_id="resume", report_id="{{{{ %s.ids[0] }}}}" % reports, trigger_rule="all_done", **common
+            )
+            waited = "{{{{ %s.waited[%d] }}}}"
+            waits = [
+                ReportStatusSensor(
+                    task_id="wait_poke", report_id=waited % (reports, 0), mode="poke", poke_interval=0.2,
+                    timeout=8, deferrable=False, trigger_rule="all_done", **common
+                ),
+                ReportStatusSensor(
+                    task_id="wait_reschedule", report_id=waited % (reports, 1), mode="reschedule",
+                    poke_interval=1, timeout=5, deferrable=False, trigger_rule="all_done", **common
+                ),
+                ReportStatusSensor(
+                    task_id="wait_deferred", report_id=waited % (reports, 2), deferrable=True,
+                    poll_interval=0.2, timeout=8, trigger_rule="all_done", **common
+                ),
+            ]
+            pause >> resume >> waits
+'''
+
+
+def write_dag(
+    folder: Path, auth_types: list[str], hook_params: dict[str, Any], params: dict[str, Any]
+) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / FILE_NAME
+    path.write_text(
+        SOURCE.format(
+            auth_types=list(auth_types),
+            hook_params=json.loads(json.dumps(hook_params)),
+            dag_id=DAG_ID,
+            params=json.loads(json.dumps(params)),
+        )
+    )
+    return path
+
+
+def load_dag(folder: Path) -> Any:
+    """The DAG object from the written file (imported as a module of its own)."""
+    spec = importlib.util.spec_from_file_location("pcinsights_reliability_secrets_dag", folder / FILE_NAME)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module.dag
