@@ -1,0 +1,314 @@
+"""Airflow's real components on a throwaway sqlite database, for scripts that check the provider under them.
+
+``scripts/triggerer_e2e.py`` and scenario 2 of ``scripts/reliability.py`` run the
+provider as a deployment does: the emulator in its own process, then Airflow's
+own components against a database in a home of their own:
+
+- Airflow 3: ``scheduler`` (LocalExecutor), ``dag-processor``, ``triggerer`` and
+  ``api-server`` (the task runner and the triggerer's supervisor talk to it);
+- Airflow 2.11: ``scheduler`` (SequentialExecutor, the only one sqlite allows; a
+  deferred task gives its slot back, so one slot is enough) and ``triggerer``.
+
+Every process is started in a session of its own, so its whole tree can be
+stopped (or one component killed and started again); ``Processes.stop_all()``
+always leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from airflow_provider_pcinsights.emulator import EmulatorProcess, EmulatorProcessError
+
+AIRFLOW_VERSION = version("apache-airflow")
+AIRFLOW_MAJOR = int(AIRFLOW_VERSION.split(".")[0])
+STOP_SECONDS = 20  # SIGTERM, then SIGKILL
+STARTUP_SECONDS = 60  # components up and a DAG parsed
+
+# Lines that mean a component (or a trigger it hosts) went wrong.
+ERROR_PATTERNS = re.compile(
+    r"AsyncToSync|async event loop|Sync SDK methods|SynchronousOnlyOperation|Traceback"
+    r"|\"level\":\s*\"(error|critical)\"|\[(error|critical)\s*\]| ERROR - | CRITICAL - ",
+    re.IGNORECASE,
+)
+
+
+class ComponentFailure(Exception):
+    """What went wrong, for the verdict line."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Processes:
+    """Everything a script started, each in a session of its own, so its whole tree can be stopped."""
+
+    home: Path
+    started: dict[str, subprocess.Popen[Any]] = field(default_factory=dict)
+    emulator: EmulatorProcess | None = None
+
+    def start(self, name: str, command: list[str], env: Mapping[str, str], **kwargs: Any) -> None:
+        """Start ``command`` as component ``name``, its output appended to ``<home>/<name>.log``."""
+        with (self.home / f"{name}.log").open("a") as handle:
+            self.started[name] = subprocess.Popen(
+                command,
+                env=dict(env),
+                stdout=kwargs.pop("stdout", handle),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **kwargs,
+            )
+
+    def start_airflow(self, name: str, env: Mapping[str, str]) -> None:
+        """``airflow <name>`` with this interpreter: scheduler, triggerer, dag-processor, api-server."""
+        self.start(name, [sys.executable, "-m", "airflow", name], env)
+
+    def check_alive(self) -> None:
+        running = dict(self.started)
+        if self.emulator is not None and self.emulator.process is not None:
+            running = {"emulator": self.emulator.process, **running}
+        for name, process in running.items():
+            if process.poll() is not None:
+                raise ComponentFailure(
+                    f"{name} exited early with code {process.returncode} (see {self.home / name}.log)"
+                )
+
+    def stop(self, name: str, sig: signal.Signals = signal.SIGTERM) -> int | None:
+        """Stop one component (its whole process group): ``sig``, up to STOP_SECONDS, then SIGKILL."""
+        process = self.started.pop(name)
+        _signal(process, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=STOP_SECONDS)
+        _signal(process, signal.SIGKILL)  # the group too: a leader that has exited may leave workers behind
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+        return process.returncode
+
+    def stop_all(self) -> None:
+        """SIGTERM each process group, give them STOP_SECONDS together, then SIGKILL what is left."""
+        for process in self.started.values():
+            _signal(process, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        try:
+            if self.emulator is not None:
+                self.emulator.stop()  # SIGTERM, up to its stop_timeout (it takes well under one), SIGKILL
+        finally:
+            for process in self.started.values():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            for process in self.started.values():
+                _signal(process, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=5)
+            self.started.clear()
+
+
+def _signal(process: subprocess.Popen[Any], sig: signal.Signals) -> None:
+    # Each was started with start_new_session, so its pid is its process group id.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+
+
+def start_emulator(processes: Processes, *args: str, name: str = "emulator") -> EmulatorProcess:
+    """Start the emulator (its output in ``<name>.log``, its request log in ``<name>-requests.jsonl``);
+    ``processes`` stops it with the rest."""
+    home = processes.home
+    processes.emulator = EmulatorProcess(
+        *args,
+        *("--state-dir", str(home / name), "--request-log", str(home / f"{name}-requests.jsonl")),
+        log_file=home / f"{name}.log",
+        start_timeout=30,
+        stop_timeout=STOP_SECONDS,
+        start_new_session=True,
+    )
+    try:
+        return processes.emulator.start()
+    except EmulatorProcessError as error:
+        raise ComponentFailure(str(error)) from None
+
+
+def airflow_env(home: Path, **extra: str) -> dict[str, str]:
+    """A clean Airflow configuration in ``home``: nothing inherited from the caller's AIRFLOW_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            # Ports of our own, so two runs (or an Airflow already on this machine) do not collide.
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+            "PYTHONUNBUFFERED": "1",
+            # Airflow 2's executors run tasks as a bare `airflow tasks run ...`: it must be this one.
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        }
+    )
+    if AIRFLOW_MAJOR >= 3:
+        api_port = free_port()
+        env.update(
+            {
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "2",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(api_port),
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+                # Every component signs or checks the execution API's tokens: one secret for all.
+                "AIRFLOW__API_AUTH__JWT_SECRET": "pcinsights-e2e-jwt-secret-for-a-throwaway-airflow",
+                "AIRFLOW__API__SECRET_KEY": "pcinsights-e2e-secret-key",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                # Strict: without it the triggerer serves a synchronous SDK call (get_connection,
+                # mask_secret's comms) made on its event loop through a greenback portal, so a
+                # trigger that blocked the loop that way would still pass. With it, such a call
+                # raises "Sync SDK methods ... cannot be called from a trigger's async def run()";
+                # calls from worker threads (asyncio.to_thread) work either way.
+                "AIRFLOW_DISABLE_GREENBACK_PORTAL": "true",
+            }
+        )
+    else:
+        env["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"
+        env["AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL"] = "5"
+    env.update(extra)
+    return env
+
+
+def airflow(env: Mapping[str, str], *args: str, shown: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run an Airflow command; its output goes to ``<home>/airflow-cli.log``; ``shown`` stands for the
+    arguments in that log and in messages (a connection's JSON carries secrets)."""
+    log = Path(env["AIRFLOW_HOME"]) / "airflow-cli.log"
+    shown = shown or " ".join(args)
+    with log.open("a") as out:
+        out.write(f"\n$ airflow {shown}\n")
+        out.flush()
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=120,
+        )
+    if result.returncode != 0:
+        raise ComponentFailure(f"airflow {shown} exited {result.returncode} (see {log})")
+    return result
+
+
+def migrate_database(home: Path, env: Mapping[str, str]) -> None:
+    """Create the schema once per home and Airflow version; later runs reuse it."""
+    marker = home / f".migrated-{AIRFLOW_VERSION}"
+    if marker.exists():
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        env=dict(env),
+        stdout=subprocess.DEVNULL,
+        timeout=300,
+    )
+    marker.touch()
+
+
+def query(home: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Read Airflow's sqlite database (read-only; the components keep writing)."""
+    database = home / "airflow.db"
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)) as db:
+            return db.execute(sql, params).fetchall()
+    except sqlite3.OperationalError:  # locked for a moment, or the table is not there yet
+        return []
+
+
+def wait_until(what: str, seconds: float, processes: Processes, check: Callable[[], Any]) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        processes.check_alive()
+        result = check()
+        if result:
+            return result
+        time.sleep(0.5)
+    raise ComponentFailure(f"timed out after {seconds:.0f}s waiting for {what}")
+
+
+def api_server_ready(env: Mapping[str, str]) -> bool:
+    url = f"http://127.0.0.1:{env['AIRFLOW__API__PORT']}/api/v2/monitor/health"
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def components() -> list[str]:
+    """The components this Airflow line needs to run DAGs with deferrable tasks."""
+    return ["scheduler", "triggerer", *(["dag-processor", "api-server"] if AIRFLOW_MAJOR >= 3 else [])]
+
+
+def triggerer_running(home: Path, since: float = 0.0) -> bool:
+    """A triggerer job is running (and, with ``since``, has beaten since then: a new one after a restart)."""
+    rows = query(
+        home, "SELECT latest_heartbeat FROM job WHERE job_type = 'TriggererJob' AND state = 'running'"
+    )
+    return any(_timestamp(row[0]) >= since for row in rows) if since else bool(rows)
+
+
+def _timestamp(value: Any) -> float:
+    from datetime import datetime, timezone
+
+    if value is None:
+        return 0.0
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def start_components(processes: Processes, env: Mapping[str, str], dag_ids: list[str]) -> list[str]:
+    """Start the components and wait until the DAGs are parsed, a triggerer runs and the API answers."""
+    names = components()
+    for name in names:
+        processes.start_airflow(name, env)
+    home = processes.home
+    for dag_id in dag_ids:
+        wait_until(
+            f"DAG {dag_id} to be parsed",
+            STARTUP_SECONDS,
+            processes,
+            lambda dag_id=dag_id: query(home, "SELECT 1 FROM dag WHERE dag_id = ?", dag_id),
+        )
+    wait_until("a running triggerer", STARTUP_SECONDS, processes, lambda: triggerer_running(home))
+    if AIRFLOW_MAJOR >= 3:
+        wait_until("the api-server", STARTUP_SECONDS, processes, lambda: api_server_ready(env))
+    return names
+
+
+def error_lines(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    return [
+        line.strip()[:300]
+        for line in path.read_text(errors="replace").splitlines()
+        if ERROR_PATTERNS.search(line)
+    ]
