@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--state-dir", type=Path, help="keep certificates here (default: a temporary directory)"
     )
+    parser.add_argument(
+        "--state-file",
+        type=Path,
+        help="keep reports, executions, tokens and certificates in this file across restarts: read at "
+        "start when it exists, written after every change and at stop (with the same --port and "
+        "--state-dir, a restarted emulator answers as the one before)",
+    )
     parser.add_argument("--conn-id", default="pcinsights_default", help="connection id of the printed line")
     parser.add_argument(
         "--program", choices=("mpn", "cmp"), default="mpn", help="program of the printed connection"
@@ -150,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         state_dir=args.state_dir,
         request_log=args.request_log,
+        state_file=args.state_file,
     )
     emulator.behaviour.update({name: getattr(args, name) for name in Behaviour.choices()})
     emulator.runs.update(

@@ -17,6 +17,7 @@ from typing import Any
 
 from cryptography import x509
 
+from . import persistence
 from .admin import Admin
 from .assertions import make_federated_token
 from .behaviour import Behaviour
@@ -70,6 +71,7 @@ class Emulator:
         device_code_lifetime: int = 900,
         device_code_interval: int = 5,
         file_host: str = "localhost",
+        state_file: str | Path | None = None,
     ) -> None:
         if reports < 0:
             raise ValueError(f"reports must be >= 0, got {reports}")
@@ -86,6 +88,10 @@ class Emulator:
         self._port = port
         self._own_dir = state_dir is None
         self._dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="pcinsights-emulator-"))
+        # Reports, executions, tokens and certificates kept across a restart of the process (persistence).
+        self._state_file = Path(state_file) if state_file else None
+        snapshot = persistence.load(self._state_file) if self._state_file else None
+        self.tls_material = snapshot.tls if snapshot else tls_material()
 
         self.behaviour = Behaviour()
         self.behaviour.page_size = page_size
@@ -105,7 +111,7 @@ class Emulator:
         self._bound_port: int | None = None
         self._thread: threading.Thread | None = None
 
-        files = write_tls_files(self._dir)
+        files = write_tls_files(self._dir, self.tls_material)
         self.ca_path = str(files.ca_path)
         self.certificate_path = str(files.client_certificate_path)
         self._tls_files = files
@@ -117,7 +123,7 @@ class Emulator:
         )
         Path(self.client_assertion_file).write_text(federated_token, encoding="utf-8")
 
-        certificate = x509.load_pem_x509_certificate(tls_material().client_cert_pem)
+        certificate = x509.load_pem_x509_certificate(self.tls_material.client_cert_pem)
         self.entra = Entra(
             tenant_id,
             [
@@ -154,7 +160,10 @@ class Emulator:
             log=self.request_log,
             behaviour=self.behaviour,
             stopping=self._stopping,
+            after_change=self._persist if self._state_file else None,
         )
+        if snapshot is not None:
+            persistence.restore(self, snapshot)
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> Emulator:
@@ -188,6 +197,8 @@ class Emulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if server is not None:
+            self._persist()
         if self._own_dir:
             shutil.rmtree(self._dir, ignore_errors=True)
 
@@ -202,6 +213,11 @@ class Emulator:
     def __repr__(self) -> str:
         where = self.url if self._server is not None else "stopped"
         return f"<Emulator {where} tenant={self.tenant_id} client={self.client_id}>"
+
+    def _persist(self) -> None:
+        """Write the state file, when there is one (after every change, and at stop)."""
+        if self._state_file is not None:
+            persistence.save(self, self._state_file)
 
     # -- where it is ----------------------------------------------------------
     @property

@@ -43,6 +43,7 @@ class Router:
         log: RequestLog,
         behaviour: Behaviour,
         stopping: threading.Event,
+        after_change: Callable[[], None] | None = None,
     ) -> None:
         self.entra = entra
         self.insights = insights
@@ -52,8 +53,15 @@ class Router:
         self.log = log
         self.behaviour = behaviour
         self.stopping = stopping
+        self.after_change = after_change  # called after each call that may change the state
 
     def handle(self, request: Request) -> Response:
+        response = self._route(request)
+        if self.after_change is not None and request.method != "GET":
+            self.after_change()  # a token issued, a report paused, an admin change...
+        return response
+
+    def _route(self, request: Request) -> Response:
         if request.path.startswith(ADMIN_PREFIX):
             return self.admin(request)
         if self.files.serves(request):

@@ -10,6 +10,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -95,6 +96,25 @@ class TokenRegistry:
         if info.revoked or (info.expires_at is not None and time.monotonic() >= info.expires_at):
             return False, "expired"
         return True, ""
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every token and its state, to survive a restart of the emulator's process (see ``persistence``).
+
+        Expiry times are ``time.monotonic()`` values: the same clock for every process of one machine.
+        """
+        with self._lock:
+            return {
+                "access": dict(self._access),
+                "refresh": dict(self._refresh),
+                "revoked_for_user": set(self._revoked_for_user),
+            }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Know the tokens of ``snapshot`` again, besides those registered since."""
+        with self._lock:
+            self._access.update(snapshot["access"])
+            self._refresh.update(snapshot["refresh"])
+            self._revoked_for_user.update(snapshot["revoked_for_user"])
 
     def known_tokens(self) -> list[str]:
         """Every access and refresh token issued or registered so far: what a leak search looks for."""

@@ -1,0 +1,57 @@
+"""``state_file``: a restarted emulator answers as the one before (reports, tokens, certificates)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from emulator_clients import Api, VerifyingSession, app_plus_user_token
+
+from airflow_provider_pcinsights.emulator import Emulator, EmulatorProcess
+
+
+def test_a_restarted_emulator_keeps_its_reports_tokens_and_certificates(tmp_path: Path) -> None:
+    state = {"state_file": tmp_path / "state.pickle", "state_dir": tmp_path / "files"}
+    with Emulator(reports=2, **state) as first, VerifyingSession(first.ca_path) as session:
+        answer = app_plus_user_token(first, session).json()
+        api = Api(first, session, answer["access_token"])
+        report_id = first.report_ids("mpn")[0]
+        assert api.put(f"ScheduledReport/pause/{report_id}").status_code == 200
+        added = first.add_report("mpn", ReportName="Added before the restart")
+        port, ca = first.port, Path(first.ca_path).read_bytes()
+
+    with Emulator(reports=2, port=port, **state) as second, VerifyingSession(second.ca_path) as session:
+        assert Path(second.ca_path).read_bytes() == ca  # a client's verify still holds
+        assert second.report("mpn", report_id)["ReportStatus"] == "Paused"
+        assert added in second.report_ids("mpn")
+        api = Api(second, session, answer["access_token"])  # the token issued before the restart
+        assert api.get("ScheduledReport").status_code == 200
+        rotated = {
+            "grant_type": "refresh_token",
+            "client_id": second.client_id,
+            "client_secret": second.client_secret,
+            "refresh_token": answer["refresh_token"],  # the one Entra handed back before the restart
+            "scope": second.scope,
+        }
+        assert session.post(f"{second.authority}/oauth2/v2.0/token", data=rotated).status_code == 200
+
+
+def test_without_a_state_file_a_new_emulator_starts_from_the_seed(tmp_path: Path) -> None:
+    with Emulator(reports=1, state_dir=tmp_path) as first:
+        first.set_report_status("mpn", first.report_ids("mpn")[0], "Paused")
+    with Emulator(reports=1, state_dir=tmp_path) as second:
+        assert second.report("mpn", second.report_ids("mpn")[0])["ReportStatus"] == "Active"
+
+
+def test_the_command_line_keeps_its_state_across_a_restart_with_the_same_port(tmp_path: Path) -> None:
+    args = ["--reports", "2", "--state-dir", str(tmp_path / "files"), "--state-file", str(tmp_path / "state")]
+    with EmulatorProcess(*args, "--port", "0") as first:
+        report_id = first.admin_get("reports", program="mpn")[0]["ReportId"]
+        first.admin_post("report-status", {"report_id": report_id, "status": "Inactive"})
+        port = first.url.rsplit(":", 1)[1]
+        connection = first.connection
+    with EmulatorProcess(*args, "--port", port) as second:
+        assert second.connection == connection  # the printed line still works as it was
+        statuses = {r["ReportId"]: r["ReportStatus"] for r in second.admin_get("reports", program="mpn")}
+        assert statuses[report_id] == "Inactive"
+        assert json.loads(json.dumps(second.admin_get("state")))["url"] == first.url
