@@ -447,10 +447,11 @@ class Outcome:
     elsewhere: int  # requests that reached the other host during this attempt
     secrets_elsewhere: int  # secrets or tokens among them
     problems: list[str] = field(default_factory=list)
+    late: str | None = None  # past its bound
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and self.late is None
 
 
 _NAMED_ERROR = re.compile(r"\b([A-Z][A-Za-z]+Error): ")
@@ -508,7 +509,7 @@ def _judge(shape: Shape, entry: str, bench: Bench, secrets: Callable[[], list[st
     elif not outcome.expected:
         outcome.problems.append(f"ended with {error}, not {shape.expect}")
     if seconds > bound:
-        outcome.problems.append(f"took {seconds:.1f} s, past its bound of {bound:.1f} s")
+        outcome.late = f"took {seconds:.1f} s, past its bound of {bound:.1f} s"
     if outcome.secrets_in_message:
         outcome.problems.append(f"its message holds {outcome.secrets_in_message} secret(s)")
     if outcome.elsewhere:
@@ -588,6 +589,8 @@ def run(size: str = "full") -> ScenarioResult:
     for outcome in outcomes:
         for problem in outcome.problems:
             result.problem(f"{outcome.shape.name} via {outcome.entry}: {problem} ({outcome.message[:160]!r})")
+        if outcome.late:
+            result.too_late(f"{outcome.shape.name} via {outcome.entry}: {outcome.late}")
     result.details = _details(outcomes)
     result.extra = {"outcomes": outcomes}
     result.seconds = clock.seconds
@@ -602,9 +605,8 @@ def _details(outcomes: list[Outcome]) -> list[str]:
     for name, group in by_shape.items():
         ended = "; ".join(f"{o.entry}: {o.error}" for o in group)
         slowest = max(group, key=lambda o: o.seconds)
-        verdict = (
-            "ok" if all(o.ok for o in group) else "NO: " + "; ".join(p for o in group for p in o.problems)
-        )
+        said = [p for o in group for p in [*o.problems, *([o.late] if o.late else [])]]
+        verdict = "ok" if not said else "NO: " + "; ".join(said)
         lines.append(
             f"| {name} | {group[0].shape.expect} | {ended} | {slowest.seconds:.1f} s (bound "
             f"{slowest.bound:.0f} s) | {verdict} |"

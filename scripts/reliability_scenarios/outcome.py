@@ -56,6 +56,9 @@ class ScenarioResult:
     tried: str = ""
     counts: Counts = field(default_factory=Counts)
     problems: list[str] = field(default_factory=list)
+    # Bounds in time that were not met: part of the verdict, kept apart because the fast variants in
+    # make test assert outcomes and counts, never timings (a loaded machine is slow, not wrong).
+    late: list[str] = field(default_factory=list)
     # Which code it ran against, and anything a reader must know to read the figures.
     notes: list[str] = field(default_factory=list)
     # Markdown lines for the scenario's own section (per-case tables and the like).
@@ -65,16 +68,24 @@ class ScenarioResult:
 
     @property
     def holds(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.late
 
     @property
     def verdict(self) -> str:
         if self.holds:
             return "holds"
-        return f"does not hold ({len(self.problems)} problem{'s' if len(self.problems) > 1 else ''})"
+        found = len(self.problems) + len(self.late)
+        return f"does not hold ({found} problem{'s' if found > 1 else ''})"
 
     def problem(self, text: str) -> None:
         self.problems.append(text)
+
+    def too_late(self, text: str) -> None:
+        """A bound in time not met."""
+        self.late.append(text)
+
+    def all_problems(self) -> list[str]:
+        return [*self.problems, *self.late]
 
     def summary(self) -> str:
         """One line for a terminal."""

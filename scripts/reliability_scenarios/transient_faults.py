@@ -265,7 +265,7 @@ def _doomed(dags: Any, emu: Any, ids: list[str], result: ScenarioResult) -> dict
         summary["failed"] += 1
         message = failure["message"]
         if (ti.duration or 0.0) > bound:
-            result.problem(
+            result.too_late(
                 f"every call failing: {ti.task_id} took {ti.duration:.1f} s, past its bound of {bound:.0f} s"
             )
         if all(rid in message for rid in reports) and "Traceback" not in message:
