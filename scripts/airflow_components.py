@@ -132,13 +132,32 @@ def start_emulator(processes: Processes, *args: str, name: str = "emulator") -> 
     """Start the emulator (its output in ``<name>.log``, its request log in ``<name>-requests.jsonl``);
     ``processes`` stops it with the rest."""
     home = processes.home
+    files = ("--state-dir", str(home / name), "--request-log", str(home / f"{name}-requests.jsonl"))
+    return _run_emulator(processes, [*args, *files], home / f"{name}.log")
+
+
+def restart_emulator(processes: Processes, down: float = 0.0) -> EmulatorProcess:
+    """Stop the emulator (SIGTERM: it writes its ``--state-file``), leave it down ``down`` seconds, and start
+    it again with the same command line, on the same port: clients reach the same address with the same
+    connection."""
+    old = processes.emulator
+    assert old is not None
+    assert old.process is not None
+    port = old.url.rsplit(":", 1)[1]
+    command = old.command[3:]  # after `<python> -m <module>`
+    if "--port" in command:
+        command[command.index("--port") + 1] = port
+    else:
+        command += ["--port", port]
+    old.stop()
+    time.sleep(down)
+    log = old.log_file.with_name(f"{old.log_file.stem}-restarted.log") if old.log_file else None
+    return _run_emulator(processes, command, log)
+
+
+def _run_emulator(processes: Processes, args: list[str], log: Path | None) -> EmulatorProcess:
     processes.emulator = EmulatorProcess(
-        *args,
-        *("--state-dir", str(home / name), "--request-log", str(home / f"{name}-requests.jsonl")),
-        log_file=home / f"{name}.log",
-        start_timeout=30,
-        stop_timeout=STOP_SECONDS,
-        start_new_session=True,
+        *args, log_file=log, start_timeout=30, stop_timeout=STOP_SECONDS, start_new_session=True
     )
     try:
         return processes.emulator.start()
