@@ -160,6 +160,13 @@ def tls_material() -> TlsMaterial:
     )
 
 
+def stranger_pem() -> bytes:
+    """A private key and a self-signed certificate that no emulator registered: a wrong certificate, as a
+    PEM the ``certificate_path`` of a connection can name."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return _key_pem(key) + _build_client(key).public_bytes(serialization.Encoding.PEM)
+
+
 def write_tls_files(directory: Path, material: TlsMaterial | None = None) -> TlsFiles:
     """Write the certificates where clients in this or another process can read them."""
     material = material or tls_material()

@@ -66,33 +66,10 @@ def make_hook(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> Callable[..., P
 @pytest.fixture
 def stranger_pem(tmp_path) -> str:
     """A PEM (key and self-signed certificate) that no app in the emulator's tenant has registered."""
-    import datetime
+    from airflow_provider_pcinsights.emulator.tls import stranger_pem as unregistered
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stranger")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
     pem = tmp_path / "stranger.pem"
-    pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        + cert.public_bytes(serialization.Encoding.PEM)
-    )
+    pem.write_bytes(unregistered())
     return str(pem)
 
 
