@@ -305,6 +305,22 @@ def _sign_in_runs(bench: Bench, env: dict[str, str], size: str) -> list[HelperRu
     return runs
 
 
+def _run(
+    args: list[str], env: dict[str, str], stdout: Path, stderr: Path, *, timeout: float
+) -> subprocess.CompletedProcess[bytes]:
+    """This Python with ``args``, its output into the two files (all of it is searched)."""
+    with stdout.open("w") as out, stderr.open("w") as err:
+        return subprocess.run(
+            [sys.executable, *args],
+            env=env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
+        )
+
+
 def _store_connection(env: dict[str, str], emu: Any) -> None:
     """The connection --update rewrites, in Airflow's database, as `airflow connections add` stores it."""
     conn = emu.connection(program="mpn", auth_type="client_credentials")
@@ -334,13 +350,17 @@ def _sign_in(
 ) -> HelperRun:
     """Run the helper as its own process; this thread plays the person at the browser."""
 
+    earlier = set(emu.device_codes.pending())  # codes of earlier runs nobody answered: not this one's
+
     def browser() -> None:
         if person == "none":
             return
-        try:
-            code = emu.wait_for_device_code(timeout=60)
-        except TimeoutError:
-            return
+        deadline = time.monotonic() + 60
+        while not (fresh := [c for c in emu.device_codes.pending() if c not in earlier]):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.1)
+        code = fresh[-1]
         {
             "approve": emu.approve_device_code,
             "decline": emu.decline_device_code,
@@ -349,16 +369,7 @@ def _sign_in(
 
     person_thread = threading.Thread(target=browser, daemon=True)
     person_thread.start()
-    with stdout.open("w") as out, stderr.open("w") as err:
-        process = subprocess.run(
-            [sys.executable, "-m", "airflow_provider_pcinsights.signin", *args],
-            env=env,
-            stdout=out,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-            timeout=180,
-            check=False,
-        )
+    process = _run(["-m", "airflow_provider_pcinsights.signin", *args], env, stdout, stderr, timeout=180)
     person_thread.join(timeout=5)
     return HelperRun(name, process.returncode, stdout, stderr, canary)
 
@@ -484,16 +495,13 @@ def run(size: str = "full") -> ScenarioResult:
                 "states": str(workdir / "states.jsonl"),
             }
             (workdir / "plan.json").write_text(json.dumps(plan))
-            with (workdir / "child.out").open("w") as out, (workdir / "child.err").open("w") as err:
-                child = subprocess.run(
-                    [sys.executable, "-m", "reliability_scenarios.secrets_child", str(workdir)],
-                    env=env,
-                    stdout=out,
-                    stderr=err,
-                    stdin=subprocess.DEVNULL,
-                    timeout=900,
-                    check=False,
-                )
+            child = _run(
+                ["-m", "reliability_scenarios.secrets_child", str(workdir)],
+                env,
+                workdir / "child.out",
+                workdir / "child.err",
+                timeout=900,
+            )
             if child.returncode != 0:
                 tail = (workdir / "child.err").read_text(errors="replace")[-2000:]
                 result.problem(f"the Airflow side exited {child.returncode}: {tail}")
