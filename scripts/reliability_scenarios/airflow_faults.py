@@ -115,26 +115,16 @@ class Run:
 
         return wait_until(f"run {self.run_id} to end", RUN_SECONDS, self.processes, ended)
 
-    def log_text(self, task_id: str) -> str:
-        folder = (
-            self.processes.home
-            / "logs"
-            / f"dag_id={self.dag_id}"
-            / f"run_id={self.run_id}"
-            / f"task_id={task_id}"
-        )
-        return "\n".join(path.read_text(errors="replace") for path in sorted(folder.glob("attempt=*.log")))
+    def logs(self, task_id: str) -> list[Path]:
+        """The task's log files, one per try, in order."""
+        home = self.processes.home
+        folder = home / "logs" / f"dag_id={self.dag_id}" / f"run_id={self.run_id}" / f"task_id={task_id}"
+        return sorted(folder.glob("attempt=*.log"))
 
-    def attempt_log(self, task_id: str, attempt: int) -> str:
-        folder = (
-            self.processes.home
-            / "logs"
-            / f"dag_id={self.dag_id}"
-            / f"run_id={self.run_id}"
-            / f"task_id={task_id}"
-        )
-        path = folder / f"attempt={attempt}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+    def log_text(self, task_id: str, attempt: int | None = None) -> str:
+        """What the task logged: one try, or all of them."""
+        paths = [p for p in self.logs(task_id) if attempt is None or p.name == f"attempt={attempt}.log"]
+        return "\n".join(path.read_text(errors="replace") for path in paths)
 
 
 class RequestLog:
@@ -225,7 +215,7 @@ def _kill_part(
     run_state = run.wait_end()
     processes.emulator.admin_post("faults", {"clear": True})
     tasks = run.tasks()
-    retry_log = run.attempt_log("pause", 2)
+    retry_log = run.log_text("pause", attempt=2)
     unchanged = sum(
         1
         for line in retry_log.splitlines()

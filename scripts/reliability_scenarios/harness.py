@@ -8,10 +8,13 @@ does; the connection is an ``AIRFLOW_CONN_*`` variable, as users define one.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from airflow_provider_pcinsights.emulator import Emulator
@@ -78,6 +81,17 @@ def dag_bundles(folder: str | os.PathLike[str], name: str) -> dict[str, str]:
         {"name": name, "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(folder)}},
     ]
     return {"AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles)}
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """A DAG file a scenario wrote, imported as a module of its own: its DAGs, and what its tasks record
+    (they run in this process under ``dag.test()``)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class Stopwatch:

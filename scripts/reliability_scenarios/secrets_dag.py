@@ -12,10 +12,11 @@ path goes through every task. Connection ids and report ids come from params.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
+
+from reliability_scenarios.harness import load_module
 
 DAG_ID = "pcinsights_reliability_secrets"
 FILE_NAME = "pcinsights_reliability_secrets.py"
@@ -87,9 +88,5 @@ def write_dag(
 
 
 def load_dag(folder: Path) -> Any:
-    """The DAG object from the written file (imported as a module of its own)."""
-    spec = importlib.util.spec_from_file_location("pcinsights_reliability_secrets_dag", folder / FILE_NAME)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module.dag
+    """The DAG object from the written file."""
+    return load_module(folder / FILE_NAME, "pcinsights_reliability_secrets_dag").dag

@@ -10,10 +10,11 @@ and fewer hook retries, for the run where every call fails.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
+
+from reliability_scenarios.harness import load_module
 
 FILE_NAME = "pcinsights_reliability_transient.py"
 
@@ -122,8 +123,4 @@ def write_dags(
 
 def load(folder: Path) -> Any:
     """The module of the written file: its ``pause``, ``resume`` and ``doomed`` DAGs and ``FAILED_TRIES``."""
-    spec = importlib.util.spec_from_file_location("pcinsights_reliability_transient_dags", folder / FILE_NAME)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
+    return load_module(folder / FILE_NAME, "pcinsights_reliability_transient_dags")
