@@ -24,13 +24,14 @@ LINES := af2 af3 floor-af2 floor-af3
 LINE_af2 := AF2
 LINE_af3 := AF3
 
-.PHONY: help install demo test $(addprefix test-,$(LINES)) test-lines lint format bench clean
+.PHONY: help install demo test $(addprefix test-,$(LINES)) test-lines lint format bench reliability clean
 
 help:
 	@echo "make demo   run the example DAG against the local emulator and show what happened"
 	@echo "make test   ruff, then the whole suite on Airflow 2.11 and the newest 3.x, and again with"
 	@echo "            every dependency at its declared minimum (Airflow 2.11.0 and 3.0.0)"
 	@echo "make bench  benchmarks (ratios measured side by side)"
+	@echo "make reliability  the reliability scenarios at full size; writes docs/reliability.md"
 
 $(UV):
 	$(PYTHON) -m venv .venv
@@ -92,6 +93,10 @@ demo: .venv-af3/.installed
 bench: .venv-af3/.installed
 	.venv-af3/bin/python scripts/bench.py
 
+# Full size, on the newest Airflow; the fast variants run in make test (tests/reliability).
+reliability: .venv-af3/.installed
+	.venv-af3/bin/python scripts/reliability.py
+
 clean:
 	rm -rf .venv .venv-af2 .venv-af3 .venv-floor-af2 .venv-floor-af3 \
-		.airflow-test .airflow-demo .airflow-e2e .pytest_cache .ruff_cache
+		.airflow-test .airflow-demo .airflow-e2e .airflow-reliability .pytest_cache .ruff_cache
