@@ -87,23 +87,67 @@ def _sensor(report_id: Any = GOOD_ID, **kwargs: Any) -> Callable[[Bench], Any]:
     return attempt
 
 
+def _execution_sensor(**kwargs: Any) -> Callable[[Bench], Any]:
+    def attempt(bench: Bench) -> Any:
+        from airflow_provider_pcinsights.sensors.report import ReportExecutionSensor
+
+        sensor = ReportExecutionSensor(
+            task_id="wait_export", report_id=GOOD_ID, conn_id=CONN_ID, deferrable=False, **kwargs
+        )
+        return sensor.poke({})
+
+    return attempt
+
+
+def _download(report_id: Any, **kwargs: Any) -> Callable[[Bench], Any]:
+    def attempt(bench: Bench) -> Any:
+        import tempfile
+
+        from airflow_provider_pcinsights.operators.report import DownloadReportOperator
+
+        kwargs.setdefault("destination", f"{tempfile.gettempdir()}/pcinsights-reliability-never-written.csv")
+        operator = DownloadReportOperator(task_id="download", report_id=report_id, conn_id=CONN_ID, **kwargs)
+        return operator.execute({})
+
+    return attempt
+
+
+def _run_trigger(trigger: Any) -> dict[str, Any]:
+    """The trigger's first event; its error event raised as ``RefusedByEvent``, to judge like the others."""
+
+    async def first_event() -> dict[str, Any]:
+        async for event in trigger.run():
+            return event.payload
+        return {}
+
+    payload = asyncio.run(first_event())
+    if payload.get("status") == "error":
+        raise RefusedByEvent(payload.get("message", ""))
+    return payload
+
+
+def _execution_trigger(completed_after: Any) -> Callable[[Bench], Any]:
+    def attempt(bench: Bench) -> Any:
+        from airflow_provider_pcinsights.triggers.report import ReportExecutionTrigger
+
+        return _run_trigger(
+            ReportExecutionTrigger(
+                report_ids=[GOOD_ID], completed_after=completed_after, conn_id=CONN_ID, poll_interval=0.05
+            )
+        )
+
+    return attempt
+
+
 def _trigger(report_ids: Any, **kwargs: Any) -> Callable[[Bench], Any]:
     def attempt(bench: Bench) -> Any:
         from airflow_provider_pcinsights.triggers.report import ReportStatusTrigger
 
         kwargs.setdefault("target_statuses", ["Active"])
         kwargs.setdefault("failure_statuses", ["Inactive"])
-        trigger = ReportStatusTrigger(report_ids=report_ids, conn_id=CONN_ID, poll_interval=0.05, **kwargs)
-
-        async def first_event() -> dict[str, Any]:
-            async for event in trigger.run():
-                return event.payload
-            return {}
-
-        payload = asyncio.run(first_event())
-        if payload.get("status") == "error":
-            raise RefusedByEvent(payload.get("message", ""))
-        return payload
+        return _run_trigger(
+            ReportStatusTrigger(report_ids=report_ids, conn_id=CONN_ID, poll_interval=0.05, **kwargs)
+        )
 
     return attempt
 
@@ -300,6 +344,72 @@ KINDS: tuple[Kind, ...] = (
     ),
     Kind("setting", "poll_interval as text", _sensor(poll_interval="30"), "poll_interval", ("'30'",)),
     Kind("setting", "poll_interval True", _sensor(poll_interval=True), "poll_interval", ("True",)),
+    # -- the restore, the wait for an export and the download -----------------------------------
+    Kind("setting", "an empty paused_by", _resume(None, paused_by=""), "paused_by", ("''",)),
+    Kind("setting", "paused_by as a number", _resume(None, paused_by=42), "paused_by", ("42",)),
+    Kind(
+        "setting",
+        "paused_by outside a DAG run",
+        _resume(None, paused_by="pause"),
+        "paused_by",
+        ("no DAG run",),
+    ),
+    Kind("setting", "a resume naming no report and no pause", _resume(None), "report_id", ("required",)),
+    Kind(
+        "setting",
+        "completed_after that is not a date",
+        _execution_sensor(completed_after="yesterday"),
+        "completed_after",
+        ("'yesterday'", "ISO 8601"),
+    ),
+    Kind(
+        "setting",
+        "completed_after as a number",
+        _execution_sensor(completed_after=42),
+        "completed_after",
+        ("int",),
+    ),
+    Kind(
+        "setting",
+        "completed_after in month 13",
+        _execution_sensor(completed_after="2026-13-01T00:00:00Z"),
+        "completed_after",
+        ("ISO 8601",),
+    ),
+    Kind(
+        "setting",
+        "no completed_after outside a DAG run",
+        _execution_sensor(),
+        "completed_after",
+        ("not set",),
+    ),
+    Kind(
+        "setting",
+        "completed_after through the trigger",
+        _execution_trigger("soon"),
+        "completed_after",
+        ("'soon'",),
+    ),
+    Kind(
+        "report id", "a list of ids to the download", _download([GOOD_ID]), "report_id", ("must be a string",)
+    ),
+    Kind(
+        "report id",
+        "an execution id with a slash",
+        _download(GOOD_ID, execution_id="a/b"),
+        "execution_id",
+        ("'/'",),
+    ),
+    Kind(
+        "setting", "no download destination", _download(GOOD_ID, destination=None), "destination", ("None",)
+    ),
+    Kind(
+        "setting",
+        "a blank download destination",
+        _download(GOOD_ID, destination="  "),
+        "destination",
+        ("'  '",),
+    ),
     # -- connection fields -------------------------------------------------------------------------
     Kind("connection", "no login", _with_connection(login=None), "login", ("required",)),
     Kind("connection", "an empty login", _with_connection(login=""), "login", ("required",)),
