@@ -110,6 +110,9 @@ def _prepare(plan: dict[str, Any], case: dict[str, Any]) -> None:
             if status == "Paused":
                 body = {"program": program, "report_id": report_id, "status": "Active", "reads": reads}
                 _admin(plan, "status-after-reads", body)
+    # A run started now is Running after one read of its executions and Completed after the next.
+    _admin(plan, "runs", {"pending_seconds": 60, "running_seconds": 60})
+    _admin(plan, "clock", {"step_per_read": 60})
     if case.get("faults"):
         _admin(plan, "faults", case["faults"])
 
@@ -134,7 +137,7 @@ def _run_dag(plan: dict[str, Any], case: dict[str, Any], capture: Capture) -> No
     from reliability_scenarios.secrets_dag import load_dag
 
     dag = load_dag(Path(plan["dags_folder"]))
-    params = {"conns": _conns(case), "reports": _reports(plan, case)}
+    params = {"conns": _conns(case), "reports": _reports(plan, case), "downloads": plan["downloads"]}
     try:
         dag_run = dag.test(run_conf=params)
     except Exception as error:  # dag.test logs task failures; anything it raises is captured too
@@ -256,6 +259,7 @@ def _direct(plan: dict[str, Any], case: dict[str, Any], capture: Capture) -> Non
             capture.write("reprs", f"## {where}: deferral\n{deferred!r}")
         except Exception as error:
             capture.exception(f"{where}: deferrable sensor", error)
+        _direct_exports(plan, where, conn_id, ids[0], capture)
         capture.write("trigger-kwargs", f"## {where}\n{json.dumps(trigger.serialize())}")
         capture.write("reprs", f"## {where}: trigger\n{trigger!r}")
 
@@ -272,6 +276,54 @@ def _direct(plan: dict[str, Any], case: dict[str, Any], capture: Capture) -> Non
                         capture.exception(f"{where}: execute_complete", error)
         except Exception as error:
             capture.exception(f"{where}: trigger", error)
+
+
+def _direct_exports(plan: dict[str, Any], where: str, conn_id: str, report_id: str, capture: Capture) -> None:
+    """The execution sensor's deferral, its trigger's events, and a download: reprs, kwargs, errors."""
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    from airflow_provider_pcinsights.operators.report import DownloadReportOperator
+    from airflow_provider_pcinsights.sensors.report import ReportExecutionSensor
+    from airflow_provider_pcinsights.triggers.report import ReportExecutionTrigger
+
+    params = {"conn_id": conn_id, "hook_params": plan["hook_params"]}
+    sensor = ReportExecutionSensor(
+        task_id="wait_export",
+        report_id=report_id,
+        completed_after="2000-01-01T00:00:00Z",
+        deferrable=True,
+        poll_interval=0.1,
+        timeout=20,
+        **params,
+    )
+    trigger = ReportExecutionTrigger(
+        report_ids=[report_id], completed_after="2000-01-01T00:00:00Z", poll_interval=0.1, **params
+    )
+    capture.write("reprs", f"## {where}: execution sensor\n{sensor!r}\n{trigger!r}")
+    try:
+        capture.write("results", f"## {where}: execution sensor\n{sensor.execute({})!r}")
+    except TaskDeferred as deferred:
+        capture.write("trigger-kwargs", f"## {where}: execution\n{json.dumps(deferred.trigger.serialize())}")
+    except Exception as error:
+        capture.exception(f"{where}: execution sensor", error)
+    capture.write("trigger-kwargs", f"## {where}: execution\n{json.dumps(trigger.serialize())}")
+
+    async def events() -> list[Any]:
+        return [event async for event in trigger.run()]
+
+    try:
+        for event in asyncio.run(asyncio.wait_for(events(), timeout=60)):
+            capture.write("trigger-events", f"## {where}: execution\n{event!r}\n{json.dumps(event.payload)}")
+    except Exception as error:
+        capture.exception(f"{where}: execution trigger", error)
+    download = DownloadReportOperator(
+        task_id="download", report_id=report_id, destination=f"{plan['downloads']}/direct/", **params
+    )
+    capture.write("reprs", f"## {where}: download\n{download!r}")
+    try:
+        capture.write("results", f"## {where}: download\n{download.execute({})!r}")
+    except Exception as error:
+        capture.exception(f"{where}: download", error)
 
 
 def main(workdir: str) -> int:

@@ -3,7 +3,9 @@
 Each group pauses a list, resumes one report (both templated), and waits in poke,
 reschedule and deferrable mode for reports the emulator turns ``Active`` after
 two reads (one for the rescheduling sensor), so each sensor really pokes again,
-reschedules or defers. Waits are bounded by a few seconds: on a failure path a
+reschedules or defers; then waits in each mode for the export the resume started
+(the emulator's clock moves with each read of executions; the deferrable wait
+goes first, so it defers) and downloads it. Waits are bounded by a few seconds: on a failure path a
 sensor in reschedule mode, which starts its count of tolerated errors afresh at
 each reschedule, ends by its timeout. Every task
 after the pause runs whatever happened before it (``all_done``), so a failure
@@ -29,8 +31,12 @@ from __future__ import annotations
 import pendulum
 from airflow.providers.common.compat.sdk import DAG, TaskGroup
 
-from airflow_provider_pcinsights.operators.report import PauseReportOperator, ResumeReportOperator
-from airflow_provider_pcinsights.sensors.report import ReportStatusSensor
+from airflow_provider_pcinsights.operators.report import (
+    DownloadReportOperator,
+    PauseReportOperator,
+    ResumeReportOperator,
+)
+from airflow_provider_pcinsights.sensors.report import ReportExecutionSensor, ReportStatusSensor
 
 AUTH_TYPES = {auth_types!r}
 HOOK_PARAMS = {hook_params!r}
@@ -67,7 +73,30 @@ with DAG(
                     poll_interval=0.2, timeout=8, trigger_rule="all_done", **common
                 ),
             ]
+            # The resume starts the report's next run, which completes as the sensors read it.
+            exported = "{{{{ %s.ids[0] }}}}" % reports
+            exports = [
+                ReportExecutionSensor(
+                    task_id="wait_export_poke", report_id=exported, mode="poke", poke_interval=0.2,
+                    timeout=8, deferrable=False, **common
+                ),
+                ReportExecutionSensor(
+                    task_id="wait_export_reschedule", report_id=exported, mode="reschedule", poke_interval=1,
+                    timeout=5, deferrable=False, **common
+                ),
+                ReportExecutionSensor(
+                    task_id="wait_export_deferred", report_id=exported, deferrable=True, poll_interval=0.2,
+                    timeout=8, **common
+                ),
+            ]
+            download = DownloadReportOperator(
+                task_id="download", report_id=exported, destination="{{{{ params.downloads }}}}/%s/" % auth,
+                **common
+            )
             pause >> resume >> waits
+            # dag.test() runs one task at a time: the deferrable wait goes first, while the run is not done.
+            resume >> exports[2] >> exports[:2]
+            exports[0] >> download
 '''
 
 
