@@ -466,18 +466,9 @@ def _judge(result: ScenarioResult, parts: dict[str, dict[str, Any]], dims: Size)
 
 
 def _notes(parts: dict[str, dict[str, Any]], dims: Size) -> list[str]:
-    import inspect
-
-    from airflow_provider_pcinsights.operators.report import ResumeReportOperator
-
-    exact = "paused_by" in inspect.signature(ResumeReportOperator.__init__).parameters
     notes = [
-        "Ran against the operators with ResumeReportOperator(paused_by=...) (issue 10): the restore resumes "
-        "exactly what the pause paused."
-        if exact
-        else "Ran against main's operators, without ResumeReportOperator(paused_by=...) (issue 10 has not "
-        "landed): the restore resumes every listed report, so (a)'s report paused before the run is resumed "
-        "too, and (a) cannot hold until issue 10 lands."
+        'The restore is ResumeReportOperator(paused_by="pause"), the pause\'s teardown: it resumes exactly '
+        "what the pause (all its tries) paused."
     ]
     kill, trig, emu = parts.get("kill"), parts.get("triggerer"), parts.get("emulator")
     if kill:

@@ -7,9 +7,8 @@
 - ``pcinsights_reliability_emulator``: pause, backfill, restore, and a deferrable
   wait (the emulator is restarted part-way through the pause).
 
-Report ids come from ``ids.json`` beside the file. Where the operators have it
-(issue 10), the restore is ``ResumeReportOperator(paused_by="pause")``: exactly what
-the pause paused; otherwise it resumes the listed reports.
+Report ids come from ``ids.json`` beside the file. The restore is
+``ResumeReportOperator(paused_by="pause")``: exactly what the pause paused.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ SOURCE = '''\
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
 from datetime import timedelta
@@ -44,16 +42,13 @@ from airflow_provider_pcinsights.sensors.report import ReportStatusSensor
 
 IDS = json.loads((Path(__file__).parent / "ids.json").read_text())
 POLL_INTERVAL = {poll_interval}
-RESTORES_EXACTLY = "paused_by" in inspect.signature(ResumeReportOperator.__init__).parameters
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 # One report at a time, so a pause is slow enough to interrupt; one retry, as a DAG would have.
 ONE_AT_A_TIME = {{"max_concurrency": 1, "retries": 1, "retry_delay": timedelta(seconds=1)}}
 
 
-def restore(ids: list[str]) -> ResumeReportOperator:
-    if RESTORES_EXACTLY:
-        return ResumeReportOperator(task_id="restore", paused_by="pause")
-    return ResumeReportOperator(task_id="restore", report_id=ids)
+def restore() -> ResumeReportOperator:
+    return ResumeReportOperator(task_id="restore", paused_by="pause")
 
 
 @task
@@ -64,7 +59,7 @@ def backfill(seconds: float) -> None:
 
 with DAG(dag_id={kill!r}, schedule=None, start_date=START, catchup=False) as kill:
     pause = PauseReportOperator(task_id="pause", report_id=IDS["kill"], **ONE_AT_A_TIME)
-    pause >> backfill(1) >> restore(IDS["kill"]).as_teardown(setups=pause)
+    pause >> backfill(1) >> restore().as_teardown(setups=pause)
 
 with DAG(dag_id={triggerer!r}, schedule=None, start_date=START, catchup=False, max_active_tasks=32) as waits:
     for index, report_id in enumerate(IDS["wait"]):
@@ -79,7 +74,7 @@ with DAG(dag_id={triggerer!r}, schedule=None, start_date=START, catchup=False, m
 
 with DAG(dag_id={emulator!r}, schedule=None, start_date=START, catchup=False) as restarted:
     pause = PauseReportOperator(task_id="pause", report_id=IDS["restart"], **ONE_AT_A_TIME)
-    resumed = restore(IDS["restart"])
+    resumed = restore()
     pause >> backfill(1) >> resumed.as_teardown(setups=pause)
     resumed >> ReportStatusSensor(
         task_id="wait_active", report_id=IDS["restart"], target_status="Active", deferrable=True,

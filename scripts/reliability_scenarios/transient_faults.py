@@ -5,7 +5,8 @@ and without ``Retry-After``, dropped connections, and answers lost after the
 change was applied). Phases of pause and resume actions, each a ``dag.test()``
 run of list tasks and single-report tasks with Airflow's task retries, take every
 report to the phase's target status and back; after each phase every report must
-be where the phase was to leave it. Every failed try must be a typed
+be where the phase was to leave it, and each pause task's ``paused_report_ids``
+exactly the reports it was given. Every failed try must be a typed
 ``PartnerCenterInsightsError``; retries are counted where they happen (urllib3's
 retries of each call, Airflow's retries of each task). Then every call fails: each
 task must fail within the bound its retry settings give, with one message that
@@ -174,7 +175,8 @@ def run(size: str = "full") -> ScenarioResult:
         f"naming each of its reports ({doomed['clear']} did), the longest after {doomed['longest']:.1f} s "
         f"of its bound of {doomed['bound']:.0f} s (retries {DOOMED_HOOK_PARAMS['retries']}, timeout "
         f"{TIMEOUT:g} s, {MAX_CONCURRENCY} reports at a time).",
-        _code_note(),
+        "After every pause phase, each pause task's paused_report_ids (what a restore gives back) was "
+        "checked to be exactly the reports it was given, whatever its tries did.",
     ]
     if doomed["example"]:
         result.details = ["One such message:", "", "```text", *doomed["example"].splitlines()[:12], "```"]
@@ -218,12 +220,11 @@ def _check_paused_ids(
     result: ScenarioResult,
     phase: int,
 ) -> None:
-    """Where the pause pushes ``paused_report_ids`` (the restore's input), each task's must be exactly the
-    reports it moved from Active to Paused: all it was given, whatever its tries did."""
-    from airflow_provider_pcinsights.operators import report
+    """Each pause task's ``paused_report_ids`` (the restore's input) must be exactly the reports it moved
+    from Active to Paused: all it was given, whatever its tries did."""
+    from airflow_provider_pcinsights.operators.report import PAUSED_REPORT_IDS as key
 
-    key = getattr(report, "PAUSED_REPORT_IDS", None)
-    if not pausing or key is None:
+    if not pausing:
         return
     given = {f"list_{i}": ids for i, ids in enumerate(lists)} | {
         f"single_{i}": [rid] for i, rid in enumerate(singles)
@@ -277,14 +278,3 @@ def _doomed(dags: Any, emu: Any, ids: list[str], result: ScenarioResult) -> dict
         if ti.task_id == "list_0":
             summary["example"] = message
     return summary
-
-
-def _code_note() -> str:
-    from airflow_provider_pcinsights.operators import report
-
-    if getattr(report, "PAUSED_REPORT_IDS", None):
-        return "Ran against the operators that push paused_report_ids (checked after every pause phase)."
-    return (
-        "Ran against main's operators, which do not push paused_report_ids yet (issue 10): the intended "
-        "states, typed errors and retries are checked; the pushed ids are not."
-    )
