@@ -49,6 +49,9 @@ class Kind:
     attempt: Callable[[Bench], Any]
     field: str  # the message must name it
     problem: tuple[str, ...]  # ... and say each of these (case-insensitive)
+    # Airflow itself may refuse to load the connection (3.0.0 skips one whose extra is not a JSON
+    # object): it then says the connection is not defined, and the provider never sees it.
+    airflow_may_refuse: bool = False
 
 
 # ------------------------------------------------------------------------------ entry points
@@ -586,6 +589,7 @@ KINDS: tuple[Kind, ...] = (
         _with_connection_from(lambda b: {**b.emu.connection(program="mpn"), "extra": ["tenant_id"]}),
         "extra",
         ("JSON object",),
+        airflow_may_refuse=True,
     ),
     Kind(
         "connection",
@@ -593,6 +597,7 @@ KINDS: tuple[Kind, ...] = (
         _with_connection_from(lambda b: {**b.emu.connection(program="mpn"), "extra": "{tenant_id: x"}),
         "extra",
         ("not valid JSON",),
+        airflow_may_refuse=True,
     ),
     # -- hook arguments ----------------------------------------------------------------------------
     Kind("hook argument", "negative retries", _hook(retries=-1), "retries", ("-1",)),
@@ -694,13 +699,17 @@ def _try(kind: Kind, bench: Bench) -> Verdict:
         refused, name, message = False, "accepted", ""
     sent = len(bench.emu.all_requests) - before
     folded = message.casefold()
+    if kind.airflow_may_refuse and name == "AirflowNotFoundException" and "isn't defined" in message:
+        field, problem = BAD_CONN_ID, ("isn't defined",)
+    else:
+        field, problem = kind.field, kind.problem
     return Verdict(
         kind=kind,
         refused=refused,
         error=name,
         message=message,
-        names_field=kind.field.casefold() in folded,
-        names_problem=all(part.casefold() in folded for part in kind.problem),
+        names_field=field.casefold() in folded,
+        names_problem=all(part.casefold() in folded for part in problem),
         requests=sent,
     )
 
