@@ -14,3 +14,10 @@ from pathlib import Path
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
+
+
+def pytest_configure(config):
+    # Scenario 2 starts Airflow's real components, as tests/e2e does: the same marker leaves both out.
+    config.addinivalue_line(
+        "markers", "e2e: starts real Airflow components (minutes); deselect with -m 'not e2e'"
+    )
