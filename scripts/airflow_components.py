@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from cryptography.fernet import Fernet
 
 from airflow_provider_pcinsights.emulator import EmulatorProcess, EmulatorProcessError
 
@@ -181,6 +182,10 @@ def airflow_env(home: Path, **extra: str) -> dict[str, str]:
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+            # One key for every component, as a deployment has: without it each process that finds no
+            # airflow.cfg writes one with a key of its own, and a triggerer started later cannot read the
+            # trigger kwargs the scheduler encrypted.
+            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
             "PYTHONUNBUFFERED": "1",
             # Airflow 2's executors run tasks as a bare `airflow tasks run ...`: it must be this one.
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
