@@ -17,19 +17,22 @@ always leaves nothing running.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import random
 import re
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import requests
 from cryptography.fernet import Fernet
@@ -53,10 +56,42 @@ class ComponentFailure(Exception):
     """What went wrong, for the verdict line."""
 
 
+# Ports these scripts hand to a component by number (the api-server, an emulator restarted on its port).
+# A port the OS picks for bind(0) is free only until it is handed back: another run of these scripts (make
+# test runs two Airflow lines at once) or any outgoing connection's source port may take it before the
+# component binds. So the ports come from below the kernel's ephemeral range, where no outgoing connection
+# lands, and each is reserved by an exclusive lock on a file of its own, held until the reserving process
+# exits (the kernel drops the lock even on SIGKILL), where every run of these scripts looks first.
+PORT_LOCKS = Path(tempfile.gettempdir()) / "pcinsights-reserved-ports"
+PORT_SPAN = 8000
+_reserved_ports: list[IO[str]] = []
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port free now that no other run of these scripts will pick while this process lives."""
+    PORT_LOCKS.mkdir(parents=True, exist_ok=True)
+    low = _ephemeral_low() - PORT_SPAN
+    start = random.randrange(PORT_SPAN)
+    for offset in range(PORT_SPAN):
+        port = low + (start + offset) % PORT_SPAN
+        lock = (PORT_LOCKS / f"{port}.lock").open("a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with socket.socket() as sock:  # free now (nothing outside these scripts holds it)
+                sock.bind(("127.0.0.1", port))
+        except OSError:  # locked by another run, or bound by another program
+            lock.close()
+            continue
+        _reserved_ports.append(lock)
+        return port
+    raise ComponentFailure(f"no free port in {low}-{low + PORT_SPAN - 1}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 @dataclass
@@ -80,8 +115,12 @@ class Processes:
             )
 
     def start_airflow(self, name: str, env: Mapping[str, str]) -> None:
-        """``airflow <name>`` with this interpreter: scheduler, triggerer, dag-processor, api-server."""
-        self.start(name, [sys.executable, "-m", "airflow", name], env)
+        """``airflow <name>`` with this interpreter: scheduler, triggerer, dag-processor, api-server.
+
+        The scheduler and the triggerer serve no logs (``--skip-serve-logs``): these scripts read the log
+        files, and a log server is one more port that a concurrent run could take first."""
+        skip = ["--skip-serve-logs"] if name in ("scheduler", "triggerer") else []
+        self.start(name, [sys.executable, "-m", "airflow", name, *skip], env)
 
     def check_alive(self) -> None:
         running = dict(self.started)
@@ -177,9 +216,6 @@ def airflow_env(home: Path, **extra: str) -> dict[str, str]:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            # Ports of our own, so two runs (or an Airflow already on this machine) do not collide.
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
             # One key for every component, as a deployment has: without it each process that finds no
@@ -309,11 +345,14 @@ def _timestamp(value: Any) -> float:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def start_components(processes: Processes, env: Mapping[str, str], dag_ids: list[str]) -> list[str]:
+def start_components(processes: Processes, env: dict[str, str], dag_ids: list[str]) -> list[str]:
     """Start the components and wait until the DAGs are parsed, a triggerer runs and the API answers."""
     names = components()
+    if AIRFLOW_MAJOR >= 3:
+        _start_api_server(processes, env)
     for name in names:
-        processes.start_airflow(name, env)
+        if name not in processes.started:
+            processes.start_airflow(name, env)
     home = processes.home
     for dag_id in dag_ids:
         wait_until(
@@ -326,6 +365,28 @@ def start_components(processes: Processes, env: Mapping[str, str], dag_ids: list
     if AIRFLOW_MAJOR >= 3:
         wait_until("the api-server", STARTUP_SECONDS, processes, lambda: api_server_ready(env))
     return names
+
+
+def _start_api_server(processes: Processes, env: dict[str, str], attempts: int = 3) -> None:
+    """Start the api-server first, on a port of its own: if something outside these scripts bound that
+    port first, another port is taken (``env`` changed in place, before any other component reads it)."""
+    log = processes.home / "api-server.log"
+    for attempt in range(1, attempts + 1):
+        offset = log.stat().st_size if log.exists() else 0
+        processes.start_airflow("api-server", env)
+        try:
+            wait_until("the api-server", STARTUP_SECONDS, processes, lambda: api_server_ready(env))
+            return
+        except ComponentFailure:
+            with log.open(errors="replace") as handle:
+                handle.seek(offset)
+                bind_failed = "address already in use" in handle.read().lower()
+            if not bind_failed or attempt == attempts:
+                raise
+            processes.stop("api-server")
+            port = free_port()
+            env["AIRFLOW__API__PORT"] = str(port)
+            env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://127.0.0.1:{port}/execution/"
 
 
 def error_lines(path: Path) -> list[str]:
