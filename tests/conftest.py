@@ -11,7 +11,6 @@ import importlib.util
 import json
 import logging
 import os
-import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
@@ -32,22 +31,14 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 
 
-def _migrate_database() -> None:
-    """Create the schema once per checkout and Airflow line; later runs reuse it."""
-    marker = AIRFLOW_HOME / f".migrated-{AIRFLOW_VERSION}"
-    if marker.exists():
-        return
-    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        check=True,
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-    )
-    marker.touch()
+# scripts/ on the path: the tests of the scripts import them, and the schema is created as they create it.
+SCRIPTS = REPO / "scripts"
+if str(SCRIPTS) not in sys.path:
+    sys.path.insert(0, str(SCRIPTS))
 
+from airflow_components import migrate_database  # noqa: E402
 
-_migrate_database()
+migrate_database(AIRFLOW_HOME, os.environ)  # once per checkout and Airflow line; later runs reuse it
 
 
 _LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
