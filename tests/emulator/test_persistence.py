@@ -5,20 +5,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from airflow_components import free_port
 from emulator_clients import Api, VerifyingSession, app_plus_user_token
 
 from airflow_provider_pcinsights.emulator import Emulator, EmulatorProcess
 
 
 def test_a_restarted_emulator_keeps_its_reports_tokens_and_certificates(tmp_path: Path) -> None:
+    # Restarted on its port: one reserved for this test run, not one the OS may hand to another socket
+    # between the two.
+    port = free_port()
     state = {"state_file": tmp_path / "state.pickle", "state_dir": tmp_path / "files"}
-    with Emulator(reports=2, **state) as first, VerifyingSession(first.ca_path) as session:
+    with Emulator(reports=2, port=port, **state) as first, VerifyingSession(first.ca_path) as session:
         answer = app_plus_user_token(first, session).json()
         api = Api(first, session, answer["access_token"])
         report_id = first.report_ids("mpn")[0]
         assert api.put(f"ScheduledReport/pause/{report_id}").status_code == 200
         added = first.add_report("mpn", ReportName="Added before the restart")
-        port, ca = first.port, Path(first.ca_path).read_bytes()
+        ca = Path(first.ca_path).read_bytes()
 
     with Emulator(reports=2, port=port, **state) as second, VerifyingSession(second.ca_path) as session:
         assert Path(second.ca_path).read_bytes() == ca  # a client's verify still holds
@@ -45,10 +49,10 @@ def test_without_a_state_file_a_new_emulator_starts_from_the_seed(tmp_path: Path
 
 def test_the_command_line_keeps_its_state_across_a_restart_with_the_same_port(tmp_path: Path) -> None:
     args = ["--reports", "2", "--state-dir", str(tmp_path / "files"), "--state-file", str(tmp_path / "state")]
-    with EmulatorProcess(*args, "--port", "0") as first:
+    port = str(free_port())  # reserved for this run, as above
+    with EmulatorProcess(*args, "--port", port) as first:
         report_id = first.admin_get("reports", program="mpn")[0]["ReportId"]
         first.admin_post("report-status", {"report_id": report_id, "status": "Inactive"})
-        port = first.url.rsplit(":", 1)[1]
         connection = first.connection
     with EmulatorProcess(*args, "--port", port) as second:
         assert second.connection == connection  # the printed line still works as it was
