@@ -164,12 +164,21 @@ class RequestLog:
         ]
 
     def reads(self, report_id: str) -> list[float]:
-        """When each answered read of the report happened (wall time)."""
+        """When each answered read of the report happened (wall time): a read of that one report, or of the
+        program's listing, which answers every report (sensors and triggers read through batched reads, and
+        the triggerer's waits on one connection share each listing read)."""
         return [
             r["wall_time"]
             for r in self.records()
-            if r.get("method") == "GET" and r.get("report_id") == report_id and r.get("status") == 200
+            if r.get("method") == "GET"
+            and r.get("kind") == "api"
+            and r.get("status") == 200
+            and (r.get("report_id") == report_id or _is_listing(r))
         ]
+
+
+def _is_listing(record: dict[str, Any]) -> bool:
+    return record.get("report_id") is None and record.get("path", "").rstrip("/").endswith("/ScheduledReport")
 
 
 def _status(processes: Processes, ids: list[str]) -> dict[str, str]:
