@@ -103,8 +103,11 @@ def _prepare(plan: dict[str, Any], case: dict[str, Any]) -> None:
             status = case.get("status", "Active")
             _admin(plan, "report-status", {"program": program, "report_id": report_id, "status": status})
         # Poke: read twice before Active; reschedule: once (one reschedule); deferrable: the sensor's own
-        # look, then the trigger's first poll.
+        # look, then the trigger's first poll. On mpn, whose filter takes one id, the pause reads its list
+        # through the account's listing, which reads the waited reports too: one read more each.
+        listed_by_the_pause = 1 if program == "mpn" else 0
         for report_id, reads in zip(reports["waited"], (2, 1, 2), strict=True):
+            reads += listed_by_the_pause
             status = case.get("status", "Paused")
             _admin(plan, "report-status", {"program": program, "report_id": report_id, "status": status})
             if status == "Paused":
