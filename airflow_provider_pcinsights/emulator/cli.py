@@ -1,9 +1,10 @@
 """``python -m airflow_provider_pcinsights.emulator``: run the emulator as a process.
 
-Prints one line, ``AIRFLOW_CONN_PCINSIGHTS_DEFAULT='<json>'``, shell-quoted so
-``eval "$(...)"`` or ``export`` takes it as is, then serves until SIGINT or
-SIGTERM. The certificates stay on disk (``--state-dir`` or a temporary
-directory) while it runs, so the printed connection works from any process.
+Prints one line, ``export AIRFLOW_CONN_PCINSIGHTS_DEFAULT='<json>'``, shell-quoted
+so that pasting it as printed (or ``eval``) sets the connection for every command
+run from that shell, then serves until SIGINT or SIGTERM. The certificates stay on
+disk (``--state-dir`` or a temporary directory) while it runs, so the printed
+connection works from any process.
 """
 
 from __future__ import annotations
@@ -21,6 +22,28 @@ from types import FrameType
 from .behaviour import Behaviour
 from .core import Emulator
 
+# One line of --help for each behaviour option: what the default plays, what the others change.
+BEHAVIOUR_HELP: dict[str, str] = {
+    "pause_when_paused": "pausing a paused report: ok (200, unchanged) or reject (400)",
+    "resume_when_active": "resuming an active report: ok (200, unchanged) or reject (400)",
+    "resume_when_inactive": "resuming an Inactive report: reject (400), noop (200, stays Inactive), activate",
+    "action_response": "pause/resume answers carry the record, or an empty value list",
+    "next_link": "how nextLink points at the next page: absolute, relative, or one of the broken ways",
+    "key_case": "key casing of answers: mixed (as Microsoft's samples), camel, or pascal (as the docs)",
+    "key_spacing": "stray_space spells one record key with a leading space, as a Microsoft sample does",
+    "bom": "JSON answers (API and Entra) start with a UTF-8 byte-order mark (on) or not",
+    "format_case": "the Format of reports is answered lower-case (csv) or upper-case (CSV)",
+    "null_times": "ModifiedTime and a seeded run's ReportExpiryTime are null (on) or filled in",
+    "cmp_envelope": "cmp envelopes leave out dataRedacted and a last nextLink (sparse) or carry them",
+    "error_shape": "error bodies: mixed (401/403 in Partner Center's shape, the rest Insights'), or one",
+    "executions_not_found": "the 404 text of an executions call with nothing to show",
+    "retry_after_header": "whether a 429 carries Retry-After: every second one leaves it out (sometimes)",
+    "app_only_on_mpn": "what mpn answers an app-only (client credentials) token: 401, 403, or allow it",
+    "file_bom": "report files start with a UTF-8 byte-order mark inside their gzip (on) or not",
+    "file_compression": "report files are gzip-compressed though named .csv, or plain (none)",
+    "multi_report_id": "cmp's reportId=a;b read as two ids (accept), refused (reject), or as one id",
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -28,11 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Local HTTPS stand-in for Microsoft Entra ID and the Partner Center Insights API.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")
-    parser.add_argument("--reports", type=_non_negative_int, default=3, help="seeded reports per program")
-    parser.add_argument("--page-size", type=_positive_int, default=100, help="reports per page")
-    parser.add_argument("--token-lifetime", type=_positive_int, default=3599, help="access token seconds")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random error RNG")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one (default)")
+    parser.add_argument(
+        "--reports", type=_non_negative_int, default=3, help="reports each program starts with (default 3)"
+    )
+    parser.add_argument(
+        "--page-size", type=_positive_int, default=100, help="reports per page of a listing (default 100)"
+    )
+    parser.add_argument(
+        "--token-lifetime",
+        type=_positive_int,
+        default=3599,
+        help="seconds an access token is valid (default 3599, as Entra)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the random choices of --error-rate (default 0)"
+    )
     faults = parser.add_argument_group(
         "faults",
         "Faults apply to Insights API calls, never to the token endpoint. The periodic ones "
@@ -41,10 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
         "Every faulted call is logged with its fault (see --request-log).",
     )
     faults.add_argument(
-        "--latency", type=_non_negative_float, default=0.0, metavar="S", help="seconds added to API calls"
+        "--latency",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="S",
+        help="seconds added to every API call (default 0)",
     )
     faults.add_argument(
-        "--error-rate", type=_rate, default=0.0, metavar="R", help="share of API calls answering 503"
+        "--error-rate",
+        type=_rate,
+        default=0.0,
+        metavar="R",
+        help="share of API calls answering 503, 0 to 1 (default 0)",
     )
     faults.add_argument(
         "--throttle-every",
@@ -64,8 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate-limit",
         type=_positive_float,
         metavar="R",
-        help="the service's rate limit: a token bucket refilled at R API calls per second; "
-        "429 (Retry-After in whole seconds, sometimes left out) once it is empty",
+        help="the service's rate limit: R API calls a second (a token bucket), then 429s",
     )
     faults.add_argument(
         "--rate-burst",
@@ -98,7 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name, allowed in Behaviour.choices().items():
         behaviour.add_argument(
-            f"--{name.replace('_', '-')}", choices=allowed, default=getattr(Behaviour, name)
+            f"--{name.replace('_', '-')}",
+            choices=allowed,
+            default=getattr(Behaviour, name),
+            help=f"{BEHAVIOUR_HELP[name]} (default {getattr(Behaviour, name)})",
         )
     runs = parser.add_argument_group(
         "runs",
@@ -106,10 +150,26 @@ def build_parser() -> argparse.ArgumentParser:
         "served from https://localhost:PORT behind a link that expires, on the emulator's clock "
         "(real time, plus what the admin endpoint POST /_emulator/clock moves it).",
     )
-    runs.add_argument("--pending-seconds", type=_non_negative_float, default=60.0, metavar="S")
-    runs.add_argument("--running-seconds", type=_non_negative_float, default=120.0, metavar="S")
     runs.add_argument(
-        "--link-seconds", type=_non_negative_float, default=3600.0, metavar="S", help="how long a link works"
+        "--pending-seconds",
+        type=_non_negative_float,
+        default=60.0,
+        metavar="S",
+        help="how long a run stays Pending (default 60)",
+    )
+    runs.add_argument(
+        "--running-seconds",
+        type=_non_negative_float,
+        default=120.0,
+        metavar="S",
+        help="how long a run stays Running before it is Completed (default 120)",
+    )
+    runs.add_argument(
+        "--link-seconds",
+        type=_non_negative_float,
+        default=3600.0,
+        metavar="S",
+        help="how long a file's link works (default 3600)",
     )
     runs.add_argument(
         "--step-per-read",
@@ -120,18 +180,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--request-log", type=Path, help="append every call as a JSON line to this file")
     parser.add_argument(
-        "--state-dir", type=Path, help="keep certificates here (default: a temporary directory)"
+        "--state-dir", type=Path, help="keep the certificates here (default: a temporary directory)"
     )
     parser.add_argument(
         "--state-file",
         type=Path,
-        help="keep reports, executions, tokens and certificates in this file across restarts: read at "
-        "start when it exists, written after every change and at stop (with the same --port and "
-        "--state-dir, a restarted emulator answers as the one before)",
+        help="keep reports, runs and tokens in this file, so a restart (same --port, --state-dir) resumes",
     )
-    parser.add_argument("--conn-id", default="pcinsights_default", help="connection id of the printed line")
     parser.add_argument(
-        "--program", choices=("mpn", "cmp"), default="mpn", help="program of the printed connection"
+        "--conn-id",
+        default="pcinsights_default",
+        help="connection id of the printed line (default pcinsights_default)",
+    )
+    parser.add_argument(
+        "--program",
+        choices=("mpn", "cmp"),
+        default="mpn",
+        help="program of the printed connection (default mpn)",
     )
     parser.add_argument(
         "--auth-type",
@@ -190,13 +255,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         env = emulator.connection_env(args.conn_id, program=args.program, auth_type=args.auth_type)
         for name, value in env.items():
-            print(f"{name}={shlex.quote(value)}", flush=True)
+            print(f"export {name}={shlex.quote(value)}", flush=True)
         (Path(emulator.state_dir) / "connection.json").write_text(
             emulator.connection_json(program=args.program, auth_type=args.auth_type), encoding="utf-8"
         )
         print(
             f"pcinsights emulator at {emulator.url} (CA {emulator.ca_path}); "
-            f"admin: {emulator.url}/_emulator/requests; stop with Ctrl-C or SIGTERM",
+            f"sign-in page: {emulator.url}/devicelogin; admin: {emulator.url}/_emulator/requests; "
+            "stop with Ctrl-C or SIGTERM",
             file=sys.stderr,
             flush=True,
         )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .behaviour import Behaviour
+from .devicelogin import handle_device_login, is_device_login_path
 from .entra import Entra, is_entra_path
 from .envelope import envelope, error_body
 from .faults import Fault, Faults
@@ -64,6 +65,8 @@ class Router:
     def _route(self, request: Request) -> Response:
         if request.path.startswith(ADMIN_PREFIX):
             return self.admin(request)
+        if is_device_login_path(request.path):  # the person's page, never faulted, as the admin calls
+            return handle_device_login(request, self.entra.device_codes)
         if self.files.serves(request):
             # Like token calls, a download is faulted only by a rule that names its path.
             return self._with_faults(request, self.files.handle, token_call=True)

@@ -38,8 +38,11 @@ def start_cli() -> Iterator[Any]:
         processes.append(process)
         line = process.stdout.readline()  # type: ignore[union-attr]
         assert line, process.stderr.read()  # type: ignore[union-attr]
-        # What `eval` would do with the line: split the shell words, then NAME=VALUE.
-        name, _, value = shlex.split(line)[0].partition("=")
+        # What pasting the line into a shell does: `export`, then NAME=VALUE split as the shell splits it.
+        words = shlex.split(line)
+        assert words[0] == "export", line
+        assert len(words) == 2, line
+        name, _, value = words[1].partition("=")
         return process, {name: value}
 
     yield start
@@ -205,6 +208,15 @@ def test_help_documents_every_fault_option_and_every_behaviour() -> None:
         assert option in text
     for name in Behaviour.choices():
         assert f"--{name.replace('_', '-')}" in text
+
+
+def test_help_explains_every_option_in_one_line() -> None:
+    unexplained = [
+        action.option_strings[0]
+        for action in build_parser()._actions
+        if action.option_strings and (not action.help or "\n" in action.help or len(action.help) > 110)
+    ]
+    assert unexplained == []
 
 
 def test_behaviours_from_the_command_line(start_cli: Any) -> None:

@@ -95,3 +95,34 @@ def test_the_person_acts_on_known_codes_only(emu, session):
     emu.approve_device_code(flow["user_code"])
     with pytest.raises(ValueError, match="already approved"):
         emu.decline_device_code(flow["user_code"])
+
+
+def test_the_printed_sign_in_page_lets_the_person_approve(emu, session):
+    """The URL the device-code answer names opens a form, and its buttons do what the person means."""
+    flow = start(emu, session)
+    page = session.get(flow["verification_uri"])
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert 'name="code"' in page.text
+    assert f"{flow['verification_uri']} and enter the code {flow['user_code']}" in flow["message"]
+
+    # The code as a person types it: lower case, with a stray space.
+    answer = session.post(flow["verification_uri"], data={"code": f" {flow['user_code'].lower()}"})
+    assert answer.status_code == 200
+    assert "signed in" in answer.text
+    assert poll(emu, session, flow["device_code"])["status"] == 200
+    # A used code is refused with a page that says so, and no second token comes of it.
+    used = session.post(flow["verification_uri"], data={"code": flow["user_code"]})
+    assert used.status_code == 409
+    assert "already redeemed" in used.text
+
+
+def test_the_sign_in_page_declines_and_refuses_unknown_codes(emu, session):
+    flow = start(emu, session)
+    unknown = session.post(f"{emu.url}/devicelogin", data={"code": "NOSUCHCOD"})
+    assert (unknown.status_code, "didn't work" in unknown.text) == (400, True)
+    assert emu.device_codes.pending() == [flow["user_code"]]
+
+    declined = session.post(f"{emu.url}/devicelogin", data={"code": flow["user_code"], "action": "decline"})
+    assert declined.status_code == 200
+    assert poll(emu, session, flow["device_code"])["error"] == "authorization_declined"

@@ -118,7 +118,7 @@ def test_stop_is_idempotent_and_leaves_no_process(tmp_path: Path) -> None:
         emu.start()
     # Its whole output, stdout and stderr, went to the log.
     text = (tmp_path / "emulator.log").read_text()
-    assert text.startswith("AIRFLOW_CONN_PCINSIGHTS_DEFAULT='")
+    assert text.startswith("export AIRFLOW_CONN_PCINSIGHTS_DEFAULT='")  # pasted as printed
     assert "pcinsights emulator at https://127.0.0.1:" in text
     assert text.rstrip().endswith("pcinsights emulator stopped")
 
