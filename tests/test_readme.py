@@ -24,8 +24,17 @@ def _example_dag_blocks() -> dict[str, str]:
     return blocks
 
 
-def test_readme_opens_with_the_two_commands():
-    first_block = README.split("```")[1]
+def _section(title: str) -> str:
+    return README.split(f"\n## {title}\n")[1].split("\n## ")[0]
+
+
+def test_readme_opens_with_what_it_does_for_a_user_and_keeps_make_for_its_developers():
+    opening, *sections = README.split("\n## ")
+    titles = [section.splitlines()[0] for section in sections]
+    assert "make " not in opening
+    assert titles.index("Installing into your own Airflow") < 3  # right after what it does
+    assert "not on the package index" in _section("Installing into your own Airflow")
+    first_block = _section("Working on the provider").split("```")[1]
     assert "make demo" in first_block
     assert "make test" in first_block
 
