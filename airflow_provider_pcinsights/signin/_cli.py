@@ -102,12 +102,22 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
     for name in ("msal", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        connection = _connection_from_args(args) if args.tenant_id else _existing_connection(args.conn_id)
+        # --update checks the row it will write before anyone signs in: a person's multi-factor
+        # sign-in must never be thrown away for a connection that cannot be written.
+        stored = _stored_connection_to_update(args.conn_id) if args.update else None
+        if args.tenant_id:
+            connection = _connection_from_args(args)
+        elif stored is not None:
+            connection = _connection_dict(stored)  # the credential the new token will sit beside
+        else:
+            connection = _existing_connection(args.conn_id)
         _apply_overrides(connection, args)
         settings = _settings_for_sign_in(args.conn_id, connection)
     except (PartnerCenterInsightsError, ValueError, LookupError) as err:
         print(f"error: {err}", file=stderr)
         return 2
+    if args.update:
+        _warn_if_shadowed(args.conn_id, stderr)
 
     from airflow_provider_pcinsights.signin._flow import DeviceCodeSignIn
 
@@ -199,6 +209,10 @@ def _existing_connection(conn_id: str) -> dict[str, Any]:
         raise LookupError(
             f"Airflow has no connection {conn_id!r}; create it first, or give --tenant-id and --client-id"
         ) from None
+    return _connection_dict(conn)
+
+
+def _connection_dict(conn: Any) -> dict[str, Any]:
     result: dict[str, Any] = {"conn_type": conn.conn_type or "pcinsights"}
     for name in ("login", "password", "host", "port", "description"):
         value = getattr(conn, name, None)
@@ -262,6 +276,27 @@ def _print_connection(conn_id: str, conn: dict[str, Any], fmt: str, out: TextIO)
     if fmt in ("both", "cli"):
         print(f"airflow connections add {shlex.quote(conn_id)} --conn-json {shlex.quote(text)}", file=out)
     out.flush()
+
+
+def _stored_connection_to_update(conn_id: str) -> Any:
+    from airflow_provider_pcinsights.signin._store import stored_connection_to_update
+
+    return stored_connection_to_update(conn_id)
+
+
+def _warn_if_shadowed(conn_id: str, stderr: TextIO) -> None:
+    """Airflow reads ``AIRFLOW_CONN_<ID>`` before its database: where that is set, the token
+    written here is never read. Say so before the sign-in, while it can still be fixed."""
+    name = f"AIRFLOW_CONN_{conn_id.upper()}"
+    if os.environ.get(name):
+        print(
+            f"warning: the environment variable {name} is set, and Airflow reads it before its "
+            f"database: wherever it is set, tasks and commands use that copy of {conn_id!r}, not the "
+            f"refresh token --update writes into the database. Unset it there (or run without --update "
+            "and store the printed connection in it).",
+            file=stderr,
+            flush=True,
+        )
 
 
 def _update_stored_connection(conn_id: str, refresh_token: str) -> None:

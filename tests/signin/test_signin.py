@@ -228,14 +228,47 @@ def test_update_writes_the_token_into_the_stored_connection(emu, stored_connecti
     assert emu.token_requests(grant_type="refresh_token") == 1
 
 
-def test_update_refuses_a_connection_that_is_not_in_the_database(emu, monkeypatch):
+def test_update_refuses_a_connection_not_in_the_database_before_anyone_signs_in(emu, monkeypatch):
+    """A person's MFA sign-in is never thrown away: the row --update writes is checked first."""
     monkeypatch.setenv("AIRFLOW_CONN_PCINSIGHTS_ENV", emu.connection_json())
     run = HelperRun(["--conn-id", "pcinsights_env", "--update"])
-    emu.approve_device_code(emu.wait_for_device_code())
 
-    assert run.result() == 1
+    assert run.result() == 2
     assert "is not in Airflow's database" in run.stderr.getvalue()
+    assert "run without --update" in run.stderr.getvalue()
     assert run.stdout.getvalue() == ""
+    assert [r for r in emu.requests if r.kind == "devicecode"] == []  # no code was ever shown
+    assert emu.device_codes.pending() == []
+
+
+def test_update_warns_that_an_environment_variable_shadows_the_stored_connection(
+    emu, stored_connection, monkeypatch
+):
+    """Airflow reads AIRFLOW_CONN_<ID> before its database: the helper says so, and signs in with
+    the stored copy's credential, the one the new token will sit beside."""
+    from airflow.models.connection import Connection
+
+    shadow = {**emu.connection(), "password": "not-the-secret-in-the-database"}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{stored_connection.upper()}", json.dumps(shadow))
+    run = HelperRun(["--conn-id", stored_connection, "--update"])
+    user_code = emu.wait_for_device_code()
+    warning = run.stderr.getvalue()  # printed before the code: while it can still be fixed
+    assert f"the environment variable AIRFLOW_CONN_{stored_connection.upper()} is set" in warning
+    emu.approve_device_code(user_code)
+
+    assert run.result() == 0, run.stderr.getvalue()
+    monkeypatch.delenv(f"AIRFLOW_CONN_{stored_connection.upper()}")
+    stored = Connection.get_connection_from_secrets(stored_connection)
+    assert stored.extra_dejson["auth_type"] == "refresh_token"
+    assert stored.password == emu.client_secret  # the database's copy, untouched but for the token
+    assert "not-the-secret-in-the-database" not in run.stderr.getvalue()
+
+
+def test_update_without_a_shadowing_variable_warns_nothing(emu, stored_connection):
+    run = HelperRun(["--conn-id", stored_connection, "--update"])
+    emu.approve_device_code(emu.wait_for_device_code())
+    assert run.result() == 0, run.stderr.getvalue()
+    assert "warning" not in run.stderr.getvalue()
 
 
 @pytest.mark.timeout(90)
