@@ -13,15 +13,38 @@ only names its condition.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_pcinsights.report_ids import normalize_report_ids
+from airflow_provider_pcinsights.exceptions import ReportNotFoundError
+from airflow_provider_pcinsights.export_events import (
+    ExportCursor,
+    ReadPlan,
+    cursor_key,
+    new_exports,
+    newest_generated,
+    payload,
+    utc_now,
+)
+from airflow_provider_pcinsights.report_ids import normalize_report_ids, validate_report_id
+from airflow_provider_pcinsights.triggers._cursors import CursorStore, cursor_store
 from airflow_provider_pcinsights.triggers._hub import poll_hub
 from airflow_provider_pcinsights.wait_conditions import ExecutionCondition, StatusCondition
-from airflow_provider_pcinsights.waiting import Condition, Wait
+from airflow_provider_pcinsights.waiting import TRANSIENT_ERRORS, Condition, Wait
+
+try:  # Airflow 3.0 and later: what an AssetWatcher accepts
+    from airflow.triggers.base import BaseEventTrigger
+except ImportError:  # Airflow 2: no event-driven scheduling
+    BaseEventTrigger = None  # type: ignore[assignment,misc]
+
+NEEDS_AIRFLOW_3 = (
+    "ReportExportEventTrigger schedules DAGs on a report's exports through an AssetWatcher, which needs "
+    "Airflow 3.0 or later (event-driven scheduling); this is Airflow {version}. On Airflow 2 wait for "
+    "the export in a DAG instead: ReportExecutionSensor, then DownloadReportOperator"
+)
 
 
 class _ReportWaitTrigger(BaseTrigger):
@@ -168,3 +191,140 @@ class ReportExecutionTrigger(_ReportWaitTrigger):
 
     def condition_kwargs(self) -> dict[str, Any]:
         return {"completed_after": self.completed_after}
+
+
+class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore[misc]
+    """An event trigger for an ``AssetWatcher``: one event per new ``Completed`` export of a report.
+
+    A DAG scheduled on the Asset then runs once for each export::
+
+        Asset("partner_center_sales", watchers=[AssetWatcher(
+            name="sales_exports", trigger=ReportExportEventTrigger(report_id="...", conn_id="..."))])
+
+    Each event's payload (the asset event's ``extra["payload"]``) is ``ReportId``,
+    ``ExecutionId`` and ``ReportGeneratedTime``; never the download link.
+
+    Exactly once per export: the watcher's cursor (when it first started, and what it
+    announced last) is an Airflow Variable written before each event, so a restart,
+    or another triggerer taking over, goes on from there: exports made before the
+    watcher first started are not announced, one made while the triggerer was down is
+    announced when it is back, none twice. The watchers of one connection poll
+    through the poll hub: one read of every watched report's record a poll (shared
+    with the status waits), and each report's executions only when its record or
+    schedule says an export may have come (:mod:`~airflow_provider_pcinsights.export_events`).
+    ``run()`` never ends and never raises: a failed poll is logged and polled again.
+
+    Airflow 3.0 and later; on Airflow 2 it imports, and creating it says that it needs Airflow 3.
+    """
+
+    def __init__(
+        self,
+        report_id: str,
+        conn_id: str = "pcinsights_default",
+        poll_interval: float = 60.0,
+        hook_params: dict[str, Any] | None = None,
+    ) -> None:
+        _require_airflow_3()
+        super().__init__()
+        self.report_id = report_id
+        self.conn_id = conn_id
+        self.poll_interval = float(poll_interval)
+        self.hook_params = dict(hook_params or {})
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "report_id": self.report_id,
+                "conn_id": self.conn_id,
+                "poll_interval": self.poll_interval,
+                "hook_params": dict(self.hook_params),
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        _require_airflow_3()
+        report_id = validate_report_id(self.report_id)
+        store = cursor_store()
+        key = cursor_key(*self.serialize())
+        cursor = await self._start(store, key)
+        plan = ReadPlan(report_id)
+        async with poll_hub().reader(self.conn_id, self.hook_params) as reader:
+            while True:
+                try:
+                    record = (await reader.read([report_id])).get(report_id)
+                    if record is None:
+                        raise ReportNotFoundError.unknown(report_id)
+                    now = utc_now()
+                    if plan.should_read(record, now):
+                        executions = await reader.call(_completed_executions, report_id)
+                        plan.looked(now, newest_generated(executions))
+                        for execution in new_exports(executions, cursor):
+                            cursor, announce = await self._claim(store, key, cursor, execution)
+                            if announce:
+                                self.log.info(
+                                    "Report %s exported execution %s, generated %s",
+                                    report_id,
+                                    execution.get("ExecutionId"),
+                                    execution.get("ReportGeneratedTime"),
+                                )
+                                yield TriggerEvent(payload(execution, report_id))
+                except TRANSIENT_ERRORS as exc:
+                    self.log.warning("Could not poll report %s, polling again: %s", report_id, exc)
+                except Exception as exc:  # an event trigger that ends stops the watch: log, keep polling
+                    self.log.error("Could not poll report %s: %s: %s", report_id, type(exc).__name__, exc)
+                await reader.sleep(self.poll_interval)
+
+    async def _start(self, store: CursorStore, key: str) -> ExportCursor:
+        """The stored cursor, or a new one written now: this moment is when the watcher first started."""
+        while True:
+            try:
+                cursor = await _load(store, key)
+                if cursor is None:
+                    cursor = ExportCursor.starting()
+                    await store.put(key, cursor.to_json())
+                    self.log.info(
+                        "Watching report %s for exports generated from %s on (cursor in Variable %s)",
+                        self.report_id,
+                        cursor.to_json(),
+                        key,
+                    )
+                return cursor
+            except Exception as exc:  # without the cursor nothing can be announced exactly once
+                self.log.error("Could not read or write Variable %s, trying again: %s", key, exc)
+                await asyncio.sleep(self.poll_interval)
+
+    async def _claim(
+        self, store: CursorStore, key: str, cursor: ExportCursor, execution: dict[str, Any]
+    ) -> tuple[ExportCursor, bool]:
+        """Record ``execution`` as announced, unless another run of this trigger already did.
+
+        The stored cursor is read again first: a copy of this trigger in another triggerer
+        (a failover) that announced it has moved it. The new cursor is written before the
+        event is yielded: a crash after the write loses that one event rather than repeating it.
+        """
+        stored = await _load(store, key)
+        if stored is not None:
+            cursor = cursor.merged(stored)
+        if not cursor.is_new(execution):
+            return cursor, False
+        advanced = cursor.advanced(execution)
+        await store.put(key, advanced.to_json())
+        return advanced, True
+
+
+async def _load(store: CursorStore, key: str) -> ExportCursor | None:
+    text = await store.get(key)
+    return None if text is None else ExportCursor.from_json(text)
+
+
+def _completed_executions(hook: Any, report_id: str) -> list[dict[str, Any]]:
+    """Blocking: every ``Completed`` execution of the report (not only the latest: two may have come)."""
+    return hook.get_report_executions(report_id, execution_status="Completed", get_latest_execution=False)
+
+
+def _require_airflow_3() -> None:
+    if BaseEventTrigger is None:
+        from airflow import __version__
+
+        raise RuntimeError(NEEDS_AIRFLOW_3.format(version=__version__))

@@ -1,0 +1,227 @@
+"""What a watcher of a report's exports decides: which executions are new, and when to look.
+
+Pure rules behind :class:`~airflow_provider_pcinsights.triggers.report.ReportExportEventTrigger`.
+
+**Which executions are new.** A watcher keeps a cursor (:class:`ExportCursor`)
+where it survives a restart (see the trigger): ``since``, when the watcher first
+started (nothing generated before it is announced), and the last announced
+export (its generation time, to the second, and the ids generated in that very
+second). An execution is new when it is ``Completed``, generated at or after
+``since``, and after the cursor: later than its second, or in that second under an
+id not yet announced. New ones are announced oldest first, each moving the cursor.
+
+**When to read executions.** A report's executions cannot be read in batches (one
+call per report), but its record can (the poll hub reads every watched report of a
+connection in one call, the same read the status waits make). The service makes
+an export when a run falls due on the report's schedule (``StartTime`` plus a
+multiple of ``RecurrenceInterval`` hours, ``RecurrenceCount`` times), or when the
+report is changed (created with ``ExecuteNow``, resumed, modified: its
+``ReportStatus`` or ``ModifiedTime`` moves). So a watcher reads the executions
+only when the record says one may have come (:class:`ReadPlan`):
+
+- on its first poll (after a start or a restart: whatever completed meanwhile);
+- from the moment a run fell due, or the record changed, until an export generated
+  after that moment is seen (a run takes a while; it is read every poll until then);
+- once every ``CATCH_UP_SECONDS`` in any case, at a moment of its own (a run the
+  schedule does not explain is announced late, never lost).
+
+Reading is the only thing this saves: what is announced always comes from the
+executions compared with the cursor, so a look skipped can delay an export, never
+lose or repeat one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_pcinsights.report_executions import format_time, service_time, to_service_second
+from airflow_provider_pcinsights.report_status import same_status
+
+# A watcher reads its report's executions at least this often, whatever the record says.
+CATCH_UP_SECONDS = 3600.0
+# What an event carries of an execution: never its link (a credential) or location.
+PAYLOAD_FIELDS = ("ReportId", "ExecutionId", "ReportGeneratedTime")
+# Record fields whose change may mean a run was started or rescheduled.
+_RECORD_FIELDS = ("ReportStatus", "ModifiedTime", "StartTime", "RecurrenceInterval", "RecurrenceCount")
+# Statuses in which a report runs nothing: no need to look while it stays so.
+_IDLE_STATUSES = ("Paused",)
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+@dataclass
+class ExportCursor:
+    """Where a watcher stands: announced nothing generated before ``since``, nor at or before ``last``."""
+
+    since: datetime.datetime
+    last: datetime.datetime | None = None
+    last_ids: list[str] = field(default_factory=list)  # announced ids generated in ``last``'s second
+
+    @classmethod
+    def starting(cls, now: datetime.datetime | None = None) -> ExportCursor:
+        return cls(since=to_service_second(now or utc_now()))
+
+    def is_new(self, execution: Mapping[str, Any]) -> bool:
+        generated = _generated(execution)
+        if generated is None or generated < self.since:
+            return False
+        if self.last is None or generated > self.last:
+            return True
+        return generated == self.last and _folded(execution) not in {i.casefold() for i in self.last_ids}
+
+    def advanced(self, execution: Mapping[str, Any]) -> ExportCursor:
+        """The cursor once ``execution`` (new) is announced."""
+        generated = _generated(execution)
+        assert generated is not None
+        ids = list(self.last_ids) if generated == self.last else []
+        return ExportCursor(self.since, generated, [*ids, str(execution.get("ExecutionId"))])
+
+    def merged(self, other: ExportCursor) -> ExportCursor:
+        """What either cursor has announced (another run of the same trigger may have moved on)."""
+        if other.last is not None and (self.last is None or other.last > self.last):
+            return ExportCursor(other.since, other.last, list(other.last_ids))
+        if other.last is not None and other.last == self.last:
+            ids = list(dict.fromkeys([*self.last_ids, *other.last_ids]))
+            return ExportCursor(other.since, self.last, ids)
+        return ExportCursor(other.since, self.last, list(self.last_ids))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "since": format_time(self.since),
+                "last": format_time(self.last) if self.last else None,
+                "last_ids": self.last_ids,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ExportCursor:
+        """A stored cursor; ``ValueError`` if it is not one (the trigger then says so and starts afresh)."""
+        try:
+            data = json.loads(text)
+            since = service_time(data["since"])
+            last = service_time(data["last"]) if data.get("last") else None
+            ids = [str(i) for i in data.get("last_ids") or []]
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not an export cursor: {exc}") from None
+        if since is None:
+            raise ValueError("not an export cursor: no 'since' time")
+        return cls(since, last, ids)
+
+
+def new_exports(executions: Iterable[Mapping[str, Any]], cursor: ExportCursor) -> list[dict[str, Any]]:
+    """The ``Completed`` executions not announced yet, oldest first (one per id)."""
+    found: dict[str, dict[str, Any]] = {}
+    for execution in executions:
+        if same_status(execution.get("ExecutionStatus"), "Completed") and cursor.is_new(execution):
+            found.setdefault(_folded(execution), dict(execution))
+    return sorted(found.values(), key=lambda e: (_generated(e), _folded(e)))
+
+
+def payload(execution: Mapping[str, Any], report_id: str) -> dict[str, Any]:
+    """An event's payload (an asset event's ``extra``): which export, never its link."""
+    out = {name: execution.get(name) for name in PAYLOAD_FIELDS}
+    out["ReportId"] = out["ReportId"] or report_id
+    return out
+
+
+def cursor_key(classpath: str, kwargs: Mapping[str, Any]) -> str:
+    """The Variable that holds a watcher's cursor: one per trigger as Airflow tells triggers apart
+    (class and arguments), stable across processes (Python's ``hash`` is not)."""
+    text = json.dumps([classpath, dict(kwargs)], sort_keys=True, default=str)
+    return f"pcinsights_export_cursor_{hashlib.sha256(text.encode()).hexdigest()[:24]}"
+
+
+def last_due(record: Mapping[str, Any], now: datetime.datetime) -> datetime.datetime | None:
+    """The latest moment at or before ``now`` a run of the report fell due on its schedule, if any."""
+    start = service_time(record.get("StartTime"))
+    try:
+        hours = float(record.get("RecurrenceInterval") or 0)
+        count = int(record.get("RecurrenceCount") or 0)
+    except (TypeError, ValueError):
+        return None
+    if start is None or now < start:
+        return None
+    if hours <= 0:
+        return start
+    runs = int((now - start).total_seconds() // (hours * 3600))
+    if count > 0:
+        runs = min(runs, count - 1)
+    return start + datetime.timedelta(hours=hours * runs)
+
+
+class ReadPlan:
+    """When a watcher reads its report's executions (see the module's notes). One per trigger run."""
+
+    def __init__(self, report_id: str, catch_up_seconds: float | None = None) -> None:
+        self.catch_up_seconds = CATCH_UP_SECONDS if catch_up_seconds is None else catch_up_seconds
+        # Each watcher's catch-up read falls at a moment of its own, so 1,000 do not read together.
+        self._phase = (zlib.crc32(report_id.casefold().encode()) % 1000) / 1000 * self.catch_up_seconds
+        self._seen: tuple[Any, ...] | None = None  # the record's telling fields at the last poll
+        self._seen_at: datetime.datetime | None = None  # when the record was last read
+        self._looked_at: datetime.datetime | None = None  # when the executions were last read
+        self.expecting: datetime.datetime | None = None  # an export generated at or after this may come
+
+    def should_read(self, record: Mapping[str, Any], now: datetime.datetime) -> bool:
+        """Whether this poll reads the executions, given the report's record just read."""
+        seen = tuple(str(record.get(name)) for name in _RECORD_FIELDS)
+        seen_before, self._seen_at = self._seen_at, now
+        if self._looked_at is None:
+            self._seen = seen
+            return True
+        if seen != self._seen:  # changed since the poll before: a run it started began after that
+            self._seen = seen
+            self._expect(seen_before or now)
+        due = last_due(record, now)
+        if due is not None and due > self._looked_at:
+            self._expect(due)
+        if any(same_status(record.get("ReportStatus"), s) for s in _IDLE_STATUSES):
+            return False
+        if self.expecting is not None:
+            return True
+        return self._catch_up_due(now)
+
+    def looked(self, now: datetime.datetime, newest: datetime.datetime | None) -> None:
+        """The executions were read at ``now``; ``newest``: the latest completed generation time seen."""
+        self._looked_at = now
+        if self.expecting is not None and newest is not None and newest >= to_service_second(self.expecting):
+            self.expecting = None
+
+    def _expect(self, moment: datetime.datetime) -> None:
+        if self.expecting is None or moment < self.expecting:
+            self.expecting = moment
+
+    def _catch_up_due(self, now: datetime.datetime) -> bool:
+        assert self._looked_at is not None
+        period = self.catch_up_seconds
+        # The first moment after the last look that is ``phase`` past a multiple of the period.
+        last = self._looked_at.timestamp() - self._phase
+        next_slot = (last // period + 1) * period + self._phase
+        return now.timestamp() >= next_slot
+
+
+def newest_generated(executions: Iterable[Mapping[str, Any]]) -> datetime.datetime | None:
+    times = [
+        t
+        for e in executions
+        if same_status(e.get("ExecutionStatus"), "Completed")
+        if (t := _generated(e)) is not None
+    ]
+    return max(times) if times else None
+
+
+def _generated(execution: Mapping[str, Any]) -> datetime.datetime | None:
+    moment = service_time(execution.get("ReportGeneratedTime"))
+    return to_service_second(moment) if moment else None
+
+
+def _folded(execution: Mapping[str, Any]) -> str:
+    return str(execution.get("ExecutionId")).casefold()

@@ -1,0 +1,278 @@
+"""ReportExportEventTrigger: one event per new export, exactly once across restarts, under asyncio.
+
+The triggers run as the triggerer runs them (``run()`` on one event loop, through the
+poll hub) against the emulator; the cursor store is one in memory shared by every run
+of a test, as Airflow's Variables are shared by every triggerer of a deployment. The
+real store (Variables through the triggerer's supervisor) runs in the e2e check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import importlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_pcinsights import export_events
+from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
+from airflow_provider_pcinsights.triggers import _cursors
+from airflow_provider_pcinsights.triggers._hub import poll_hub
+from airflow_provider_pcinsights.triggers.report import BaseEventTrigger, ReportExportEventTrigger
+
+pytestmark = pytest.mark.skipif(BaseEventTrigger is None, reason="event triggers need Airflow 3")
+CLASSPATH = "airflow_provider_pcinsights.triggers.report.ReportExportEventTrigger"
+NO_RETRIES = {"retries": 0}
+
+
+@pytest.fixture
+def emu(pcinsights_emulator):
+    pcinsights_emulator.runs.pending_seconds = 0  # a started run is Completed at its next read
+    pcinsights_emulator.runs.running_seconds = 0
+    return pcinsights_emulator
+
+
+@pytest.fixture
+def store():
+    memory = _cursors.MemoryStore()
+    old = _cursors.use_store(memory)
+    yield memory
+    _cursors.use_store(old)
+
+
+def _trigger(report_id: str, **kwargs: Any) -> ReportExportEventTrigger:
+    kwargs.setdefault("poll_interval", 0.05)
+    kwargs.setdefault("hook_params", NO_RETRIES)
+    return ReportExportEventTrigger(report_id=report_id, **kwargs)
+
+
+def _export(report_id: str) -> None:
+    """What makes the service export: a paused report resumed through the API starts its next run."""
+    hook = PartnerCenterInsightsHook(retries=0)
+    hook.pause_report(report_id)
+    hook.resume_report(report_id)
+
+
+def watch(
+    triggers: list[ReportExportEventTrigger],
+    until: Callable[[list[dict[str, Any]]], bool] = lambda events: True,
+    *,
+    then_polls: int = 3,
+    during: Callable[[], None] | None = None,
+    timeout: float = 30.0,
+) -> tuple[list[dict[str, Any]], Any]:
+    """Run the triggers together until ``until(events)``, and ``then_polls`` shared reads more
+    (an event announced twice would come by then); ``during`` runs once their first poll is done."""
+
+    async def main() -> tuple[list[dict[str, Any]], Any]:
+        hub = poll_hub()
+        events: list[dict[str, Any]] = []
+
+        async def one(trigger: ReportExportEventTrigger) -> None:
+            async for event in trigger.run():
+                events.append(event.payload)
+
+        tasks = [asyncio.ensure_future(one(t)) for t in triggers]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+
+        async def until_reads(count: int) -> None:
+            while hub.stats.reads < count:
+                for task in tasks:
+                    if task.done():
+                        task.result()  # run() must never end: raise what ended it
+                assert loop.time() < deadline, f"timed out; events so far: {events}"
+                await asyncio.sleep(0.01)
+
+        try:
+            await until_reads(1)
+            if during is not None:
+                await asyncio.to_thread(during)
+            while not until(events):
+                await until_reads(hub.stats.reads + 1)
+            await until_reads(hub.stats.reads + then_polls)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await hub.wait_closed()
+        return events, hub.stats
+
+    return asyncio.run(main())
+
+
+def test_serialize_round_trip_and_an_asset_watcher_takes_it():
+    from airflow.sdk import Asset, AssetWatcher
+
+    trigger = ReportExportEventTrigger(report_id="r1", conn_id="pcinsights_other", poll_interval=30)
+    classpath, kwargs = trigger.serialize()
+
+    assert classpath == CLASSPATH
+    assert kwargs == {
+        "report_id": "r1",
+        "conn_id": "pcinsights_other",
+        "poll_interval": 30.0,
+        "hook_params": {},
+    }
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    module_name, class_name = classpath.rsplit(".", 1)
+    assert getattr(importlib.import_module(module_name), class_name)(**kwargs).serialize() == (
+        classpath,
+        kwargs,
+    )
+    asset = Asset("pcinsights_sales", watchers=[AssetWatcher(name="sales_exports", trigger=trigger)])
+    assert asset.watchers[0].trigger is trigger
+
+
+def test_each_new_export_is_one_event_and_older_ones_none(emu, store):
+    report_id = emu.report_ids()[0]  # seeded with two exports: made before the watcher started
+    assert len([e for e in emu.executions("mpn", report_id) if e["ExecutionStatus"] == "Completed"]) == 2
+
+    events, _ = watch(
+        [_trigger(report_id)], lambda events: len(events) == 2, during=lambda: _twice(report_id)
+    )
+
+    completed = [e for e in emu.executions("mpn", report_id) if e["ExecutionStatus"] == "Completed"]
+    assert [e["ExecutionId"] for e in events] == [e["ExecutionId"] for e in completed[2:]]
+    for event in events:
+        assert sorted(event) == ["ExecutionId", "ReportGeneratedTime", "ReportId"]  # never the link
+        assert event["ReportId"] == report_id
+
+
+def _twice(report_id: str) -> None:
+    _export(report_id)
+    PartnerCenterInsightsHook(retries=0).get_report_executions(report_id)  # the first run completes
+    # The service states times to the second: a second resume within the same second would leave the
+    # record as the watcher last saw it (see ReadPlan), so the second export starts in the next one.
+    time.sleep(1.05 - time.time() % 1)
+    _export(report_id)
+
+
+def test_a_restart_announces_what_came_while_down_and_nothing_twice(emu, store):
+    report_id = emu.report_ids()[1]  # never exported yet
+    trigger = _trigger(report_id)
+
+    first, _ = watch([trigger], lambda events: len(events) == 1, during=lambda: _export(report_id))
+    _export(report_id)  # while no triggerer runs it
+    PartnerCenterInsightsHook(retries=0).get_report_executions(report_id)
+    again, _ = watch([_trigger(report_id)])  # started afresh from its serialized arguments
+
+    ids = [e["ExecutionId"] for e in emu.executions("mpn", report_id) if e["ExecutionStatus"] == "Completed"]
+    assert len(ids) == 2
+    assert [e["ExecutionId"] for e in first] == ids[:1]
+    assert [e["ExecutionId"] for e in again] == ids[1:]
+
+
+def test_two_copies_at_once_announce_an_export_once(emu, store):
+    """A failover: two triggerers run the same trigger against the same Variables."""
+    report_id = emu.report_ids()[2]
+
+    events, _ = watch(
+        [_trigger(report_id), _trigger(report_id)],
+        lambda events: len(events) >= 1,
+        during=lambda: _export(report_id),
+    )
+
+    assert len(events) == 1
+
+
+def test_an_exported_report_is_read_once_a_poll_for_every_watcher(emu, store):
+    """Watchers of one connection share one read of their reports a poll; executions are read on the
+    first poll and when a report's record says an export may have come, not on every poll."""
+    ids = emu.report_ids()
+    before = len(emu.api_requests())
+
+    events, stats = watch(
+        [_trigger(rid) for rid in ids],
+        lambda events: len(events) == 1,
+        then_polls=5,
+        during=lambda: _export(ids[0]),
+    )
+
+    assert [e["ReportId"] for e in events] == [ids[0]]
+    calls = [r for r in emu.api_requests()[before:] if r.method == "GET"]
+    listings = [r for r in calls if "/execution/" not in r.path and "reportId" not in r.query]
+    execution_reads = [r for r in calls if "/execution/" in r.path]
+    # One listing a shared read, for every watcher (the last may still be on its way when they stop).
+    assert stats.reads - 1 <= len(listings) <= stats.reads
+    # The first poll of each (3), then the exported report's from the resume until its export (1 or 2).
+    # A 404 (no execution yet) costs one more look-up of the report, so count reports, not calls.
+    assert stats.reads >= 6
+    per_report = {rid: sum(1 for r in execution_reads if r.path.endswith(rid)) for rid in ids}
+    assert per_report[ids[1]] == 1, per_report
+    assert per_report[ids[2]] == 1, per_report
+    assert per_report[ids[0]] <= 3, per_report
+
+
+def test_a_catch_up_read_finds_an_export_no_record_change_announced(emu, store, monkeypatch):
+    monkeypatch.setattr(export_events, "CATCH_UP_SECONDS", 0.2)
+    report_id = emu.report_ids()[0]
+
+    events, _ = watch(
+        [_trigger(report_id)],
+        lambda events: len(events) == 1,
+        during=lambda: emu.add_execution("mpn", report_id),
+    )
+
+    assert events[0]["ExecutionId"] == emu.executions("mpn", report_id)[-1]["ExecutionId"]
+
+
+def test_a_failed_poll_is_logged_and_polled_again(emu, store, logs):
+    events, _ = watch([_trigger("not-a-known-report")], then_polls=2)
+
+    assert events == []
+    assert logs().count("not-a-known-report is unknown to this account") >= 2
+
+
+def test_cursor_rules():
+    since = datetime.datetime(2026, 3, 1, 6, 0, tzinfo=datetime.timezone.utc)
+    cursor = export_events.ExportCursor.starting(since)
+
+    def execution(execution_id: str, generated: str, status: str = "Completed") -> dict[str, Any]:
+        return {"ExecutionId": execution_id, "ExecutionStatus": status, "ReportGeneratedTime": generated}
+
+    old, same_second, later = (
+        execution("a", "2026-03-01T05:59:59Z"),
+        execution("b", "2026-03-01T06:00:00Z"),
+        execution("c", "2026-03-01T07:00:00Z"),
+    )
+    found = export_events.new_exports(
+        [later, old, same_second, execution("d", "2026-03-01T08:00:00Z", "Pending")], cursor
+    )
+    assert [e["ExecutionId"] for e in found] == ["b", "c"]
+    cursor = cursor.advanced(same_second)
+    twin = execution("b2", "2026-03-01T06:00:00Z")
+    assert [e["ExecutionId"] for e in export_events.new_exports([same_second, twin, later], cursor)] == [
+        "b2",
+        "c",
+    ]
+    stored = export_events.ExportCursor.from_json(cursor.advanced(twin).to_json())
+    assert export_events.new_exports([same_second, twin, later], stored) == [later]
+    assert cursor.merged(stored).last_ids == ["b", "b2"]
+    with pytest.raises(ValueError, match="not an export cursor"):
+        export_events.ExportCursor.from_json('{"last": null}')
+
+
+def test_the_schedule_says_when_a_run_falls_due():
+    record = {"StartTime": "2026-03-01T00:00:00Z", "RecurrenceInterval": 6, "RecurrenceCount": 3}
+    at = datetime.datetime.fromisoformat
+
+    assert export_events.last_due(record, at("2026-02-28T23:00:00+00:00")) is None
+    assert export_events.last_due(record, at("2026-03-01T13:00:00+00:00")) == at("2026-03-01T12:00:00+00:00")
+    assert export_events.last_due(record, at("2026-03-09T00:00:00+00:00")) == at("2026-03-01T12:00:00+00:00")
+
+    plan = export_events.ReadPlan("r1", catch_up_seconds=10**9)
+    assert plan.should_read(record, at("2026-03-01T01:00:00+00:00"))  # the first poll
+    plan.looked(at("2026-03-01T01:00:00+00:00"), None)
+    assert not plan.should_read(record, at("2026-03-01T05:59:00+00:00"))
+    assert plan.should_read(record, at("2026-03-01T06:01:00+00:00"))  # a run fell due at 06:00
+    plan.looked(at("2026-03-01T06:01:00+00:00"), None)
+    assert plan.should_read(record, at("2026-03-01T06:02:00+00:00"))  # not exported yet: look again
+    plan.looked(at("2026-03-01T06:02:00+00:00"), at("2026-03-01T06:01:30+00:00"))
+    assert not plan.should_read(record, at("2026-03-01T06:03:00+00:00"))  # exported
+    assert not plan.should_read({**record, "ReportStatus": "Paused"}, at("2026-03-01T06:04:00+00:00"))
+    assert plan.should_read({**record, "ReportStatus": "Active"}, at("2026-03-01T06:05:00+00:00"))  # resumed
