@@ -296,6 +296,8 @@ def test_python_dash_m_signin_runs_as_its_own_process(emu, monkeypatch):
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, err
+    # Standard output is the connection and nothing else (Airflow's own log lines go to stderr).
+    assert [line.split()[0] for line in out.splitlines()] == ["export", "airflow"]
     conn = printed_connection(out, "pcinsights_cli")
     assert conn["extra"]["refresh_token"] not in shown + err
     monkeypatch.setenv("AIRFLOW_CONN_PCINSIGHTS_CLI", json.dumps(conn))
