@@ -26,7 +26,6 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,10 +185,11 @@ class BatchReads:
         error (in input order) is raised once every call has ended."""
         if len(items) <= 1 or self.concurrency <= 1:
             return [function(item) for item in items]
-        workers = min(self.concurrency, len(items))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pcinsights-read") as pool:
-            futures = [pool.submit(function, item) for item in items]
-        return [future.result() for future in futures]
+        # In the triggerer the threads must be ones Airflow's channel can be used from (a new
+        # token is masked from them): map_in_threads starts them through sync_to_async there.
+        from airflow_provider_pcinsights._loop_threads import map_in_threads
+
+        return map_in_threads(function, items, min(self.concurrency, len(items)), "pcinsights-read")
 
     def _listing(self, wanted: list[str], io: BatchIO, found: dict[str, Record], plan: Plan) -> set[str]:
         remaining = set(wanted)

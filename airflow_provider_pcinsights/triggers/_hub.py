@@ -7,15 +7,21 @@ look-ups, a thousand TLS connections and a thousand calls a poll, and stall the
 loop while they are built. Through the hub, the triggers of one connection (and
 the same hook parameters) in one process share:
 
-- one connection look-up, made asynchronously (``BaseHook.aget_connection`` on
-  Airflow 3; ``get_connection`` in a worker thread on 2.11), and made again after
+- one connection look-up, made asynchronously (``BaseHook.aget_connection`` where
+  Airflow has it, 3.1 on; ``get_connection`` through ``sync_to_async`` on 2.11 and
+  3.0, and for the first look-up of a process), and made again after
   ``CONNECTION_TTL`` seconds or an authentication failure, so a rotated secret is
   picked up;
 - one hook, built in a worker thread, with one pooled HTTP session, closed when
   the last trigger leaves;
 - their polls: reads that arrive within ``GATHER_SECONDS`` of each other are one
   ``hook.get_reports`` call (50 ids a call on cmp v1.1, the account's listing on
-  mpn), in a worker thread, and every trigger gets its own reports back. ``sleep``
+  mpn), in a worker thread, and every trigger gets its own reports back.
+
+Every worker thread is started through ``sync_to_async``
+(:mod:`airflow_provider_pcinsights._loop_threads`), never ``asyncio.to_thread``: on
+Airflow 3.0 and 3.1 what the hook sends to Airflow from a thread (``mask_secret``)
+only reaches the triggerer's loop safely from such a thread. ``sleep``
   wakes triggers of the same poll interval at the same instants, so triggers
   started at different times still poll together.
 
@@ -35,9 +41,7 @@ Usage, inside a trigger's ``run()``::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
-import importlib
 import json
 import logging
 import math
@@ -46,6 +50,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_pcinsights._loop_threads import run_blocking
 from airflow_provider_pcinsights.exceptions import (
     AuthenticationError,
     PermissionDeniedError,
@@ -79,48 +84,33 @@ def poll_hub() -> PollHub:
     return hub
 
 
-# Modules Airflow 3's ``aget_connection`` imports on its first call, on the loop (some 40 ms).
-_LOOKUP_MODULES = (
-    "airflow.sdk.definitions.connection",
-    "airflow.sdk.execution_time.context",
-    "airflow.sdk.execution_time.supervisor",
-    "asgiref.sync",
-)
-_warmed_up: asyncio.Future[None] | None = None
+# Loops whose process has looked a connection up once already (see lookup_connection).
+_looked_up_on: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
 
 async def lookup_connection(conn_id: str) -> Any:
     """Look a connection up without blocking the loop, on Airflow 2 and 3.
 
-    Airflow 3's task SDK offers ``aget_connection``; its synchronous look-up refuses
-    to run inside an event loop. Airflow 2 only has the synchronous one, which is
-    safe in a worker thread.
+    ``BaseHook.aget_connection`` where Airflow has it (3.1 on): the asynchronous look-up
+    Airflow documents for triggers (its synchronous one refuses to run on a loop). Airflow
+    2.11 and 3.0 only have ``get_connection``, called through ``sync_to_async`` as
+    Airflow's triggerer asks of SDK calls (on 3.0 it reaches the supervisor through
+    ``async_to_sync``, which only finds the triggerer's loop from such a thread).
+
+    The first look-up on a loop is the synchronous one through ``sync_to_async`` on every
+    line: it imports, in the worker thread, the task SDK's modules that the first
+    ``aget_connection`` would otherwise import (and, without bytecode files, compile) on the
+    loop, and holds it for a tenth of a second or more. Only public calls either way.
     """
     from airflow.providers.common.compat.sdk import BaseHook
 
-    aget_connection = getattr(BaseHook, "aget_connection", None)
-    if aget_connection is not None:
-        await _warm_up_lookup()
-        return await aget_connection(conn_id)
-    from asgiref.sync import sync_to_async
-
-    return await sync_to_async(BaseHook.get_connection)(conn_id)
-
-
-async def _warm_up_lookup() -> None:
-    """Import what the first ``aget_connection`` would import on the loop, in a worker thread, once."""
-    global _warmed_up
     loop = asyncio.get_running_loop()
-    if _warmed_up is None or _warmed_up.get_loop() is not loop:
-        _warmed_up = asyncio.ensure_future(asyncio.to_thread(_import_quietly, _LOOKUP_MODULES))
-    await asyncio.shield(_warmed_up)
-
-
-def _import_quietly(names: Iterable[str]) -> None:
-    for name in names:
-        # Another Airflow 3 release may lay its modules out otherwise: then nothing to warm.
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
+    aget_connection = getattr(BaseHook, "aget_connection", None)
+    if aget_connection is not None and loop in _looked_up_on:
+        return await aget_connection(conn_id)
+    connection = await run_blocking(BaseHook.get_connection, conn_id)
+    _looked_up_on.add(loop)
+    return connection
 
 
 def next_tick(last_read_at: float | None, now: float, interval: float) -> float:
@@ -202,7 +192,7 @@ class PollHub:
         closing.add_done_callback(self._closing.discard)
 
     async def _close(self, lease: _Lease) -> None:
-        await asyncio.to_thread(lease.hook.close)
+        await run_blocking(lease.hook.close)
         self.stats.hooks_closed += 1
 
 
@@ -244,7 +234,7 @@ class Reader:
         shared = self._entered()
         lease = await shared.lease()
         try:
-            return await asyncio.to_thread(function, lease.hook, *args)
+            return await run_blocking(function, lease.hook, *args)
         except (AuthenticationError, PermissionDeniedError):
             shared.stale = True
             raise
@@ -366,7 +356,7 @@ class _Shared:
                 ids = list({rid.casefold(): rid for request in batch for rid in request.ids}.values())
                 self.hub.stats.reads += 1
                 try:
-                    records = await asyncio.to_thread(lease.hook.get_reports, ids)
+                    records = await run_blocking(lease.hook.get_reports, ids)
                 except UnreadableStatusError as exc:
                     # One report nobody can read: that reader's error, not everyone's. The others
                     # are read again without it.
@@ -415,7 +405,7 @@ class _Shared:
                 self._checked_at = loop.time()
                 self.stale = False
                 if self._lease is None or fingerprint != self._fingerprint:
-                    hook = await asyncio.to_thread(self._build_hook, connection)
+                    hook = await run_blocking(self._build_hook, connection)
                     self.hub.stats.hooks_built += 1
                     self._replace(_Lease(hook))
                     self._fingerprint = fingerprint
