@@ -37,15 +37,17 @@ $(UV):
 	$(PYTHON) -m venv .venv
 	.venv/bin/python -m pip install --quiet --disable-pip-version-check uv
 
+# The newest releases also get the optional OpenLineage provider (the lineage tests); the floors run
+# without it, as a user who never installs it does.
 # One stamp per environment; it is rebuilt when pyproject.toml or this file (its specs and pins) changes.
 .venv-af2/.installed: pyproject.toml Makefile | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-af2
-	$(UV) pip install --quiet --python .venv-af2/bin/python -e ".[dev]" "$(AF2_SPEC)"
+	$(UV) pip install --quiet --python .venv-af2/bin/python -e ".[dev,openlineage]" "$(AF2_SPEC)"
 	touch $@
 
 .venv-af3/.installed: pyproject.toml Makefile | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-af3
-	$(UV) pip install --quiet --python .venv-af3/bin/python -e ".[dev]" "$(AF3_SPEC)"
+	$(UV) pip install --quiet --python .venv-af3/bin/python -e ".[dev,openlineage]" "$(AF3_SPEC)"
 	touch $@
 
 # --reinstall: an environment left from an older pyproject.toml must not keep newer versions.

@@ -407,6 +407,9 @@ class DownloadReportOperator(BaseOperator):
         self.execution_id = execution_id
         self.conn_id = conn_id
         self.hook_params = dict(hook_params or {})
+        # What execute() read and wrote, for the lineage of the completed task (set as it goes).
+        self._lineage_source: tuple[str, str] | None = None
+        self._lineage_target: Any = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         report_id = validate_report_id(self.report_id)
@@ -424,8 +427,10 @@ class DownloadReportOperator(BaseOperator):
 
         hook = PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
         try:
+            self._lineage_source = (hook.settings.tenant_id, hook.settings.program)
             execution = hook.get_completed_execution(report_id, execution_id)
             target = self._target(execution)
+            self._lineage_target = target
             self.log.info(
                 "Downloading the file of execution %s of report %s (generated %s) to %s",
                 execution.get("ExecutionId"),
@@ -471,6 +476,43 @@ class DownloadReportOperator(BaseOperator):
             path = path / f"{execution.get('ReportId')}_{execution.get('ExecutionId')}.{extension}"
         return path
 
+    # -- lineage (the OpenLineage provider's operator methods; used only when it is installed) ------
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The report as input, the destination as output, before anything is read.
+
+        Reads the connection (for its tenant and program), sends nothing. A destination ending
+        with ``/`` names a directory whose file name is known only once the execution is read:
+        the start event names the directory, the complete event the file.
+        """
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
+
+        settings = PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params).settings
+        inputs = [_report_dataset(settings.tenant_id, settings.program, str(self.report_id))]
+        outputs = []
+        destination = self.destination
+        if destination is not None and str(destination).strip():
+            from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+            if not isinstance(destination, ObjectStoragePath):
+                destination = ObjectStoragePath(str(destination))
+            outputs.append(_file_dataset(destination))
+        return OperatorLineage(inputs=inputs, outputs=outputs)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The report and the file this task wrote (the directory's file named, as it was written)."""
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        if self._lineage_source is None:
+            return self.get_openlineage_facets_on_start()
+        tenant_id, program = self._lineage_source
+        inputs = [_report_dataset(tenant_id, program, str(self.report_id))]
+        start = None if self._lineage_target is not None else self.get_openlineage_facets_on_start()
+        outputs = [_file_dataset(self._lineage_target)] if start is None else list(start.outputs)
+        return OperatorLineage(inputs=inputs, outputs=outputs)
+
     def _describe_asset_events(self, context: Context, result: dict[str, Any]) -> None:
         """Put what was written into the ``extra`` of each Asset event this task emits."""
         events = (context or {}).get("outlet_events")
@@ -484,6 +526,37 @@ class DownloadReportOperator(BaseOperator):
                 events[outlet].extra.update(extra)
             except Exception as exc:  # an outlet kind that takes no extra: the event still happens
                 self.log.debug("No extra for outlet %s: %s", outlet, exc)
+
+
+# OpenLineage's names for object stores (its naming spec): the scheme of the namespace, by fsspec protocol.
+_OPENLINEAGE_SCHEMES = {"gcs": "gs", "s3a": "s3", "s3n": "s3"}
+
+
+def _report_dataset(tenant_id: str, program: str, report_id: str) -> Any:
+    """The report as an OpenLineage dataset: namespace ``pcinsights://<tenant>/<program>``, name its id.
+
+    OpenLineage names a dataset by its data source (the namespace, ``scheme://authority``) and
+    its unique name there. A report id is unique within a tenant's program (``mpn`` or ``cmp``),
+    and the same report read by any connection of that tenant and program is the same dataset,
+    so neither the connection id nor the API host belongs in the name.
+    """
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+
+    return Dataset(namespace=f"pcinsights://{tenant_id}/{program}", name=report_id)
+
+
+def _file_dataset(path: Any) -> Any:
+    """A file as OpenLineage names it: ``file`` and its absolute path for a local file (as Airflow's
+    ``file://`` Asset translates to); ``<scheme>://<bucket>`` and its key in an object store."""
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+
+    protocol = str(getattr(path, "protocol", "") or "")
+    key = str(path.key).strip("/")  # a directory (a destination ending with /) without its slash
+    if protocol in ("", "file", "local"):
+        return Dataset(namespace="file", name=f"/{key}")
+    scheme = _OPENLINEAGE_SCHEMES.get(protocol, protocol)
+    bucket = str(getattr(path, "bucket", "") or "")
+    return Dataset(namespace=f"{scheme}://{bucket}" if bucket else scheme, name=key)
 
 
 def _write_atomically(target: Any, write: Any) -> Any:
