@@ -19,7 +19,8 @@ report is changed (created with ``ExecuteNow``, resumed, modified: its
 ``ReportStatus`` or ``ModifiedTime`` moves). So a watcher reads the executions
 only when the record says one may have come (:class:`ReadPlan`):
 
-- on its first poll (after a start or a restart: whatever completed meanwhile);
+- on its first poll (after a start or a restart: whatever completed meanwhile), and
+  on, if the record changed or a run fell due after the last export it announced;
 - from the moment a run fell due, or the record changed, until an export generated
   after that moment is seen (a run takes a while; it is read every poll until then);
 - once every ``CATCH_UP_SECONDS`` in any case, at a moment of its own (a run the
@@ -161,7 +162,12 @@ def last_due(record: Mapping[str, Any], now: datetime.datetime) -> datetime.date
 class ReadPlan:
     """When a watcher reads its report's executions (see the module's notes). One per trigger run."""
 
-    def __init__(self, report_id: str, catch_up_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        report_id: str,
+        watermark: datetime.datetime | None = None,
+        catch_up_seconds: float | None = None,
+    ) -> None:
         self.catch_up_seconds = CATCH_UP_SECONDS if catch_up_seconds is None else catch_up_seconds
         # Each watcher's catch-up read falls at a moment of its own, so 1,000 do not read together.
         self._phase = (zlib.crc32(report_id.casefold().encode()) % 1000) / 1000 * self.catch_up_seconds
@@ -169,13 +175,19 @@ class ReadPlan:
         self._seen_at: datetime.datetime | None = None  # when the record was last read
         self._looked_at: datetime.datetime | None = None  # when the executions were last read
         self.expecting: datetime.datetime | None = None  # an export generated at or after this may come
+        self.watermark = watermark  # the cursor's last export (or its start): what came before is known
 
     def should_read(self, record: Mapping[str, Any], now: datetime.datetime) -> bool:
         """Whether this poll reads the executions, given the report's record just read."""
         seen = tuple(str(record.get(name)) for name in _RECORD_FIELDS)
         seen_before, self._seen_at = self._seen_at, now
         if self._looked_at is None:
+            # The first poll reads anyway; a change or a due run since the cursor's watermark (a resume
+            # just before a start, a run due while the triggerer was down) may still be exporting.
             self._seen = seen
+            for moment in (service_time(record.get("ModifiedTime")), last_due(record, now)):
+                if moment is not None and self.watermark is not None and moment >= self.watermark:
+                    self._expect(moment)
             return True
         if seen != self._seen:  # changed since the poll before: a run it started began after that
             self._seen = seen

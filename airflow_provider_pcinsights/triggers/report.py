@@ -248,7 +248,7 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
         store = cursor_store()
         key = cursor_key(*self.serialize())
         cursor = await self._start(store, key)
-        plan = ReadPlan(report_id)
+        plan = ReadPlan(report_id, watermark=cursor.last or cursor.since)
         async with poll_hub().reader(self.conn_id, self.hook_params) as reader:
             while True:
                 try:

@@ -183,3 +183,29 @@ def test_the_downstream_dag_is_scheduled_on_the_export(dagbag):
     timetable = dagbag.get_dag("example_use_report_export").timetable
     scheduled_on = getattr(timetable, "asset_condition", None) or timetable.dataset_condition  # 3.x / 2.11
     assert outlet.uri in str(scheduled_on)
+
+
+def test_the_event_driven_dag_watches_the_report_and_downloads_the_announced_export(monkeypatch):
+    """Airflow 3: scheduled on an Asset whose watcher is ReportExportEventTrigger; the run's export is
+    the one its asset event names. (Run by the real triggerer in scripts/export_events_e2e.py.)"""
+    import runpy
+
+    from airflow_provider_pcinsights.triggers.report import BaseEventTrigger, ReportExportEventTrigger
+
+    if BaseEventTrigger is None:
+        pytest.skip("event-driven scheduling needs Airflow 3")
+    monkeypatch.setenv("PCINSIGHTS_REPORT_IDS", "r-1,r-2")
+    dag = _dagbag().get_dag("example_download_each_export")
+    module = runpy.run_path(str(EXAMPLES / "example_download_each_export.py"))
+
+    asset = module["REPORT_EXPORTS"]
+    (watcher,) = asset.watchers
+    assert isinstance(watcher.trigger, ReportExportEventTrigger)
+    assert watcher.trigger.report_id == "r-1"
+    assert dag.get_task("download_export").report_id == "r-1"
+
+    class Event:
+        extra = {"from_trigger": True, "payload": {"ReportId": "r-1", "ExecutionId": "e-7"}}
+
+    pick = module["export_of_this_run"].function
+    assert pick(triggering_asset_events={asset: [Event()]}) == "e-7"

@@ -265,7 +265,7 @@ def test_the_schedule_says_when_a_run_falls_due():
     assert export_events.last_due(record, at("2026-03-01T13:00:00+00:00")) == at("2026-03-01T12:00:00+00:00")
     assert export_events.last_due(record, at("2026-03-09T00:00:00+00:00")) == at("2026-03-01T12:00:00+00:00")
 
-    plan = export_events.ReadPlan("r1", catch_up_seconds=10**9)
+    plan = export_events.ReadPlan("r1", at("2026-03-01T00:30:00+00:00"), catch_up_seconds=10**9)
     assert plan.should_read(record, at("2026-03-01T01:00:00+00:00"))  # the first poll
     plan.looked(at("2026-03-01T01:00:00+00:00"), None)
     assert not plan.should_read(record, at("2026-03-01T05:59:00+00:00"))
@@ -276,3 +276,22 @@ def test_the_schedule_says_when_a_run_falls_due():
     assert not plan.should_read(record, at("2026-03-01T06:03:00+00:00"))  # exported
     assert not plan.should_read({**record, "ReportStatus": "Paused"}, at("2026-03-01T06:04:00+00:00"))
     assert plan.should_read({**record, "ReportStatus": "Active"}, at("2026-03-01T06:05:00+00:00"))  # resumed
+
+
+def test_a_change_just_before_the_first_poll_is_looked_at_until_its_export():
+    """A resume while the watcher starts: its first poll sees the record already changed."""
+    at = datetime.datetime.fromisoformat
+    record = {"StartTime": "2026-03-01T00:00:00Z", "RecurrenceInterval": 24, "ReportStatus": "Active"}
+    plan = export_events.ReadPlan("r1", at("2026-03-02T10:00:00+00:00"), catch_up_seconds=10**9)
+
+    assert plan.should_read(
+        {**record, "ModifiedTime": "2026-03-02T10:00:05Z"}, at("2026-03-02T10:00:06+00:00")
+    )
+    plan.looked(at("2026-03-02T10:00:06+00:00"), at("2026-03-01T00:30:00+00:00"))  # its run not done yet
+    assert plan.should_read(
+        {**record, "ModifiedTime": "2026-03-02T10:00:05Z"}, at("2026-03-02T10:00:07+00:00")
+    )
+    plan.looked(at("2026-03-02T10:00:07+00:00"), at("2026-03-02T10:00:07+00:00"))
+    assert not plan.should_read(
+        {**record, "ModifiedTime": "2026-03-02T10:00:05Z"}, at("2026-03-02T10:00:08+00:00")
+    )

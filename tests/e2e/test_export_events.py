@@ -1,0 +1,54 @@
+"""A DAG scheduled on a report's exports, under Airflow 3's real triggerer, a restart included.
+
+``scripts/export_events_e2e.py`` starts the emulator and Airflow's components, lets
+the example DAG's ``AssetWatcher`` run ``ReportExportEventTrigger`` in the triggerer,
+makes three exports (the second while the triggerer is down) and counts one DAG run
+per export, each downloading its own. This test runs it and fails with its output.
+About two minutes; Airflow 3 only; ``-m "not e2e"`` leaves it out.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_pcinsights.triggers.report import BaseEventTrigger
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "export_events_e2e.py"
+TIMEOUT = 420
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(BaseEventTrigger is None, reason="event-driven scheduling needs Airflow 3"),
+]
+
+
+@pytest.mark.timeout(TIMEOUT + 60)
+def test_one_dag_run_per_export_across_a_triggerer_restart():
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            output, _ = process.communicate(timeout=45)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+        pytest.fail(f"{SCRIPT.name} did not finish within {TIMEOUT}s:\n{output}")
+
+    assert process.returncode == 0, f"{SCRIPT.name} exited {process.returncode}:\n{output}"
+    assert "OK: 3 exports" in output, output
