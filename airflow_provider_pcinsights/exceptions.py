@@ -173,7 +173,12 @@ class PauseRolledBackError(PartnerCenterInsightsError):
 
     @classmethod
     def after(
-        cls, failure: BaseException, *, rolled_back: list[str], not_rolled_back: Mapping[str, BaseException]
+        cls,
+        failure: BaseException,
+        *,
+        rolled_back: list[str],
+        not_rolled_back: Mapping[str, BaseException],
+        still_held: Mapping[str, list[str]] | None = None,
     ) -> PauseRolledBackError:
         text = str(failure) or type(failure).__name__
         if not isinstance(failure, PartnerCenterInsightsError):
@@ -184,6 +189,9 @@ class PauseRolledBackError(PartnerCenterInsightsError):
             "reports it had paused.",
             f"Rolled back (Active again): {', '.join(rolled_back) if rolled_back else 'none'}",
         ]
+        if still_held:
+            lines.append("Released, but still Paused under another task's hold:")
+            lines += [f"- {rid}: held by {', '.join(holders)}" for rid, holders in still_held.items()]
         if not_rolled_back:
             lines.append("Could not roll back (may still be Paused; resume them by hand):")
             lines += [f"- {rid}: {error}" for rid, error in not_rolled_back.items()]

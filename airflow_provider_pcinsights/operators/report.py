@@ -5,21 +5,24 @@ actions of :mod:`._actions`); every HTTP call goes through
 :class:`~airflow_provider_pcinsights.hooks.insights.PartnerCenterInsightsHook`,
 which is imported when a task runs, not when a DAG file is parsed.
 
-A pause reads every report once, records in one write which ones it is about to
-move from ``Active`` to ``Paused`` (:mod:`._ledger`), before its first call, pushes
-those it moved to XCom as ``paused_report_ids``, and
-``ResumeReportOperator(paused_by=...)`` resumes exactly those: a report somebody
-had paused before the run stays paused, and a killed and retried pause still
-knows what its earlier tries paused. A pause that fails on its last try resumes
-what it paused itself, since its teardown will not run.
+A pause reads every report once, takes a hold on each report it pauses or finds
+paused under another hold (:mod:`airflow_provider_pcinsights.holds`), written
+before its first call, and pushes the ids it holds to XCom as
+``paused_report_ids``; ``ResumeReportOperator(paused_by=...)`` releases those
+holds and resumes each report no other live hold keeps paused. A report somebody
+had paused before any hold stays paused, a killed and retried pause still knows
+what its earlier tries held, and two runs (or DAGs) sharing a report resume it
+once, when the last of them is done. A pause that fails on its last try gives its
+holds back itself, since its teardown will not run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator
+from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
 
 from airflow_provider_pcinsights.adaptive_limit import DEFAULT_CEILING
 from airflow_provider_pcinsights.exceptions import (
@@ -27,6 +30,7 @@ from airflow_provider_pcinsights.exceptions import (
     PauseRolledBackError,
     ReportActionError,
 )
+from airflow_provider_pcinsights.holds import POOL, Holder, HoldTable, run_is_live
 from airflow_provider_pcinsights.operators._actions import (
     Look,
     Outcome,
@@ -35,7 +39,6 @@ from airflow_provider_pcinsights.operators._actions import (
     pause_action,
     resume_action,
 )
-from airflow_provider_pcinsights.operators._ledger import PauseLedger, will_retry
 from airflow_provider_pcinsights.report_ids import normalize_report_ids, validate_report_id
 from airflow_provider_pcinsights.report_status import same_status, status_of
 
@@ -122,22 +125,29 @@ class _ReportActionOperator(BaseOperator):
 
 
 class PauseReportOperator(_ReportActionOperator):
-    """Pause the schedule of one or more reports; pausing a paused report succeeds.
+    """Pause the schedule of one or more reports, taking a hold on each; pausing a paused report succeeds.
 
-    Pushes XCom ``paused_report_ids``: the ids this task moved from ``Active`` to
-    ``Paused`` and left so, in the order given, also when it fails part-way. It is
-    what ``ResumeReportOperator(paused_by=<this task id>)`` gives back. Reports that
-    were already paused are not in it, and neither is a report whose status could
-    not be read first: it is not paused, and the task fails naming it.
+    A pause is a *hold* (:mod:`airflow_provider_pcinsights.holds`): this task holds
+    each report it moved from ``Active`` to ``Paused`` and each it found ``Paused``
+    under another task's hold (another DAG run, another DAG), and the report stays
+    paused until the last hold on it is released. A report ``Paused`` with no hold
+    (paused by a person) is not held, and never resumed.
+
+    Pushes XCom ``paused_report_ids``: the ids this task holds, in the order given,
+    also when it fails part-way. It is what ``ResumeReportOperator(paused_by=<this
+    task id>)`` gives back. A report whose status could not be read first is not
+    paused, and the task fails naming it.
 
     Every report is read once, in one batched read; a report already ``Paused`` is
-    not sent anything. Before the first pause is sent, the ids about to be paused (those
-    read as ``Active``) are recorded in an Airflow Variable (the pause ledger), in one
-    write, so the next try of this task, after a failure or a kill, still counts what an
-    earlier try paused. When the task fails and will not be retried (its last try, or
-    an ``AirflowFailException``), it resumes the reports it paused before raising
-    :class:`~airflow_provider_pcinsights.exceptions.PauseRolledBackError`, which names
-    those it rolled back and those it could not: a failed setup gets no teardown.
+    not sent anything. Before the first pause is sent, the holds are written to the
+    hold table (Airflow Variables, one write per shard changed), so the next try of
+    this task, after a failure or a kill, still knows what an earlier try held. When
+    the task fails and will not be retried (its last try, or an
+    ``AirflowFailException``), it gives its holds back (resuming what no other hold
+    keeps paused) before raising
+    :class:`~airflow_provider_pcinsights.exceptions.PauseRolledBackError`: a failed
+    setup gets no teardown. The task runs in the pool ``pcinsights_holds`` (one slot)
+    unless given another ``pool``, so that no two tasks change the hold table at once.
 
     :param report_id: one report id, or a list of ids (templated).
     :param conn_id: the ``pcinsights`` connection (templated).
@@ -147,23 +157,25 @@ class PauseReportOperator(_ReportActionOperator):
     """
 
     def __init__(self, *, report_id: str | list[str], **kwargs: Any) -> None:
+        kwargs.setdefault("pool", POOL)
         super().__init__(report_id=report_id, **kwargs)
 
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
         report_ids, single = normalize_report_ids(self.report_id)
         self._check_settings()
-        ledger = PauseLedger.of(context)
-        earlier = ledger.read() if ledger else []
+        me = Holder.of(context)
+        table = HoldTable().load() if me else None
+        earlier = table.held_by(me) if table and me else []
         if earlier:
             self.log.info(
                 "An earlier try of this task paused %s; counting them as paused here", ", ".join(earlier)
             )
-        # Ids an earlier try paused that are not listed now (the list changed) are kept as they are.
+        # Ids an earlier try held that are not listed now (the list changed) are kept as they are.
         unlisted = {rid for rid in earlier if rid not in report_ids}
         befores: dict[str, str | None] = {}
 
         def prepare(looks: dict[str, Look]) -> dict[str, BaseException]:
-            """After the read, before the first pause: record every id about to be paused, at once."""
+            """After the read, before the first pause: write every hold about to be taken, at once."""
             befores.update({rid: look.status for rid, look in looks.items()})
             unread = {
                 rid: PartnerCenterInsightsError(
@@ -174,16 +186,27 @@ class PauseReportOperator(_ReportActionOperator):
                 for rid, look in looks.items()
                 if look.error is None and look.record is None
             }
-            if ledger is not None:  # a kill right after a pause must not lose its id: written first
-                ledger.add(
-                    [rid for rid in report_ids if rid not in unread and same_status(befores[rid], "Active")]
-                )
+            if table is not None and me is not None:  # a kill right after a pause must not lose it
+                # Paused under holds (even of runs that have ended, whose holds this one takes over):
+                # paused by a task, not by a person.
+                held = {rid for rid in report_ids if table.is_held(rid)}
+                table.drop_dead(report_ids, run_is_live(context, self.log), self.log, keep=me)
+                for rid in report_ids:
+                    status = befores[rid]
+                    if rid not in unread and (
+                        same_status(status, "Active") or (same_status(status, "Paused") and rid in held)
+                    ):
+                        table.add(rid, me)
+                table.save()
             return unread
 
-        def moved(report_id: str, record: dict[str, Any]) -> bool:
-            """Active before the run (by this try's look, or an earlier try's record) and Paused now."""
-            origin = "Active" if report_id in earlier else befores.get(report_id)
-            return same_status(origin, "Active") and same_status(status_of(record), "Paused")
+        def holds(report_id: str, record: dict[str, Any]) -> bool:
+            """Paused now, and held by this task (outside a DAG run: moved from Active by it)."""
+            if not same_status(status_of(record), "Paused"):
+                return False
+            if table is not None and me is not None:
+                return any(h.is_task(me) for h in table.holders(report_id))
+            return same_status(befores.get(report_id), "Active")
 
         def in_order(ids: set[str]) -> list[str]:
             return [rid for rid in dict.fromkeys([*report_ids, *earlier]) if rid in ids]
@@ -196,22 +219,25 @@ class PauseReportOperator(_ReportActionOperator):
                 _close(hook)
         except Exception as exc:
             done = exc.records if isinstance(exc, ReportActionError) else {}
-            # What an earlier try paused and this one could not confirm stays counted: resuming a
+            # What an earlier try held and this one could not confirm stays held: giving back a
             # report that turns out to be Active changes nothing.
-            paused = in_order({rid for rid, record in done.items() if moved(rid, record)} | set(earlier))
-            if ledger is None or will_retry(context, exc):
+            paused = in_order({rid for rid, record in done.items() if holds(rid, record)} | set(earlier))
+            if table is None or will_retry(context, exc):
                 # Outside a DAG run (a direct execute() call) there is no try to come and no teardown
                 # to skip: the error says which reports were paused, and the caller decides.
-                if ledger is not None:
+                if table is not None:
                     self.log.warning(
                         "Failed; the next try will count these as paused by this task: %s", paused
                     )
                 self._push(context, paused)
                 raise
-            self._roll_back(context, ledger, paused, exc)
-        paused = in_order({o.report_id for o in outcomes if moved(o.report_id, o.record)} | unlisted)
-        if ledger is not None:
-            ledger.keep_only(paused)
+            self._roll_back(context, table, paused, exc)
+        paused = in_order({o.report_id for o in outcomes if holds(o.report_id, o.record)} | unlisted)
+        if table is not None and me is not None:
+            for rid in table.held_by(me):
+                if rid not in paused:  # written ahead, but not paused after all
+                    table.remove(rid, me)
+            table.save()
         self._push(context, paused)
         self.log.info("Paused by this task (to be restored): %s", ", ".join(paused) or "none")
         records = [o.record for o in outcomes]
@@ -222,59 +248,102 @@ class PauseReportOperator(_ReportActionOperator):
         if ti is not None:
             ti.xcom_push(key=PAUSED_REPORT_IDS, value=list(paused))
 
-    def _roll_back(
-        self, context: Context, ledger: PauseLedger | None, paused: list[str], exc: Exception
-    ) -> None:
-        """Last try failed: resume what this task paused, then raise saying what was given back."""
-        # The ledger also holds reports whose pause may or may not have been applied; resuming
+    def _roll_back(self, context: Context, table: HoldTable, paused: list[str], exc: Exception) -> None:
+        """Last try failed: give back this task's holds, then raise saying what was given back."""
+        me = Holder.of(context)
+        assert me is not None
+        # The table also holds reports whose pause may or may not have been applied; resuming
         # one that is still Active changes nothing, so they are all given back.
-        to_resume = list(dict.fromkeys([*paused, *(ledger.read() if ledger else [])]))
-        rolled_back: list[str] = []
-        not_rolled_back: dict[str, BaseException] = {}
-        if to_resume:
-            self.log.warning(
-                "Last try failed: resuming the reports this task paused: %s", ", ".join(to_resume)
-            )
-            try:
-                hook = self._make_hook()
-            except Exception as sign_in:
-                not_rolled_back = dict.fromkeys(to_resume, sign_in)
-            else:
-                befores: dict[str, str | None] = {}
-                resumed: list[str] = []
-                try:
-                    self._act(
-                        resume_action(self.log),
-                        hook,
-                        to_resume,
-                        prepare=lambda looks: befores.update({r: look.status for r, look in looks.items()}),
-                    )
-                    resumed = to_resume
-                except ReportActionError as partial:
-                    resumed = [rid for rid in to_resume if rid in partial.records]
-                    not_rolled_back = dict(partial.failures)
-                finally:
-                    _close(hook)
-                # One whose pause had not been applied was still Active: nothing to give back.
-                rolled_back = [rid for rid in resumed if not same_status(befores.get(rid), "Active")]
-        left = [rid for rid in to_resume if rid in not_rolled_back]
-        if ledger is not None:
-            ledger.keep_only(left)
+        held = list(dict.fromkeys([*paused, *table.held_by(me)]))
+        if not held:  # nothing was paused: a plain failure, not a roll-back
+            raise exc
+        self.log.warning("Last try failed: giving back the reports this task paused: %s", ", ".join(held))
+        try:
+            given = _give_back(self, context, table, me, held)
+        except Exception as sign_in:
+            given = GiveBack(failures=dict.fromkeys(held, sign_in))
+        left = [rid for rid in held if rid in given.failures]
         self._push(context, left)
         raise PauseRolledBackError.after(
-            exc, rolled_back=rolled_back, not_rolled_back=not_rolled_back
+            exc,
+            rolled_back=given.rolled_back,
+            not_rolled_back=given.failures,
+            still_held={rid: [str(h) for h in hs] for rid, hs in given.still_held.items()},
         ) from exc
+
+
+@dataclass
+class GiveBack:
+    """What releasing a task's holds did: resumed (and changed), still held by others, failed."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    still_held: dict[str, list[Holder]] = field(default_factory=dict)
+    failures: dict[str, BaseException] = field(default_factory=dict)
+
+    @property
+    def rolled_back(self) -> list[str]:
+        return [o.report_id for o in self.outcomes if not same_status(o.before, "Active")]
+
+
+def _give_back(
+    op: _ReportActionOperator, context: Context, table: HoldTable, holder: Holder, report_ids: list[str]
+) -> GiveBack:
+    """Release ``holder``'s holds on ``report_ids``: resume each report no other live hold keeps paused.
+
+    Holds of DAG runs that have ended are treated as released first (said in the log). The
+    resumes are sent before the table is written: a kill in between leaves the holds, and the
+    next try resumes again (a no-op) and releases them; the other way round, a kill would leave
+    a report Paused with no hold, as if a person had paused it.
+    """
+    table.drop_dead(report_ids, run_is_live(context, op.log), op.log, keep=holder)
+    result = GiveBack()
+    befores: dict[str, str | None] = {}
+    for rid in report_ids:
+        others = [h for h in table.holders(rid) if not h.is_task(holder)]
+        if others:
+            result.still_held[rid] = others
+            op.log.info("Report %s stays Paused: still held by %s", rid, ", ".join(map(str, others)))
+    to_resume = [rid for rid in report_ids if rid not in result.still_held]
+    if to_resume:
+        hook = op._make_hook()
+        try:
+            result.outcomes = op._act(
+                resume_action(op.log),
+                hook,
+                to_resume,
+                prepare=lambda looks: befores.update({r: look.status for r, look in looks.items()}),
+            )
+        except ReportActionError as partial:
+            result.failures = dict(partial.failures)
+            result.outcomes = [
+                Outcome(rid, befores.get(rid), record)
+                for rid, record in partial.records.items()
+                if rid in to_resume
+            ]
+        finally:
+            _close(hook)
+    for rid in report_ids:
+        if rid not in result.failures:
+            table.remove(rid, holder)
+    table.save()
+    return result
 
 
 class ResumeReportOperator(_ReportActionOperator):
     """Resume the schedule of one or more reports; resuming an active report succeeds.
 
-    With ``paused_by``, it restores what a ``PauseReportOperator`` took: it resumes
-    exactly the reports that task paused in this DAG run (its XCom
-    ``paused_report_ids``; if that task left none, as a try killed on its last
-    attempt would, its pause ledger), only those also in ``report_id`` when that is
-    given too, and returns their records as a list. When it paused nothing, nothing
-    is sent and the task succeeds. Use it as the pause's teardown.
+    With ``paused_by``, it gives back what a ``PauseReportOperator`` took: it releases
+    the holds that task took in this DAG run (its XCom ``paused_report_ids``; if that
+    task left none, as a try killed on its last attempt would, the hold table), only
+    on the ids also in ``report_id`` when that is given too, and resumes each report
+    that no other live hold keeps paused. A report still held by another task (another
+    DAG run, another DAG, another chain of this run) stays ``Paused``; the last holder
+    to give it back resumes it. It returns one dict per report given back: the
+    report's record after the resume, with ``resumed`` true, or ``{"ReportId",
+    "ReportStatus": "Paused", "resumed": False, "held_by": [{"dag_id", "run_id",
+    "task_id"}, ...]}`` for one still held. When it held nothing, nothing is sent and
+    the task succeeds. Use it as the pause's teardown. Like the pause, it runs in the
+    pool ``pcinsights_holds`` unless given another ``pool``.
 
     An ``Inactive`` report (its recurrences used up) cannot be resumed: the task
     fails with :class:`~airflow_provider_pcinsights.exceptions.ReportInactiveError`.
@@ -290,6 +359,8 @@ class ResumeReportOperator(_ReportActionOperator):
     def __init__(
         self, *, report_id: str | list[str] | None = None, paused_by: str | None = None, **kwargs: Any
     ) -> None:
+        if paused_by is not None:
+            kwargs.setdefault("pool", POOL)
         super().__init__(report_id=report_id, **kwargs)
         self.paused_by = paused_by
 
@@ -318,47 +389,74 @@ class ResumeReportOperator(_ReportActionOperator):
             raise ValueError(f"paused_by {paused_by!r} is not a task of DAG {dag.dag_id}")
 
         ti = (context or {}).get("ti")
-        if ti is None:
+        pause = Holder.of(context, paused_by)
+        if ti is None or pause is None:
             raise ValueError(
                 "paused_by reads what the pause task pushed in this DAG run, and there is no DAG run "
                 "here (execute() called directly?): give report_id instead"
             )
-        ledger = PauseLedger.of(context, paused_by)
+        table = HoldTable().load()
         paused = ti.xcom_pull(task_ids=paused_by, key=PAUSED_REPORT_IDS)
         if paused is None:
-            paused = ledger.read() if ledger else []
-            source = f"the pause ledger of {paused_by} (it pushed no {PAUSED_REPORT_IDS})"
+            paused = table.held_by(pause)
+            source = f"the holds of {paused_by} (it pushed no {PAUSED_REPORT_IDS})"
         else:
             source = f"{paused_by}'s {PAUSED_REPORT_IDS}"
         if not isinstance(paused, list):
             raise ValueError(f"{source} is {paused!r}, not a list of report ids")
         paused = [validate_report_id(rid) for rid in paused]
-        to_resume = [rid for rid in paused if wanted is None or rid in wanted]
+        to_release = [rid for rid in paused if wanted is None or rid in wanted]
         if wanted is not None:
             others = [rid for rid in wanted if rid not in paused]
             if others:
                 self.log.info(
                     "Not paused by %s in this run, so left as they are: %s", paused_by, ", ".join(others)
                 )
-        if not to_resume:
+        if not to_release:
             self.log.info(
                 "Nothing to restore: %s paused no report%s", paused_by, " of report_id" * bool(wanted)
             )
             return []
-        self.log.info("Restoring from %s: %s", source, ", ".join(to_resume))
+        self.log.info("Restoring from %s: %s", source, ", ".join(to_release))
+        given = _give_back(self, context, table, pause, to_release)
+        if given.failures:
+            records = {o.report_id: o.record for o in given.outcomes}
+            raise ReportActionError(
+                resume_action(self.log).summary(to_release, records, given.failures),
+                failures=given.failures,
+                records=records,
+            )
+        resumed = {o.report_id: o.record for o in given.outcomes}
+        return [
+            {**resumed[rid], "resumed": True, "held_by": []}
+            if rid in resumed
+            else {
+                "ReportId": rid,
+                "ReportStatus": "Paused",
+                "resumed": False,
+                "held_by": [
+                    {"dag_id": h.dag_id, "run_id": h.run_id, "task_id": h.task_id}
+                    for h in given.still_held[rid]
+                ],
+            }
+            for rid in to_release
+        ]
 
-        hook = self._make_hook()
-        try:
-            outcomes = self._act(resume_action(self.log), hook, to_resume)
-        except ReportActionError as partial:
-            if ledger is not None:
-                ledger.remove(partial.records)
-            raise
-        finally:
-            _close(hook)
-        if ledger is not None:
-            ledger.remove(to_resume)
-        return [o.record for o in outcomes]
+
+def will_retry(context: Mapping[str, Any] | None, exc: BaseException) -> bool:
+    """Whether Airflow will run this task instance again after ``exc``.
+
+    The rule of both Airflow lines (Airflow 3's execution API, Airflow 2's
+    ``is_eligible_to_retry``): a try is retried while ``try_number <= max_tries``,
+    unless the error is an ``AirflowFailException``.
+    """
+    if isinstance(exc, AirflowFailException):
+        return False
+    ti = (context or {}).get("ti")
+    max_tries, try_number = getattr(ti, "max_tries", 0), getattr(ti, "try_number", None)
+    if not isinstance(max_tries, int) or not isinstance(try_number, int):
+        return False
+    return max_tries > 0 and try_number <= max_tries
 
 
 class DownloadReportOperator(BaseOperator):

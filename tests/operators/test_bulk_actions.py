@@ -12,8 +12,8 @@ import re
 import pytest
 from emulator_accounts import cmp_account
 
+from airflow_provider_pcinsights import holds
 from airflow_provider_pcinsights.emulator import Emulator
-from airflow_provider_pcinsights.operators import _ledger
 from airflow_provider_pcinsights.operators.report import PauseReportOperator, ResumeReportOperator
 
 CONN_ID = "pcinsights_bulk"
@@ -78,7 +78,7 @@ def test_a_long_pause_under_the_services_rate_limit_slows_down_and_loses_no_repo
 
 
 @pytest.mark.dag_test
-def test_the_pause_records_every_id_it_will_pause_in_one_write_before_its_first_call(
+def test_the_pause_records_every_hold_before_its_first_call_in_one_write_per_shard(
     pcinsights_emulator, dag_module, monkeypatch
 ):
     emu = pcinsights_emulator
@@ -86,20 +86,26 @@ def test_the_pause_records_every_id_it_will_pause_in_one_write_before_its_first_
     emu.set_report_status("mpn", before, "Paused")
     for rid in (first, second):
         emu.set_report_status("mpn", rid, "Active")
-    writes: list[tuple[list[str], int]] = []
-    store = _ledger.Variable.set
+    writes: list[tuple[str, list[str], int]] = []
+    store = holds._SdkStore.set
 
-    def spy(key, value, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if key.startswith(_ledger.KEY_PREFIX):
-            writes.append((value["report_ids"], len(emu.api_requests(method="PUT"))))
-        return store(key, value, *args, **kwargs)
+    def spy(self, key, value):  # type: ignore[no-untyped-def]
+        writes.append((key, sorted(value), len(emu.api_requests(method="PUT"))))
+        return store(self, key, value)
 
-    monkeypatch.setattr(_ledger.Variable, "set", staticmethod(spy))
+    monkeypatch.setattr(holds._SdkStore, "set", spy)
     module = dag_module("restore_dags")
 
     module.retried.test(run_conf={"ids": [before, first, second]})
 
-    assert writes == [([first, second], 0)]  # one write, before any pause; nothing to trim after
+    # The holds, written before any pause: one write per shard they fall in; nothing to trim after.
+    # (The restore's own writes come after its resumes: 2 pauses + 2 resumes.)
+    pause_writes = [(key, ids, puts) for key, ids, puts in writes if puts < 4]
+    shards = {holds.shard_key(first), holds.shard_key(second)}
+    assert sorted(key for key, _ids, _puts in pause_writes) == sorted(shards)
+    assert sorted(rid for _key, ids, _puts in pause_writes for rid in ids) == sorted([first, second])
+    assert {puts for _key, _ids, puts in pause_writes} == {0}
+    assert {puts for _key, _ids, puts in writes if puts >= 4} == {4}  # released after the resumes
     assert module.COLLECTED[module.retried.dag_id] == [[first, second]]
     assert [emu.report("mpn", rid)["ReportStatus"] for rid in (before, first, second)] == [
         "Paused",

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from dag_runs import on_date, task_states
 
-from airflow_provider_pcinsights.operators._ledger import PauseLedger
+from airflow_provider_pcinsights.holds import Holder, HoldTable, _ModelStore
 from airflow_provider_pcinsights.operators.report import PauseReportOperator, ResumeReportOperator
 
 DAGS = Path(__file__).parent / "dags"
@@ -61,14 +61,9 @@ def _calls(emu, action: str) -> list[str]:
 
 
 def _ledger(dag_id: str, run_id: str, task_id: str = "pause_reports") -> list[str] | None:
-    """The ids the pause ledger of that task instance holds, straight from Airflow's database."""
-    from airflow.models.variable import Variable
-    from airflow.utils.session import create_session
-
-    key = PauseLedger(dag_id, run_id, task_id).key
-    with create_session() as session:
-        row = session.query(Variable).filter(Variable.key == key).one_or_none()
-        return None if row is None else json.loads(row.val)["report_ids"]
+    """The ids that task instance holds (what its restore still owes), straight from Airflow's Variables."""
+    held = HoldTable(_ModelStore()).load().held_by(Holder(dag_id, run_id, task_id))
+    return sorted(held) or None
 
 
 # -- the usual run, and a failed backfill ---------------------------------------------------
@@ -238,7 +233,7 @@ def test_a_pause_killed_mid_list_is_retried_and_the_retry_knows_what_the_killed_
                 if child.poll() is not None:
                     raise AssertionError(f"the child ended early: {log_path.read_text()[-3000:]}")
                 paused_first = emu.report("mpn", first)["ReportStatus"] == "Paused"
-                return paused_first and _ledger(dag.dag_id, run_id) == [first, second]
+                return paused_first and _ledger(dag.dag_id, run_id) == sorted([first, second])
 
             _wait_until(caught_mid_list, timeout=90, what="the pause to be half-way through its list")
         finally:
