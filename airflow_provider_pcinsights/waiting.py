@@ -92,6 +92,7 @@ class Wait:
         self.log = log or logging.getLogger(__name__)
         self.transient_errors = 0
         self.last: dict[str, Any] = {}
+        self.last_verdict: Verdict | None = None
 
     def poll(self, hook: PartnerCenterInsightsHook) -> Verdict | None:
         """Read and judge once; ``None`` when a transient failure was tolerated."""
@@ -113,7 +114,8 @@ class Wait:
     def _judge(self, observations: dict[str, Any]) -> Verdict:
         self.transient_errors = 0
         self.last = dict(observations)
-        return self.condition.judge(observations)
+        self.last_verdict = self.condition.judge(observations)
+        return self.last_verdict
 
     def _tolerate(self, exc: Exception) -> None:
         self.transient_errors += 1
@@ -128,3 +130,39 @@ class Wait:
             exc,
         )
         return None
+
+
+# -- how a wait that ran out of time says so -------------------------------------------------
+
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def in_words(seconds: float) -> str:
+    """A length of time as a person says it: ``10 minutes``, ``1 hour 5 minutes``, ``45 seconds``.
+
+    Two units at most, rounded to the smaller one (a wait of 10 minutes and 0.4 seconds is
+    "10 minutes"): the message is for a person reading a task log, not a stopwatch.
+    """
+    total = max(0, round(seconds))
+    for i, (name, size) in enumerate(_UNITS):
+        if total < size:
+            continue
+        smaller = _UNITS[i + 1] if i + 1 < len(_UNITS) else None
+        if smaller is not None:  # 1 hour 4 minutes 50 seconds is "1 hour 5 minutes"
+            total = round(total / smaller[1]) * smaller[1]
+        count, rest = divmod(total, size)
+        words = [_plural(count, name)]
+        if smaller is not None and rest:
+            words.append(_plural(rest // smaller[1], smaller[0]))
+        return " ".join(words)
+    return "less than a second"
+
+
+def _plural(count: int, name: str) -> str:
+    return f"{count} {name}{'s' * (count != 1)}"
+
+
+def timed_out_message(waited: float, last: Verdict | None, waiting_for: str) -> str:
+    """What a wait that reached its ``timeout`` says: how long it waited, in words, and what it last saw."""
+    seen = last.message if last is not None else f"no read of the {waiting_for} succeeded"
+    return f"Timed out after waiting {in_words(waited)} (the sensor's timeout) after one last read; {seen}"

@@ -9,23 +9,31 @@ when a task runs, owns every HTTP call.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import (
     AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
     conf,
 )
 
-from airflow_provider_pcinsights.exceptions import PartnerCenterInsightsError, ReportStatusFailedError
+from airflow_provider_pcinsights.exceptions import (
+    PartnerCenterInsightsError,
+    ReportNotFoundError,
+    ReportStatusFailedError,
+)
 from airflow_provider_pcinsights.report_executions import parse_completed_after
 from airflow_provider_pcinsights.report_ids import normalize_report_ids
 from airflow_provider_pcinsights.report_status import resolve_wait_statuses
 from airflow_provider_pcinsights.wait_conditions import ExecutionCondition, StatusCondition
-from airflow_provider_pcinsights.waiting import Condition, Verdict, Wait
+from airflow_provider_pcinsights.waiting import Condition, Verdict, Wait, timed_out_message
 
 if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
@@ -46,13 +54,39 @@ def _seconds(value: float | timedelta, name: str) -> float:
     return float(value)
 
 
+class ReportNotFoundWhileWaitingError(ReportNotFoundError, AirflowFailException):
+    """A report waited on is unknown to the service (HTTP 404, or left out of its listing): deleted
+    while waited on, or never there. It is an ``AirflowFailException`` too: no retry can bring the
+    report back, so the task fails at once instead of retrying into the same answer."""
+
+
+# How much later than the sensor's timeout Airflow's own deferral timeout falls: the trigger ends
+# the wait at the deadline itself, with one last read; Airflow's is only the backstop for a
+# triggerer that was down then (and the worker makes the last read in that case).
+DEFERRAL_GRACE_SECONDS = 300.0
+
+# Airflow's own timeout message gives the run duration in seconds (both lines word it so).
+_RUN_DURATION = re.compile(r"run duration of ([0-9.]+) seconds")
+
+
+def _gone(message: str) -> str:
+    return f"{message} (gone while waited on, or never there; waiting longer cannot bring it back)"
+
+
 class _ReportWaitSensor(BaseSensorOperator):
     """Poke, reschedule or defer on a condition of the wait core; each concrete sensor names it.
 
     A failure verdict raises ``ReportStatusFailedError`` (an ``AirflowFailException``:
-    asking again cannot change it). Errors the hook already retried (5xx, 429,
+    asking again cannot change it), and so does a report the service no longer knows
+    (``ReportNotFoundWhileWaitingError``). Errors the hook already retried (5xx, 429,
     timeouts) are tolerated for a few pokes in a row within one process (each
-    reschedule starts afresh); ``timeout`` bounds the wait in every mode.
+    reschedule starts afresh).
+
+    ``timeout`` ends the wait the same way in every mode: after one last read, with
+    ``AirflowSensorTimeout`` (or a skip with ``soft_fail``) whose message says how long
+    the wait lasted, in words, and what the last read saw. In poke and reschedule mode
+    that read is the poke after which Airflow finds the time up; in deferrable mode the
+    trigger knows the deadline and makes it.
     """
 
     template_fields: Sequence[str] = ("report_id", "conn_id")
@@ -88,7 +122,8 @@ class _ReportWaitSensor(BaseSensorOperator):
     def _condition(self, context: Context) -> Condition:
         raise NotImplementedError
 
-    def _trigger(self, report_ids: list[str], condition: Condition) -> BaseTrigger:
+    def _trigger(self, report_ids: list[str], condition: Condition, **deadline: str) -> BaseTrigger:
+        """The deferred wait; ``deadline`` carries its ``deadline`` and ``waiting_since`` (ISO 8601)."""
         raise NotImplementedError
 
     def _result(self, report_ids: list[str], value: dict[str, Any]) -> Any:
@@ -118,17 +153,30 @@ class _ReportWaitSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout as exc:
+                raise AirflowSensorTimeout(self._timed_out(exc)) from exc
+            except AirflowSkipException as exc:
+                if _RUN_DURATION.search(str(exc)) is None:  # not the timeout's skip (soft_fail)
+                    raise
+                raise AirflowSkipException(self._timed_out(exc)) from exc
         report_ids = self._report_ids()
         condition = self._condition(context)
         verdict = self._look(Wait(condition, report_ids, log=self.log))
         outcome = False if verdict is None else self._judge(report_ids, verdict)
         if outcome:
             return outcome.xcom_value  # already there: no need to occupy the triggerer
+        since = datetime.now(timezone.utc)
         self.defer(
-            trigger=self._trigger(report_ids, condition),
+            trigger=self._trigger(
+                report_ids,
+                condition,
+                deadline=(since + timedelta(seconds=self.timeout)).isoformat(),
+                waiting_since=since.isoformat(),
+            ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+            timeout=timedelta(seconds=self.timeout + DEFERRAL_GRACE_SECONDS),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
@@ -142,7 +190,44 @@ class _ReportWaitSensor(BaseSensorOperator):
             return self._result(self._report_ids(), dict(event.get(self.value_key) or {}))
         if status == "failure":
             raise ReportStatusFailedError(message)
+        if status == "timeout":
+            self._time_out(message)
+        if status == "not_found":
+            raise ReportNotFoundWhileWaitingError(_gone(message))
         raise PartnerCenterInsightsError(f"Waiting for the {self.waiting_for} failed: {message}")
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Airflow's deferral timeout (the backstop, past the trigger's deadline) gets one last read here.
+
+        Airflow fails a deferred task whose trigger outlived its timeout without running the
+        trigger again; a triggerer that was down at the deadline leaves it to that. The worker
+        then reads once more itself, so an export that came in the meantime is not lost.
+        """
+        error = str((next_kwargs or {}).get("error", ""))
+        if next_method != "__fail__" or "timeout" not in error.lower():
+            return super().resume_execution(next_method, next_kwargs, context)
+        report_ids = self._report_ids()
+        wait = Wait(self._condition(context), report_ids, log=self.log)
+        verdict = self._look(wait)
+        if verdict is not None and verdict.final:
+            return self._judge(report_ids, verdict).xcom_value
+        self._time_out(
+            timed_out_message(self.timeout + DEFERRAL_GRACE_SECONDS, wait.last_verdict, self.waiting_for)
+        )
+
+    def _time_out(self, message: str) -> None:
+        self.log.error("%s", message)
+        if self.soft_fail:
+            raise AirflowSkipException(message)
+        raise AirflowSensorTimeout(message)
+
+    def _timed_out(self, exc: BaseException) -> str:
+        """The message of a poke or reschedule wait that ran out of time: Airflow's measure of how long
+        it lasted, in words, and the last poke's verdict (that poke was the last read)."""
+        found = _RUN_DURATION.search(str(exc))
+        waited = float(found.group(1)) if found else float(self.timeout)
+        last = self._wait.last_verdict if self._wait is not None else None
+        return timed_out_message(waited, last, self.waiting_for)
 
     # -- shared -------------------------------------------------------------------------
 
@@ -162,6 +247,15 @@ class _ReportWaitSensor(BaseSensorOperator):
         hook = self._make_hook()
         try:
             return wait.poll(hook)
+        except ReportNotFoundWhileWaitingError:
+            raise
+        except ReportNotFoundError as exc:
+            raise ReportNotFoundWhileWaitingError(
+                _gone(str(exc)),
+                status_code=exc.status_code,
+                api_message=exc.api_message,
+                report_id=exc.report_id,
+            ) from exc
         finally:
             close = getattr(hook, "close", None)
             if callable(close):
@@ -208,7 +302,7 @@ class ReportStatusSensor(_ReportWaitSensor):
     def _condition(self, context: Context) -> Condition:
         return StatusCondition(self.target_statuses, self.failure_statuses)
 
-    def _trigger(self, report_ids: list[str], condition: Condition) -> BaseTrigger:
+    def _trigger(self, report_ids: list[str], condition: Condition, **deadline: str) -> BaseTrigger:
         from airflow_provider_pcinsights.triggers.report import ReportStatusTrigger
 
         return ReportStatusTrigger(
@@ -218,6 +312,7 @@ class ReportStatusSensor(_ReportWaitSensor):
             conn_id=self.conn_id,
             poll_interval=self.poll_interval,
             hook_params=self.hook_params,
+            **deadline,
         )
 
 
@@ -272,7 +367,7 @@ class ReportExecutionSensor(_ReportWaitSensor):
             )
         return parse_completed_after(started)
 
-    def _trigger(self, report_ids: list[str], condition: Condition) -> BaseTrigger:
+    def _trigger(self, report_ids: list[str], condition: Condition, **deadline: str) -> BaseTrigger:
         from airflow_provider_pcinsights.triggers.report import ReportExecutionTrigger
 
         if not isinstance(condition, ExecutionCondition):
@@ -283,6 +378,7 @@ class ReportExecutionSensor(_ReportWaitSensor):
             conn_id=self.conn_id,
             poll_interval=self.poll_interval,
             hook_params=self.hook_params,
+            **deadline,
         )
 
     def _result(self, report_ids: list[str], value: dict[str, Any]) -> Any:

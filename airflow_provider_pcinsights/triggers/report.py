@@ -14,6 +14,7 @@ only names its condition.
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -31,9 +32,9 @@ from airflow_provider_pcinsights.export_events import (
 )
 from airflow_provider_pcinsights.report_ids import normalize_report_ids, validate_report_id
 from airflow_provider_pcinsights.triggers._cursors import CursorStore, cursor_store
-from airflow_provider_pcinsights.triggers._hub import poll_hub
+from airflow_provider_pcinsights.triggers._hub import Reader, poll_hub
 from airflow_provider_pcinsights.wait_conditions import ExecutionCondition, StatusCondition
-from airflow_provider_pcinsights.waiting import TRANSIENT_ERRORS, Condition, Wait
+from airflow_provider_pcinsights.waiting import TRANSIENT_ERRORS, Condition, Wait, timed_out_message
 
 try:  # Airflow 3.0 and later: what an AssetWatcher accepts
     from airflow.triggers.base import BaseEventTrigger
@@ -47,18 +48,46 @@ NEEDS_AIRFLOW_3 = (
 )
 
 
+def _utc(value: str | None, name: str) -> datetime.datetime | None:
+    """An ISO 8601 time of the trigger's kwargs as an aware UTC datetime (naive is UTC)."""
+    if value is None or value == "":
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{name} must be an ISO 8601 time, got {value!r}") from None
+    return when.replace(tzinfo=datetime.timezone.utc) if when.tzinfo is None else when
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
 class _ReportWaitTrigger(BaseTrigger):
     """Poll a condition of the wait core until it is met or cannot be; yield exactly one event.
 
-    The event is ``{"status": "success" | "failure" | "error", "message": str,
-    <value_key>: {report_id: ...}}``. ``run()`` never raises: an unknown report, a
-    rejected credential or anything unexpected becomes an ``error`` event. Errors the
-    hook already retried (5xx, 429, timeouts) are tolerated for a few polls in a row.
-    The trigger keeps no state between runs, so the triggerer may start it again at
-    any time.
+    The event is ``{"status": "success" | "failure" | "timeout" | "not_found" | "error",
+    "message": str, <value_key>: {report_id: ...}}``. ``run()`` never raises: a rejected
+    credential or anything unexpected becomes an ``error`` event; a report the service no
+    longer knows (deleted while waited on) a ``not_found`` one, since asking again cannot
+    bring it back. Errors the hook already retried (5xx, 429, timeouts) are tolerated for
+    a few polls in a row.
+
+    With a ``deadline`` (an absolute ISO 8601 time: the sensor's ``timeout`` from when
+    its wait began), the trigger ends the wait itself: it reads one last time at the
+    deadline and, if the condition is still not met, yields a ``timeout`` event that
+    says how long it waited and what it last saw. Airflow's own deferral timeout cannot
+    make that last read (it fails the task without running the trigger again), and
+    ``dag.test()`` does not enforce it at all; the sensor sets it a little later, as a
+    backstop for a triggerer that was down at the deadline.
+
+    The trigger keeps no state between runs and sends nothing but reads, so the
+    triggerer may start it again at any time, and two copies of it running at once
+    (a failover) come to the same verdict.
     """
 
     value_key: ClassVar[str]
+    waiting_for: ClassVar[str]
 
     def __init__(
         self,
@@ -66,12 +95,16 @@ class _ReportWaitTrigger(BaseTrigger):
         conn_id: str = "pcinsights_default",
         poll_interval: float = 60.0,
         hook_params: dict[str, Any] | None = None,
+        deadline: str | None = None,
+        waiting_since: str | None = None,
     ) -> None:
         super().__init__()
         self.report_ids = list(report_ids)
         self.conn_id = conn_id
         self.poll_interval = float(poll_interval)
         self.hook_params = dict(hook_params or {})
+        self.deadline = deadline or None
+        self.waiting_since = waiting_since or None
 
     # -- what each trigger decides ------------------------------------------------------
 
@@ -94,6 +127,9 @@ class _ReportWaitTrigger(BaseTrigger):
                 "conn_id": self.conn_id,
                 "poll_interval": self.poll_interval,
                 "hook_params": dict(self.hook_params),
+                # Only when set, so a trigger without a deadline serializes as it always did.
+                **({"deadline": self.deadline} if self.deadline else {}),
+                **({"waiting_since": self.waiting_since} if self.waiting_since else {}),
             },
         )
 
@@ -116,10 +152,15 @@ class _ReportWaitTrigger(BaseTrigger):
         """
         report_ids, _ = normalize_report_ids(self.report_ids)
         condition = self.condition()
+        deadline = _utc(self.deadline, "deadline")
+        since = _utc(self.waiting_since, "waiting_since") or _now()
         wait = Wait(condition, report_ids, log=self.log)
         async with poll_hub().reader(self.conn_id, self.hook_params) as reader:
             while True:
-                verdict = await wait.apoll(lambda ids: condition.aread(reader, ids))
+                try:
+                    verdict = await wait.apoll(lambda ids: condition.aread(reader, ids))
+                except ReportNotFoundError as exc:  # deleted while waited on: no poll can bring it back
+                    return {"status": "not_found", "message": str(exc), self.value_key: dict(latest)}
                 if verdict is not None:
                     latest.clear()
                     latest.update(verdict.value)
@@ -130,7 +171,27 @@ class _ReportWaitTrigger(BaseTrigger):
                             self.value_key: verdict.value,
                         }
                     self.log.info("Still %s", verdict.message)
-                await reader.sleep(self.poll_interval)
+                now = _now()
+                if deadline is not None and now >= deadline:  # that was the last read
+                    return {
+                        "status": "timeout",
+                        "message": timed_out_message(
+                            (now - since).total_seconds(), wait.last_verdict, self.waiting_for
+                        ),
+                        self.value_key: dict(latest),
+                    }
+                await self._sleep(reader, deadline, now)
+
+    async def _sleep(
+        self, reader: Reader, deadline: datetime.datetime | None, now: datetime.datetime
+    ) -> None:
+        """Until the next poll: the shared tick of the poll hub, or the deadline if that comes first
+        (a tick may come up to half an interval late; the last read is made at the deadline)."""
+        left = None if deadline is None else (deadline - now).total_seconds()
+        if left is not None and left < 1.5 * self.poll_interval:
+            await asyncio.sleep(max(0.0, left))
+        else:
+            await reader.sleep(self.poll_interval)
 
 
 class ReportStatusTrigger(_ReportWaitTrigger):
@@ -141,6 +202,7 @@ class ReportStatusTrigger(_ReportWaitTrigger):
     """
 
     value_key = "statuses"
+    waiting_for = "report status"
 
     def __init__(
         self,
@@ -150,8 +212,10 @@ class ReportStatusTrigger(_ReportWaitTrigger):
         conn_id: str = "pcinsights_default",
         poll_interval: float = 60.0,
         hook_params: dict[str, Any] | None = None,
+        deadline: str | None = None,
+        waiting_since: str | None = None,
     ) -> None:
-        super().__init__(report_ids, conn_id, poll_interval, hook_params)
+        super().__init__(report_ids, conn_id, poll_interval, hook_params, deadline, waiting_since)
         self.target_statuses = list(target_statuses)
         self.failure_statuses = list(failure_statuses)
 
@@ -174,6 +238,7 @@ class ReportExecutionTrigger(_ReportWaitTrigger):
     """
 
     value_key = "executions"
+    waiting_for = "report execution"
 
     def __init__(
         self,
@@ -182,8 +247,10 @@ class ReportExecutionTrigger(_ReportWaitTrigger):
         conn_id: str = "pcinsights_default",
         poll_interval: float = 60.0,
         hook_params: dict[str, Any] | None = None,
+        deadline: str | None = None,
+        waiting_since: str | None = None,
     ) -> None:
-        super().__init__(report_ids, conn_id, poll_interval, hook_params)
+        super().__init__(report_ids, conn_id, poll_interval, hook_params, deadline, waiting_since)
         self.completed_after = completed_after
 
     def condition(self) -> Condition:

@@ -9,7 +9,7 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
 
 from airflow_provider_pcinsights.exceptions import PartnerCenterInsightsError, ReportStatusFailedError
-from airflow_provider_pcinsights.sensors.report import ReportExecutionSensor
+from airflow_provider_pcinsights.sensors.report import DEFERRAL_GRACE_SECONDS, ReportExecutionSensor
 
 NO_RETRIES = {"retries": 0}
 
@@ -96,8 +96,11 @@ def test_deferrable_defers_with_a_plain_json_trigger_when_not_done(emu):
 
     deferred = caught.value
     assert deferred.method_name == "execute_complete"
-    assert deferred.timeout == timedelta(seconds=600)
+    # Airflow's deferral timeout is a backstop, later than the deadline the trigger itself keeps.
+    assert deferred.timeout == timedelta(seconds=600 + DEFERRAL_GRACE_SECONDS)
     classpath, kwargs = deferred.trigger.serialize()
+    deadline = datetime.datetime.fromisoformat(kwargs.pop("deadline"))
+    assert deadline - datetime.datetime.fromisoformat(kwargs.pop("waiting_since")) == timedelta(seconds=600)
     assert classpath == "airflow_provider_pcinsights.triggers.report.ReportExecutionTrigger"
     assert kwargs == {
         "report_ids": [report_id],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from airflow.providers.common.compat.sdk import (
@@ -18,7 +18,7 @@ from airflow_provider_pcinsights.exceptions import (
     ServiceUnavailableError,
     UnreadableStatusError,
 )
-from airflow_provider_pcinsights.sensors.report import ReportStatusSensor
+from airflow_provider_pcinsights.sensors.report import DEFERRAL_GRACE_SECONDS, ReportStatusSensor
 
 NO_RETRIES = {"retries": 0}
 
@@ -186,8 +186,11 @@ def test_deferrable_execute_defers_with_a_serialized_trigger_when_not_done(emu):
 
     deferred = caught.value
     assert deferred.method_name == "execute_complete"
-    assert deferred.timeout == timedelta(seconds=120)
+    # Airflow's deferral timeout is a backstop, later than the deadline the trigger itself keeps.
+    assert deferred.timeout == timedelta(seconds=120 + DEFERRAL_GRACE_SECONDS)
     classpath, kwargs = deferred.trigger.serialize()
+    deadline = datetime.fromisoformat(kwargs.pop("deadline"))
+    assert deadline - datetime.fromisoformat(kwargs.pop("waiting_since")) == timedelta(seconds=120)
     assert classpath == "airflow_provider_pcinsights.triggers.report.ReportStatusTrigger"
     assert kwargs == {
         "report_ids": ids,

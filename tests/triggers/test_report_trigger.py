@@ -90,11 +90,11 @@ def test_a_failure_status_ends_the_wait_with_a_failure_event(emu):
     assert payload["statuses"] == {ids[0]: "Paused", ids[1]: "Inactive"}
 
 
-def test_an_unknown_report_ends_the_wait_with_an_error_event(emu):
+def test_an_unknown_report_ends_the_wait_with_a_not_found_event(emu):
     unknown = "00000000-0000-0000-0000-00000000dead"
     payload = run_to_end(_trigger([emu.report_ids()[0], unknown]))
-    assert payload["status"] == "error"
-    assert "ReportNotFoundError" in payload["message"]
+    assert payload["status"] == "not_found"  # the sensor fails without a retry: none can bring it back
+    assert "unknown" in payload["message"]
     assert unknown in payload["message"]
 
 
