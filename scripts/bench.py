@@ -19,7 +19,9 @@ Every row of issue 9's table, against the emulator in a process of its own
 8-11. 1,000 ``ReportStatusTrigger(...).run()`` single-report waits on one event loop, each
    side in a fresh interpreter, against triggers with their own look-up, hook and session
    (as before issue 9).
-12. ``PauseReportOperator`` under the emulated rate limit (a token bucket), against the
+12. 200 ``ReportExportEventTrigger`` watchers against 200 ``ReportStatusTrigger`` waits of the same
+   reports on one event loop: API calls per poll interval once every trigger has polled once.
+13. ``PauseReportOperator`` under the emulated rate limit (a token bucket), against the
    limit's throughput.
 
 Every row runs the provider's public parts as a DAG would. Figures are medians of
@@ -37,6 +39,7 @@ import asyncio
 import datetime
 import gc
 import json
+import math
 import os
 import platform
 import resource
@@ -68,6 +71,8 @@ class Sizes:
     waits: int
     wait_interval: float
     wait_rounds: int
+    wait_page_size: int  # the mpn listing's page size in the waits rows
+    watched: int  # reports watched by ReportExportEventTrigger, against as many status waits
     limited_reports: int
     rate_limit: float  # calls per second
     rate_burst: int
@@ -82,8 +87,10 @@ FULL = Sizes(
     latency=0.02,
     poll_reports=200,
     waits=1000,
-    wait_interval=4.0,
+    wait_interval=5.0,
     wait_rounds=3,
+    wait_page_size=25,
+    watched=200,
     limited_reports=500,
     rate_limit=100.0,
     rate_burst=10,
@@ -99,6 +106,8 @@ QUICK = Sizes(
     waits=30,
     wait_interval=0.5,
     wait_rounds=2,
+    wait_page_size=5,
+    watched=10,
     limited_reports=20,
     rate_limit=50.0,
     rate_burst=5,
@@ -608,18 +617,26 @@ WAYS_TO_WAIT = {
 }
 
 
+# The waits rows' account: a few more reports than waits, on mpn (one id a filter: the hub reads the
+# account's listing), served in small pages, each slower than the hub's gathering window in all.
+EXTRA_REPORTS = 10
+
+
 def bench_waits(sizes: Sizes, env: dict[str, str]) -> list[Row]:
     n, rounds = sizes.waits, sizes.wait_rounds
-    with _emulator("--reports", str(n), "--program", "cmp") as emu:
-        ids = _report_ids_of_the_emulator(n)
+    account, page = n + EXTRA_REPORTS, sizes.wait_page_size
+    pages = math.ceil(account / page)
+    emulator_args = ("--reports", str(account), "--program", "mpn", "--page-size", str(page))
+    with _emulator(*emulator_args) as emu:
+        ids = _report_ids_of_the_emulator(n, "mpn")
         results = {}
         for how in ("own_session", "triggers"):
-            _fresh(emu)
+            _fresh(emu, sizes.latency)
             # Active for rounds - 1 reads, Paused from the next: every wait polls `rounds` times.
             for rid in ids:
                 emu.admin_post(
                     "status-after-reads",
-                    {"program": "cmp", "report_id": rid, "status": "Paused", "reads": rounds - 1},
+                    {"program": "mpn", "report_id": rid, "status": "Paused", "reads": rounds - 1},
                 )
             out = subprocess.run(
                 [
@@ -647,6 +664,8 @@ def bench_waits(sizes: Sizes, env: dict[str, str]) -> list[Row]:
                 raise RuntimeError(f"{n} waits ({how}) should each end in one success: {result['events']}")
             calls = _api_calls(emu)
             result["calls_per_poll"] = len([c for c in calls if c["method"] == "GET"]) / rounds
+            listing_pages = [c for c in calls if c["method"] == "GET" and "reportId" not in c["query"]]
+            result["listings"] = len(listing_pages) / pages
             result["peak_open"] = emu.admin_get("connections")["peak_open"]
             result["api_connections"] = len({c["connection"] for c in calls})
             results[how] = result
@@ -674,14 +693,18 @@ def bench_waits(sizes: Sizes, env: dict[str, str]) -> list[Row]:
             f"{n:,} deferred single-report waits on one event loop: API calls per poll interval",
             "calls_per_poll",
             "calls",
-            "<= 40",
-            40,
-            f"{n} ReportStatusTrigger(report_ids=[<one id>]).run() generators on one event loop, all started "
-            f"at once, poll_interval {sizes.wait_interval:g} s; each report reads Paused from "
+            f"<= {pages} (one listing a poll)",
+            pages,
+            f"{n} ReportStatusTrigger(report_ids=[<one id>]).run() generators on one event loop, all "
+            f"started at once, poll_interval {sizes.wait_interval:g} s, on mpn against an account of "
+            f"{account} reports served {page} to a page at {sizes.latency * 1000:g} ms a call (a listing of "
+            f"{pages} pages takes longer than the hub's gathering window); each report reads Paused from "
             f"read {rounds} on, so each trigger polls {rounds} times and yields its one success event (all "
-            f"{n} did); GET calls at the emulator / {rounds}. Through the poll hub: "
-            f"{shared['hub_stats']['reads']} shared reads, {shared['hub_stats']['lookups']} connection "
-            f"look-up(s), {shared['hub_stats']['hooks_built']} hook(s) built",
+            f"{n} did); GET calls at the emulator / {rounds}: {shared['listings']:.2f} complete listing(s) "
+            f"in {rounds} poll(s). Through the poll hub: {shared['hub_stats']['reads']} shared reads "
+            f"({shared['hub_stats']['joined']} poll(s) answered by a read already on the wire), "
+            f"{shared['hub_stats']['lookups']} connection look-up(s), {shared['hub_stats']['hooks_built']} "
+            "hook(s) built",
         ),
         against_own_sessions(
             "same: TCP+TLS connections held",
@@ -720,6 +743,120 @@ def bench_waits(sizes: Sizes, env: dict[str, str]) -> list[Row]:
             "long-lived start-up heap out of the collector's way (gc.freeze()), which is Airflow's to do.",
         ),
     ]
+
+
+def bench_watchers(sizes: Sizes) -> Row:
+    """Export watchers against status waits of as many reports, on one loop each, calls per interval."""
+    n, rounds, interval = sizes.watched, sizes.wait_rounds, sizes.wait_interval
+    account, page = sizes.waits + EXTRA_REPORTS, sizes.wait_page_size
+    goal_name = f"{n} watched reports (event triggers) on one triggerer: API calls per poll interval"
+    from airflow_provider_pcinsights.triggers.report import BaseEventTrigger
+
+    if BaseEventTrigger is None:
+        return Row(
+            goal_name,
+            0,
+            "calls",
+            None,
+            "",
+            None,
+            "",
+            "Airflow 3 only",
+            True,
+            "not measured: event-driven scheduling needs Airflow 3",
+        )
+    with _emulator("--reports", str(account), "--program", "mpn", "--page-size", str(page)) as emu:
+        os.environ.update(emu.env)
+        ids = _report_ids_of_the_emulator(n, "mpn")
+        results = {how: _steady_calls(emu, how, ids, interval, rounds, sizes.latency) for how in SIDES}
+    watch, status = results["watchers"], results["status waits"]
+    return Row(
+        goal_name=goal_name,
+        figure=watch["per_interval"],
+        unit="calls",
+        baseline=status["per_interval"],
+        baseline_label=f"{n} deferred status waits (ReportStatusTrigger) of the same reports",
+        ratio=watch["per_interval"] / max(status["per_interval"], 0.1),
+        ratio_label="of the status waits",
+        goal="<= the status waits",
+        met=watch["per_interval"] <= status["per_interval"],
+        note=(
+            f"{n} ReportExportEventTrigger and {n} ReportStatusTrigger on one event loop each, through "
+            f"the poll hub, poll_interval {interval:g} s, on mpn against an account of {account} "
+            f"reports served {page} to a page at {sizes.latency * 1000:g} ms a call; GET calls at the "
+            f"emulator over {rounds} intervals after every trigger's first poll, no export meanwhile "
+            f"({watch['executions_reads']} executions read in them). "
+            f"The first poll costs the watchers more: {watch['first_poll']} calls (the listing, and "
+            f"each report's executions once: what completed while no watcher ran), against "
+            f"{status['first_poll']}; after it they read executions only when a report's record or "
+            "schedule says an export may have come (one or two calls per export). The watchers' "
+            "cursors are in memory here (in a triggerer they are Airflow Variables: calls to Airflow, "
+            "not to the service)"
+        ),
+    )
+
+
+SIDES = ("status waits", "watchers")
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.002)
+
+
+def _steady_calls(
+    emu: Any, how: str, ids: list[str], interval: float, rounds: int, latency: float
+) -> dict[str, Any]:
+    from airflow_provider_pcinsights.triggers import _cursors
+    from airflow_provider_pcinsights.triggers._hub import poll_hub
+    from airflow_provider_pcinsights.triggers.report import ReportExportEventTrigger, ReportStatusTrigger
+
+    _fresh(emu, latency)
+    old_store = _cursors.use_store(_cursors.MemoryStore())
+
+    def trigger(rid: str) -> Any:
+        if how == "watchers":
+            return ReportExportEventTrigger(report_id=rid, poll_interval=interval)
+        return ReportStatusTrigger(  # never met: the reports stay Active
+            report_ids=[rid], target_statuses=["Inactive"], failure_statuses=[], poll_interval=interval
+        )
+
+    async def main() -> dict[str, Any]:
+        hub = poll_hub()
+
+        async def run(rid: str) -> None:
+            async for _ in trigger(rid).run():
+                pass
+
+        tasks = [asyncio.ensure_future(run(rid)) for rid in ids]
+        try:
+            while hub.stats.reads < 1 or hub.stats.requests < len(ids):  # every trigger's first poll
+                await asyncio.sleep(0.05)
+            # Counted half an interval after the first shared read to half an interval after the one
+            # `rounds` later (a read is over by then): whole intervals, edges where nothing is read.
+            await _until(lambda: hub.stats.reads >= 1)
+            await asyncio.sleep(interval / 2)
+            first_poll = len([c for c in _api_calls(emu) if c["method"] == "GET"])
+            await _until(lambda: hub.stats.reads >= 1 + rounds)
+            await asyncio.sleep(interval / 2)
+            calls = [c for c in _api_calls(emu) if c["method"] == "GET"]
+            total = len(calls)
+            executions = len([c for c in calls[first_poll:] if "/execution/" in c["path"]])
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await hub.wait_closed()
+        return {
+            "first_poll": first_poll,
+            "per_interval": (total - first_poll) / rounds,
+            "executions_reads": executions,
+        }
+
+    try:
+        return asyncio.run(main())
+    finally:
+        _cursors.use_store(old_store)
 
 
 def waits_scenario(how: str, waits: int, interval: float) -> dict[str, Any]:
@@ -763,7 +900,7 @@ def waits_scenario(how: str, waits: int, interval: float) -> dict[str, Any]:
     wait = trigger_run if how == "triggers" else with_its_own_session
 
     async def main() -> dict[str, Any]:
-        ids = _report_ids_of_the_emulator(waits)
+        ids = _report_ids_of_the_emulator(waits, "mpn")
         stalls: list[float] = []
         done = asyncio.Event()
 
@@ -809,11 +946,11 @@ def waits_scenario(how: str, waits: int, interval: float) -> dict[str, Any]:
     return asyncio.run(main())
 
 
-def _report_ids_of_the_emulator(count: int) -> list[str]:
-    """The emulator's seeded cmp report ids (deterministic), without asking it."""
+def _report_ids_of_the_emulator(count: int, program: str = "cmp") -> list[str]:
+    """The emulator's seeded report ids (deterministic), without asking it."""
     from airflow_provider_pcinsights.emulator.state import seeded_report_id
 
-    return [seeded_report_id("cmp", index) for index in range(count)]
+    return [seeded_report_id(program, index) for index in range(count)]
 
 
 def _rss_mib() -> float:
@@ -951,6 +1088,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--waits-scenario", choices=tuple(WAYS_TO_WAIT), help=argparse.SUPPRESS)
     parser.add_argument("--waits", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--interval", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--only", action="append", help="run only the steps whose name contains this")
     args = parser.parse_args(argv)
     if args.waits_scenario:  # the child process of bench_waits
         print(json.dumps(waits_scenario(args.waits_scenario, args.waits, args.interval)))
@@ -968,9 +1106,12 @@ def main(argv: list[str] | None = None) -> int:
         ("bulk pause", lambda: bench_bulk_pause(sizes)),
         ("one poll", lambda: bench_one_poll(sizes)),
         ("deferred waits", lambda: bench_waits(sizes, env)),
+        ("export watchers", lambda: bench_watchers(sizes)),
         ("rate limit", lambda: bench_rate_limited(sizes)),
     ]
     for name, step in steps:
+        if args.only and not any(part in name for part in args.only):
+            continue
         step_start = time.perf_counter()
         print(f"bench: {name}...", file=sys.stderr, flush=True)
         produced = step()

@@ -27,6 +27,7 @@ ROWS = [
     "same: TCP+TLS connections held",
     "same: memory added",
     "same: longest event-loop stall, start-up included",
+    "watched reports (event triggers) on one triggerer: API calls per poll interval",
     "bulk pause under the service's rate limit",
 ]
 

@@ -66,6 +66,9 @@ log = logging.getLogger(__name__)
 # How long a read waits for others to join its call: the triggers woken at one tick, or started
 # together, arrive within it.
 GATHER_SECONDS = 0.1
+# Readers that keep arriving (1,000 triggers started one a turn of the loop) are gathered until none
+# came for GATHER_SECONDS, but no longer than this.
+GATHER_MAX_SECONDS = 1.0
 # Readers woken per turn of the loop when an answer is handed out: each then judges its reports,
 # and a thousand doing so in one turn would hold the loop.
 DELIVERY_SLICE = 50
@@ -132,6 +135,8 @@ class HubStats:
     hooks_closed: int = 0
     reads: int = 0  # calls of hook.get_reports
     requests: int = 0  # reads asked for by readers
+    joined: int = 0  # reads answered by a read already in flight
+    calls: int = 0  # reader.call()s made (identical ones at once are one)
 
 
 class PollHub:
@@ -205,6 +210,8 @@ class Reader:
         self.hook_params = hook_params
         self._shared: _Shared | None = None
         self._last_read_at: float | None = None  # when the read that served this reader last was gathered
+        self.interval: float | None = None  # its poll interval, once it has slept
+        self.ids: list[str] = []  # the ids it read last
 
     async def __aenter__(self) -> Reader:
         if self._shared is not None:
@@ -230,16 +237,10 @@ class Reader:
 
     async def call(self, function: Callable[..., Any], *args: Any) -> Any:
         """``function(hook, *args)`` in a worker thread with the shared hook (a read that cannot be
-        batched, such as a report's executions): shares the look-up and the session, not the call."""
+        batched, such as a report's executions): shares the look-up and the session; the same call
+        (function and arguments) asked for while one is in flight waits for that one's answer."""
         shared = self._entered()
-        lease = await shared.lease()
-        try:
-            return await run_blocking(function, lease.hook, *args)
-        except (AuthenticationError, PermissionDeniedError):
-            shared.stale = True
-            raise
-        finally:
-            shared.release(lease)
+        return await shared.call(function, args)
 
     async def sleep(self, interval: float) -> None:
         """Sleep until the next shared tick of this interval at least half an interval after the last read.
@@ -253,6 +254,7 @@ class Reader:
         if not interval > 0:
             await asyncio.sleep(0)
             return
+        self.interval = interval
         now = asyncio.get_running_loop().time()
         await asyncio.sleep(next_tick(self._last_read_at, now, interval) - now)
 
@@ -288,6 +290,41 @@ def _new_future() -> asyncio.Future[Any]:
     return asyncio.get_running_loop().create_future()
 
 
+class _InFlight:
+    """The read under way: which ids it asks for, and its answer for readers that arrive meanwhile."""
+
+    def __init__(self, ids: list[str], batched_at: float | None) -> None:
+        self.folded = {rid.casefold() for rid in ids}
+        self.batched_at = batched_at
+        self.done = _new_future()
+        self.by_fold: dict[str, dict[str, Any]] = {}
+        self.error: BaseException | None = None
+        self.bad: dict[str, BaseException] = {}  # one report's error (unreadable): only its readers'
+
+    def settle(self, outcome: dict[str, dict[str, Any]] | BaseException, bad: str | None = None) -> None:
+        if self.done.done():
+            return
+        if bad is not None and isinstance(outcome, BaseException):
+            self.bad[bad] = outcome
+            self.folded.discard(bad)
+            return
+        if isinstance(outcome, BaseException):
+            self.error = outcome
+        else:
+            self.by_fold = outcome
+        self.done.set_result(None)
+
+    async def answer_for(self, reader: Reader, ids: list[str]) -> dict[str, dict[str, Any]]:
+        await asyncio.shield(self.done)
+        reader._last_read_at = self.batched_at
+        for rid in ids:
+            if rid.casefold() in self.bad:
+                raise _own_copy(self.bad[rid.casefold()])
+        if self.error is not None:
+            raise _own_copy(self.error)
+        return _pick(ids, self.by_fold)
+
+
 class _Shared:
     """What the readers of one connection and hook parameters share."""
 
@@ -305,13 +342,21 @@ class _Shared:
         self._lookup_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._retired = False
+        self._inflight: _InFlight | None = None  # the read under way
+        self._calls: dict[tuple[Any, ...], asyncio.Future[Any]] = {}  # reader.call()s under way
 
     # -- reading ------------------------------------------------------------------------
 
     async def read(self, reader: Reader, ids: list[str]) -> dict[str, dict[str, Any]]:
+        reader.ids = ids
+        self.hub.stats.requests += 1
+        inflight = self._inflight
+        if inflight is not None and {rid.casefold() for rid in ids} <= inflight.folded:
+            # A poll that fell due while a read covering it is under way: that read's answer.
+            self.hub.stats.joined += 1
+            return await inflight.answer_for(reader, ids)
         request = _Request(reader, ids)
         self.pending.append(request)
-        self.hub.stats.requests += 1
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())
         try:
@@ -328,7 +373,7 @@ class _Shared:
         """Gather, read once for every pending request, hand the answers out; again while some wait."""
         try:
             while self.pending:
-                await asyncio.sleep(self.hub.gather_seconds)
+                await self._gather()
                 batch = [r for r in self.pending if not r.future.done()]
                 self.pending = []
                 gathered = asyncio.get_running_loop().time()
@@ -345,15 +390,43 @@ class _Shared:
                 raise
             log.exception("The poll hub failed to serve %d read(s) of %s", len(waiting), self.conn_id)
 
+    async def _gather(self) -> None:
+        """Wait for the readers due together: until none came for ``gather_seconds`` (at most
+        ``GATHER_MAX_SECONDS``), so a crowd that takes a while to arrive is still one read."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(GATHER_MAX_SECONDS, self.hub.gather_seconds)
+        while True:
+            count = len(self.pending)
+            await asyncio.sleep(self.hub.gather_seconds)
+            if len(self.pending) == count or loop.time() >= deadline:
+                return
+
+    def _companions(self, batch: list[_Request]) -> list[str]:
+        """The ids of the readers that poll on the same interval as this batch's but did not make it
+        into the batch (they fell due together, and are on their way): read with it, a reader that
+        arrives while it is under way is answered by it instead of by a second read."""
+        intervals = {request.reader.interval for request in batch}
+        asking = {id(request.reader) for request in batch}
+        return [
+            rid
+            for reader in self.readers
+            if id(reader) not in asking and reader.interval in intervals
+            for rid in reader.ids
+        ]
+
     async def _serve(self, batch: list[_Request]) -> None:
         try:
             lease = await self.lease()
         except Exception as exc:
             await self._deliver([(request, exc) for request in batch])
             return
+        companions = self._companions(batch)
+        inflight = None
         try:
             while batch:
-                ids = list({rid.casefold(): rid for request in batch for rid in request.ids}.values())
+                asked = [rid for request in batch for rid in request.ids] + companions
+                ids = list({rid.casefold(): rid for rid in asked}.values())
+                inflight = self._inflight = _InFlight(ids, batch[0].batched_at)
                 self.hub.stats.reads += 1
                 try:
                     records = await run_blocking(lease.hook.get_reports, ids)
@@ -362,18 +435,56 @@ class _Shared:
                     # are read again without it.
                     bad = (exc.report_id or "").casefold()
                     hit = [r for r in batch if bad in r.folded]
-                    if not hit:
+                    if not hit and bad not in {rid.casefold() for rid in companions}:
                         raise
+                    inflight.settle(exc, bad)
                     await self._deliver([(request, exc) for request in hit])
                     batch = [r for r in batch if bad not in r.folded]
+                    companions = [rid for rid in companions if rid.casefold() != bad]
                     continue
                 by_fold = {rid.casefold(): record for rid, record in records.items()}
+                inflight.settle(by_fold)
                 await self._deliver([(request, _pick(request.ids, by_fold)) for request in batch])
                 return
         except Exception as exc:
             if isinstance(exc, (AuthenticationError, PermissionDeniedError)):
                 self.stale = True
+            if inflight is not None:
+                inflight.settle(exc)
             await self._deliver([(request, exc) for request in batch])
+        finally:
+            if inflight is not None:
+                inflight.settle(RuntimeError("the poll hub's read ended without an answer"))
+            if self._inflight is inflight:
+                self._inflight = None
+            self.release(lease)
+
+    async def call(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """``function(hook, *args)`` in a worker thread; the same call already under way is awaited."""
+        key = (function, *args)
+        try:
+            running = self._calls.get(key)
+        except TypeError:  # arguments that cannot be compared: no sharing
+            running, key = None, None
+        if running is None:
+            self.hub.stats.calls += 1
+            running = asyncio.ensure_future(self._call(function, args))
+            if key is not None:
+                self._calls[key] = running
+                running.add_done_callback(lambda _, key=key: self._calls.pop(key, None))
+        await asyncio.wait([running])  # a reader cancelled here leaves the call to the others
+        error = running.exception()
+        if error is not None:
+            raise _own_copy(error)
+        return running.result()
+
+    async def _call(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        lease = await self.lease()
+        try:
+            return await run_blocking(function, lease.hook, *args)
+        except (AuthenticationError, PermissionDeniedError):
+            self.stale = True
+            raise
         finally:
             self.release(lease)
 
