@@ -24,7 +24,7 @@ LINES := af2 af3 floor-af2 floor-af3
 LINE_af2 := AF2
 LINE_af3 := AF3
 
-.PHONY: help install demo test $(addprefix test-,$(LINES)) test-lines lint format bench reliability clean
+.PHONY: help install demo test $(addprefix test-,$(LINES)) test-engine test-lines lint format bench reliability clean
 
 help:
 	@echo "make demo   run the example DAG against the local emulator and show what happened"
@@ -59,6 +59,14 @@ $(UV):
 
 install: $(foreach line,$(LINES),.venv-$(line)/.installed)
 
+# The engine suite (tests/engine): Airflow 3 on PostgreSQL with its real scheduler and two triggerers.
+# Its environment is the only one with the PostgreSQL drivers (psycopg2 for Airflow, asyncpg for its
+# asynchronous connections); the server itself is Debian's postgresql package (see the README).
+.venv-engine/.installed: pyproject.toml Makefile | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-engine
+	$(UV) pip install --quiet --python .venv-engine/bin/python -e ".[dev]" "$(AF3_SPEC)" psycopg2-binary asyncpg
+	touch $@
+
 lint: .venv-af3/.installed
 	.venv-af3/bin/ruff check .
 	.venv-af3/bin/ruff format --check .
@@ -83,8 +91,12 @@ test-floor-af2: .venv-floor-af2/.installed
 test-floor-af3: .venv-floor-af3/.installed
 	$(call FLOOR_PYTEST,.venv-floor-af3)
 
-test-lines: install
-	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target $(addprefix test-,$(LINES))
+test-engine: .venv-engine/.installed
+	.venv-engine/bin/python -m pytest tests/engine $(PYTEST_ARGS)
+
+# The engine suite first: it is the longest, and runs beside the lines rather than after them.
+test-lines: install .venv-engine/.installed
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-engine $(addprefix test-,$(LINES))
 
 test: lint
 	$(MAKE) --no-print-directory test-lines
@@ -100,5 +112,5 @@ reliability: .venv-af3/.installed
 	.venv-af3/bin/python scripts/reliability.py
 
 clean:
-	rm -rf .venv .venv-af2 .venv-af3 .venv-floor-af2 .venv-floor-af3 \
-		.airflow-test .airflow-demo .airflow-e2e .airflow-reliability .pytest_cache .ruff_cache
+	rm -rf .venv .venv-af2 .venv-af3 .venv-floor-af2 .venv-floor-af3 .venv-engine \
+		.airflow-test .airflow-demo .airflow-e2e .airflow-reliability .airflow-engine .pytest_cache .ruff_cache
