@@ -8,6 +8,14 @@ pause itself fails on its last try, it resumes what it had paused before failing
 (a failed setup gets no teardown); a retried or killed pause still knows what its
 earlier tries paused.
 
+It is what a backfill looks like in production: scheduled daily, with ``catchup``
+from its start date and up to three runs at once (``max_active_runs=3``). Every
+run pauses the same reports, and that is safe: a pause is a *hold*. A report held
+by several runs stays paused until the last of them restores it, and only that
+restore resumes it (the restores of the others log "stays Paused: still held by
+..."). The pause and restore tasks run in the pool ``pcinsights_holds`` of one slot,
+which the provider creates when the scheduler starts.
+
 Which reports: the ``report_ids`` param (trigger the DAG with
 ``{"report_ids": ["<id>", ...]}``), defaulting to the comma-separated ids in the
 ``PCINSIGHTS_REPORT_IDS`` environment variable. The connection is
@@ -28,9 +36,10 @@ DEFAULT_REPORT_IDS = [i.strip() for i in os.environ.get("PCINSIGHTS_REPORT_IDS",
 
 with DAG(
     dag_id="example_pause_reports_for_backfill",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    catchup=True,  # one run per date since start_date: several at once, all pausing the same reports
+    max_active_runs=3,
     render_template_as_native_obj=True,  # "{{ params.report_ids }}" renders to a list, not its text
     params={
         "report_ids": Param(DEFAULT_REPORT_IDS, type="array", description="Report ids to pause."),
@@ -56,7 +65,7 @@ with DAG(
 
     restore_reports = ResumeReportOperator(
         task_id="restore_reports",
-        paused_by="pause_reports",  # exactly the reports pause_reports paused in this run
+        paused_by="pause_reports",  # gives back this run's holds; resumes what no other run still holds
         retries=2,
     )
 

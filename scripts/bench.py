@@ -74,6 +74,7 @@ class Sizes:
     wait_page_size: int  # the mpn listing's page size in the waits rows
     watched: int  # reports watched by ReportExportEventTrigger, against as many status waits
     limited_reports: int
+    overlap_reports: int
     rate_limit: float  # calls per second
     rate_burst: int
 
@@ -92,6 +93,7 @@ FULL = Sizes(
     wait_page_size=25,
     watched=200,
     limited_reports=500,
+    overlap_reports=100,
     rate_limit=100.0,
     rate_burst=10,
 )
@@ -109,6 +111,7 @@ QUICK = Sizes(
     wait_page_size=5,
     watched=10,
     limited_reports=20,
+    overlap_reports=10,
     rate_limit=50.0,
     rate_burst=5,
 )
@@ -506,6 +509,93 @@ def bench_bulk_pause(sizes: Sizes) -> list[Row]:
             if_missed=_why_not_ideal(serial_s, default_s, calls, latency),
         ),
     ]
+
+
+class _TaskInstance:
+    """What the pause and restore read of a task instance in a DAG run: ids, XCom, the run's state."""
+
+    def __init__(self, xcom: dict[tuple[str, str], Any], run_id: str, task_id: str) -> None:
+        self.xcom, self.dag_id, self.run_id, self.task_id = xcom, "bench_overlap", run_id, task_id
+        self.map_index, self.try_number, self.max_tries = -1, 1, 0
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[(self.run_id, key)] = value
+
+    def xcom_pull(self, task_ids: str, key: str) -> Any:
+        return self.xcom.get((self.run_id, key))
+
+    @staticmethod
+    def get_dagrun_state(dag_id: str, run_id: str) -> str:
+        return "running"
+
+
+def bench_overlapping_runs(sizes: Sizes) -> Row:
+    """20 runs hold the same 100 reports at once: all pauses first, then all restores (the most overlap).
+
+    The operators run as in a DAG run (a task instance in the context), with the hold table in
+    memory instead of Airflow's Variables (no scheduler here): the row counts the calls to the service.
+    """
+    from airflow_provider_pcinsights import holds
+    from airflow_provider_pcinsights.operators.report import PauseReportOperator, ResumeReportOperator
+
+    runs, n, latency = 20, sizes.overlap_reports, sizes.latency
+    table: dict[str, Any] = {}
+    store_calls = {"get": 0, "set": 0}
+
+    def get(self: Any, key: str) -> Any:
+        store_calls["get"] += 1
+        return table.get(key)
+
+    def put(self: Any, key: str, value: Any) -> None:
+        store_calls["set"] += 1
+        table[key] = json.loads(json.dumps(value))
+
+    saved = holds._SdkStore.get, holds._SdkStore.set
+    holds._SdkStore.get, holds._SdkStore.set = get, put  # type: ignore[method-assign]
+    try:
+        with _emulator("--reports", str(n), "--program", "cmp") as emu:
+            os.environ.update(emu.env)
+            ids = [r["ReportId"] for r in emu.admin_get("reports", program="cmp")][:n]
+            _sign_in_once()
+            _fresh(emu, latency)
+            xcom: dict[tuple[str, str], Any] = {}
+            start = time.perf_counter()
+            for k in range(runs):
+                ti = _TaskInstance(xcom, f"run_{k}", "pause")
+                PauseReportOperator(task_id="pause", report_id=ids).execute({"ti": ti})
+            held_to_the_end = True
+            for k in range(runs):
+                ti = _TaskInstance(xcom, f"run_{k}", "restore")
+                ResumeReportOperator(task_id="restore", paused_by="pause").execute({"ti": ti})
+                if k < runs - 1:
+                    statuses = {r["ReportStatus"] for r in emu.admin_get("reports", program="cmp")[:n]}
+                    held_to_the_end &= statuses == {"Paused"}
+            elapsed = time.perf_counter() - start
+            calls = _api_calls(emu)
+    finally:
+        holds._SdkStore.get, holds._SdkStore.set = saved  # type: ignore[method-assign]
+    puts = [c for c in calls if c["method"] == "PUT"]
+    reads = len(calls) - len(puts)
+    pauses = sum(1 for c in puts if "/pause/" in c["path"])
+    resumes = len(puts) - pauses
+    ideal_reads = 2 * runs * -(-n // 50)
+    ideal = 2 * n + ideal_reads
+    met = pauses == n and resumes == n and reads <= ideal_reads and held_to_the_end
+    return Row(
+        goal_name=f"{runs} overlapping runs of {n} shared reports: API calls",
+        figure=len(calls),
+        unit="calls",
+        baseline=ideal,
+        baseline_label=f"{n} pauses + {n} resumes + one batched read per task ({ideal_reads})",
+        ratio=len(calls) / ideal,
+        ratio_label="of that",
+        goal=f"{n} pauses + {n} resumes in all, <= {ideal_reads} reads, all Paused until the last restore",
+        met=met,
+        note=f"{pauses} pauses, {resumes} resumes, {reads} reads in {elapsed:.2f} s; each of the "
+        f"{2 * runs} tasks read the hold table once ({store_calls['get']} Variable reads in all) and wrote "
+        f"{store_calls['set']} shard writes in all (at most {holds.SHARDS} per task, whatever the number of "
+        f"reports); every report stayed Paused until the last restore: {held_to_the_end}",
+    )
 
 
 def _why_not_ideal(serial_s: float, default_s: float, calls: int, latency: float) -> str:
@@ -1096,6 +1186,7 @@ def main(argv: list[str] | None = None) -> int:
         ("token reuse", lambda: bench_token_reuse(sizes)),
         ("per-call overhead", lambda: bench_overhead(sizes)),
         ("bulk pause", lambda: bench_bulk_pause(sizes)),
+        ("overlapping runs", lambda: bench_overlapping_runs(sizes)),
         ("one poll", lambda: bench_one_poll(sizes)),
         ("deferred waits", lambda: bench_waits(sizes, env)),
         *([("export watchers", lambda: bench_watchers(sizes))] if _airflow_major() >= 3 else []),

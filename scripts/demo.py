@@ -145,7 +145,7 @@ def main() -> int:
     )
     try:
         emulator.start()
-        return show(emulator, request_log, airflow_log)
+        return show(emulator, request_log, airflow_log) or show_overlapping_runs(emulator, request_log)
     except (DemoFailed, EmulatorProcessError) as failure:
         say(f"\nDEMO FAILED: {failure}")
         return 1
@@ -201,6 +201,99 @@ def show(emulator: EmulatorProcess, request_log: Path, airflow_log: Path) -> int
         "\nOK: the reports were paused during the backfill; the ones that were active are active again,"
         " the one paused before the run is still paused, and the next export is in "
         f"{EXPORT.relative_to(REPO)}, fetched without the token."
+    )
+    return 0
+
+
+OVERLAP_DAG_ID = "example_pause_reports_for_backfill"
+# The first run's backfill outlasts the second run's start-up (about 20 s of `airflow dags test` on
+# 2 busy cores), its pause and its backfill: the second run's restore comes first and must leave the
+# report Paused; the first run's, the last holder's, resumes it.
+OVERLAP_BACKFILL_SECONDS = {"first": 40, "second": 2}
+
+
+def show_overlapping_runs(emulator: EmulatorProcess, request_log: Path) -> int:
+    """Two runs of the backfill example hold one report at once: only the last holder resumes it.
+
+    ``airflow dags test`` ignores pools (a scheduler would run the pauses and restores one at a
+    time in the pool ``pcinsights_holds``), so the second run is started once the first has paused.
+    """
+    program = emulator.connection.get("extra", {}).get("program", "mpn")
+    shared = list(report_statuses(emulator, program))[REPORTS - 1]  # Active again after the first part
+    emulator.admin_post("report-status", {"program": program, "report_id": shared, "status": "Active"})
+    name = report_statuses(emulator, program)[shared].get("ReportName", shared)
+    log_file = HOME / "airflow-overlap.log"
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(HOME),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        **emulator.env,
+    }
+    heading(
+        f"Two overlapping runs of {OVERLAP_DAG_ID}, both pausing {name}   "
+        f"(output: {log_file.relative_to(REPO)})"
+    )
+    started = datetime.now(timezone.utc)
+    processes = {}
+    for n, (run, seconds) in enumerate(OVERLAP_BACKFILL_SECONDS.items()):
+        conf = json.dumps({"report_ids": [shared], "backfill_seconds": seconds})
+        when = f"2026-11-0{n + 1}T00:00:00+00:00"
+        with (HOME / f"airflow-overlap-{run}.log").open("w") as out:
+            processes[run] = subprocess.Popen(
+                [sys.executable, "-m", "airflow", "dags", "test", OVERLAP_DAG_ID, when, "--conf", conf],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        say(f"   {run} run (logical date {when[:10]}): backfill of {seconds} s")
+        deadline = time.monotonic() + 120
+        while report_statuses(emulator, program)[shared]["ReportStatus"] != "Paused":
+            if processes[run].poll() is not None or time.monotonic() > deadline:
+                raise DemoFailed(f"the {run} run never paused {name}; see HOME/airflow-overlap-{run}.log")
+            time.sleep(0.2)
+    codes = {run: process.wait(timeout=300) for run, process in processes.items()}
+    with log_file.open("w") as out:
+        for run in processes:
+            out.write((HOME / f"airflow-overlap-{run}.log").read_text())
+    with sqlite3.connect(HOME / "airflow.db") as db:
+        rows = db.execute(
+            "SELECT run_id, task_id, state, start_date, end_date FROM task_instance "
+            "WHERE dag_id = ? ORDER BY start_date",
+            (OVERLAP_DAG_ID,),
+        ).fetchall()
+    runs = {run_id: run for run_id, run in zip(sorted({r[0] for r in rows}), processes, strict=False)}
+    events = [
+        (parse_time(moment), f"{runs[run_id]} run: task {task_id} {verb}")
+        for run_id, task_id, state, start, end in rows
+        for moment, verb in ((start, "starts"), (end, f"ends: {state}"))
+        if parse_time(moment) and parse_time(moment) >= started
+    ]
+    log = [json.loads(line) for line in request_log.read_text().splitlines()]
+    changes = [c for c in status_changes(log, [shared]) if c["time"] >= started]
+    events += [
+        (c["time"], f"    {c['path'].rstrip('/').split('/')[-2]:<6} {name} -> {c['report_status']}")
+        for c in changes
+    ]
+    origin = min(moment for moment, _ in events)
+    for moment, text in sorted(events, key=lambda event: event[0]):
+        say(f"   +{(moment - origin).total_seconds():5.1f}s  {text}")
+    resumes = [c["time"] for c in changes if "/resume/" in c["path"]]
+    backfill_ends = [parse_time(r[4]) for r in rows if r[1] == "backfill" and parse_time(r[4])]
+    problems = [f"airflow dags test ({run} run) exited {code}" for run, code in codes.items() if code]
+    if len(resumes) != 1 or len([c for c in changes if "/pause/" in c["path"]]) != 1:
+        problems.append(f"{name} was paused and resumed {len(changes)} times in all, not once each")
+    elif len(backfill_ends) != 2 or resumes[0] < max(backfill_ends):
+        problems.append(f"{name} was resumed before the last backfill ended")
+    restores = sorted((parse_time(r[4]), runs[r[0]]) for r in rows if r[1] == "restore_reports" and r[4])
+    if len(restores) != 2 or restores[0][1] != "second":
+        problems.append("the second run did not end first: the runs did not overlap (a busy machine?)")
+    if problems:
+        raise DemoFailed("; ".join(problems) + f" (see {log_file})")
+    say(
+        f"\nOK: {name} was paused once, by the first run, and held by both; the second run's restore left "
+        "it Paused (the first run still held it); the first run's restore, the last holder's, resumed it."
     )
     return 0
 

@@ -24,6 +24,7 @@ ROWS = [
     "default settings: API calls",
     "same: speed-up over one at a time",
     "same: time vs ideal",
+    "overlapping runs of",
     "one sensor poke / one trigger poll over",
     "deferred single-report waits on one event loop: API calls per poll interval",
     "same: TCP+TLS connections held",
@@ -85,6 +86,7 @@ def test_the_quick_benchmark_measures_every_row_and_writes_the_page(tmp_path):
     assert len(by_part["ReportStatusTrigger"]) == 2 + (AIRFLOW_MAJOR >= 3)
     # What does not depend on timing holds even at tiny sizes.
     by_name = dict(zip(ROWS, measured, strict=True))
+    assert by_name["overlapping runs of"]["met"]  # one pause and one resume per report, held to the last
     assert by_name["token requests per credential per process"]["figure"] == 1
     assert (
         by_name["one sensor poke / one trigger poll over"]["figure"]
