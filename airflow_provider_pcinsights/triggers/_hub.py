@@ -197,8 +197,12 @@ class PollHub:
         closing.add_done_callback(self._closing.discard)
 
     async def _close(self, lease: _Lease) -> None:
-        await run_blocking(lease.hook.close)
-        self.stats.hooks_closed += 1
+        try:
+            await run_blocking(lease.hook.close)
+        except Exception as exc:  # nobody awaits this: say it, and let the session go
+            log.warning("Could not close the session of %s: %s", lease.hook.conn_id, exc)
+        finally:
+            self.stats.hooks_closed += 1
 
 
 class Reader:
@@ -371,6 +375,7 @@ class _Shared:
 
     async def _flush(self) -> None:
         """Gather, read once for every pending request, hand the answers out; again while some wait."""
+        batch: list[_Request] = []
         try:
             while self.pending:
                 await self._gather()
@@ -381,14 +386,25 @@ class _Shared:
                     request.batched_at = gathered
                 if batch:
                     await self._serve(batch)
+                batch = []
         except BaseException as exc:  # a bug here must not leave a reader waiting for ever
-            waiting = [r for r in self.pending if not r.future.done()]
+            # Every reader of the read under way and every one waiting for the next gets the
+            # error (its own copy; a RuntimeError for a BaseException, which not every reader
+            # catches). A cancelled flusher is a loop shutting down: its readers are
+            # cancelled with it, not failed.
+            waiting = [r for r in [*batch, *self.pending] if not r.future.done()]
             self.pending = []
+            failure = exc if isinstance(exc, Exception) else _hub_stopped(exc, self.conn_id)
             for request in waiting:
-                request.future.set_exception(_own_copy(exc))
-            if not isinstance(exc, Exception):
+                if isinstance(exc, asyncio.CancelledError):
+                    request.future.cancel()
+                else:
+                    request.future.set_exception(_own_copy(failure))
+            if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
                 raise
-            log.exception("The poll hub failed to serve %d read(s) of %s", len(waiting), self.conn_id)
+            log.error(
+                "The poll hub failed to serve %d read(s) of %s", len(waiting), self.conn_id, exc_info=exc
+            )
 
     async def _gather(self) -> None:
         """Wait for the readers due together: until none came for ``gather_seconds`` (at most
@@ -565,6 +581,11 @@ def _fingerprint(connection: Any) -> str:
     """What a hook is built from; a change (a rotated secret, another host) means a new hook."""
     fields = ("conn_type", "host", "login", "password", "schema", "port", "extra")
     return json.dumps([str(getattr(connection, name, None)) for name in fields])
+
+
+def _hub_stopped(error: BaseException, conn_id: str) -> RuntimeError:
+    """What the readers of a read that ended on something other than an ``Exception`` get."""
+    return RuntimeError(f"the poll hub's read of {conn_id} ended: {type(error).__name__}: {error}")
 
 
 def _own_copy(error: BaseException) -> BaseException:

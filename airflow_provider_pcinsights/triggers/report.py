@@ -15,31 +15,40 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import importlib
+import sys
+import weakref
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_pcinsights.exceptions import ReportNotFoundError
-from airflow_provider_pcinsights.export_events import (
-    ExportCursor,
-    ReadPlan,
-    cursor_key,
-    new_exports,
-    newest_generated,
-    payload,
-    utc_now,
-)
-from airflow_provider_pcinsights.report_ids import normalize_report_ids, validate_report_id
-from airflow_provider_pcinsights.triggers._cursors import CursorStore, cursor_store
-from airflow_provider_pcinsights.triggers._hub import Reader, poll_hub
-from airflow_provider_pcinsights.wait_conditions import ExecutionCondition, StatusCondition
-from airflow_provider_pcinsights.waiting import TRANSIENT_ERRORS, Condition, Wait, timed_out_message
+if TYPE_CHECKING:
+    from airflow_provider_pcinsights.export_events import ExportCursor
+    from airflow_provider_pcinsights.triggers._cursors import CursorStore
+    from airflow_provider_pcinsights.triggers._hub import Reader
+    from airflow_provider_pcinsights.waiting import Condition
 
 try:  # Airflow 3.0 and later: what an AssetWatcher accepts
     from airflow.triggers.base import BaseEventTrigger
 except ImportError:  # Airflow 2: no event-driven scheduling
     BaseEventTrigger = None  # type: ignore[assignment,misc]
+
+# What a wait runs on. The triggerer imports this module on its event loop (the class named by
+# the trigger's classpath), and, without bytecode files, an import compiles: these are imported in
+# a worker thread when the first trigger of a loop starts, never on the loop (see _off_loop_imports).
+_WAIT_MODULES = (
+    "airflow_provider_pcinsights._loop_threads",
+    "airflow_provider_pcinsights.triggers._hub",
+    "airflow_provider_pcinsights.wait_conditions",
+    "airflow_provider_pcinsights.export_events",
+    "airflow_provider_pcinsights.triggers._cursors",
+)
+_imports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]] = (
+    weakref.WeakKeyDictionary()
+)
+# Not the trigger's to turn into an event: its cancellation, the process ending, the generator closing.
+_NOT_OURS = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
 
 NEEDS_AIRFLOW_3 = (
     "ReportExportEventTrigger schedules DAGs on a report's exports through an AssetWatcher, which needs "
@@ -139,8 +148,13 @@ class _ReportWaitTrigger(BaseTrigger):
         latest: dict[str, Any] = {}
         try:
             payload = await self._wait(latest)
-        except Exception as exc:  # never raise: the task must learn why the wait ended
-            payload = {"status": "error", "message": f"{type(exc).__name__}: {exc}", self.value_key: latest}
+        except _NOT_OURS:
+            raise
+        except BaseException as exc:  # never raise: the task must learn why the wait ended, and
+            # nothing of ours may reach the triggerer's loop (a BaseException from a bug neither)
+            payload = {"status": "error", "message": _describe(exc), self.value_key: latest}
+            if not isinstance(exc, Exception) or not _expected(exc):
+                self.log.error("The wait ended on an unexpected error: %s", payload["message"], exc_info=exc)
         yield TriggerEvent(payload)
 
     async def _wait(self, latest: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +164,12 @@ class _ReportWaitTrigger(BaseTrigger):
         is left (also when the trigger is cancelled) before this returns: a trigger run twice,
         or started again by another triggerer, simply reads again.
         """
+        await _off_loop_imports()
+        from airflow_provider_pcinsights.exceptions import ReportNotFoundError
+        from airflow_provider_pcinsights.report_ids import normalize_report_ids
+        from airflow_provider_pcinsights.triggers._hub import poll_hub
+        from airflow_provider_pcinsights.waiting import Wait, timed_out_message
+
         report_ids, _ = normalize_report_ids(self.report_ids)
         condition = self.condition()
         deadline = _utc(self.deadline, "deadline")
@@ -220,6 +240,8 @@ class ReportStatusTrigger(_ReportWaitTrigger):
         self.failure_statuses = list(failure_statuses)
 
     def condition(self) -> Condition:
+        from airflow_provider_pcinsights.wait_conditions import StatusCondition
+
         return StatusCondition(self.target_statuses, self.failure_statuses)
 
     def condition_kwargs(self) -> dict[str, Any]:
@@ -254,6 +276,8 @@ class ReportExecutionTrigger(_ReportWaitTrigger):
         self.completed_after = completed_after
 
     def condition(self) -> Condition:
+        from airflow_provider_pcinsights.wait_conditions import ExecutionCondition
+
         return ExecutionCondition(self.completed_after)
 
     def condition_kwargs(self) -> dict[str, Any]:
@@ -311,6 +335,21 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         _require_airflow_3()
+        await _off_loop_imports()
+        from airflow_provider_pcinsights.exceptions import ReportNotFoundError
+        from airflow_provider_pcinsights.export_events import (
+            ReadPlan,
+            cursor_key,
+            new_exports,
+            newest_generated,
+            payload,
+            utc_now,
+        )
+        from airflow_provider_pcinsights.report_ids import validate_report_id
+        from airflow_provider_pcinsights.triggers._cursors import cursor_store
+        from airflow_provider_pcinsights.triggers._hub import poll_hub
+        from airflow_provider_pcinsights.waiting import TRANSIENT_ERRORS
+
         report_id = validate_report_id(self.report_id)
         store = cursor_store()
         key = cursor_key(*self.serialize())
@@ -348,6 +387,8 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
             try:
                 cursor = await _load(store, key)
                 if cursor is None:
+                    from airflow_provider_pcinsights.export_events import ExportCursor
+
                     cursor = ExportCursor.starting()
                     await store.put(key, cursor.to_json())
                     self.log.info(
@@ -381,6 +422,8 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
 
 
 async def _load(store: CursorStore, key: str) -> ExportCursor | None:
+    from airflow_provider_pcinsights.export_events import ExportCursor
+
     text = await store.get(key)
     return None if text is None else ExportCursor.from_json(text)
 
@@ -395,3 +438,39 @@ def _require_airflow_3() -> None:
         from airflow import __version__
 
         raise RuntimeError(NEEDS_AIRFLOW_3.format(version=__version__))
+
+
+async def _off_loop_imports() -> None:
+    """Import what the waits run on in a worker thread, once per loop; the loop's triggers share it.
+
+    A plain executor thread: importing sends nothing to Airflow. Triggers that start while it
+    runs wait for the same import rather than block the loop on the import lock.
+    """
+    if all(name in sys.modules for name in _WAIT_MODULES):
+        return
+    loop = asyncio.get_running_loop()
+    future = _imports.get(loop)
+    if future is None or (future.done() and future.exception() is not None):
+        future = _imports[loop] = asyncio.ensure_future(loop.run_in_executor(None, _import_all))
+    await asyncio.shield(future)
+
+
+def _import_all() -> None:
+    for name in _WAIT_MODULES:
+        importlib.import_module(name)
+
+
+def _describe(error: BaseException) -> str:
+    """``Type: message`` of an error, even one whose message cannot be made."""
+    try:
+        return f"{type(error).__name__}: {error}"
+    except Exception:
+        return f"{type(error).__name__} (its message could not be read)"
+
+
+def _expected(error: Exception) -> bool:
+    """An error the provider raises on purpose (the service's answer, a bad argument): its message says
+    it all. Anything else is a bug or an environment problem and is logged with its traceback."""
+    from airflow_provider_pcinsights.exceptions import PartnerCenterInsightsError
+
+    return isinstance(error, (PartnerCenterInsightsError, ValueError))
