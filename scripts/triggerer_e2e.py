@@ -31,6 +31,12 @@ CLI and watches Airflow's database until the run ends, then checks that
   by the trigger: the task resumed without polling again);
 - the client secret appears in no Airflow log.
 
+Beside it, a second deferrable sensor waits on a third report that stays ``Paused``,
+with a poll interval of an hour, a timeout of a few seconds and ``soft_fail``: the
+trigger itself ends that wait at its deadline (Airflow's deferral timeout comes
+minutes later), after one last read, with a ``timeout`` event that says how long it
+waited; the task is skipped.
+
 It starts everything itself and always stops it (also on Ctrl-C or SIGTERM),
 prints a short verdict and exits non-zero on failure. Run it with the Python of
 the Airflow line to check: ``.venv-af3/bin/python scripts/triggerer_e2e.py``.
@@ -69,13 +75,16 @@ TASK_ID = "wait_until_active"
 RUN_ID = "triggerer_e2e"
 CONN_ID = "pcinsights_default"
 IDS_VAR = "PCINSIGHTS_E2E_REPORT_IDS"
+TIMEOUT_TASK_ID = "wait_past_its_deadline"
+TIMEOUT_ID_VAR = "PCINSIGHTS_E2E_TIMEOUT_REPORT_ID"
+TIMEOUT_SECONDS = 8
 PROGRAM = "mpn"
-REPORTS = 2
+REPORTS = 2  # waited for until Active; one more stays Paused for the wait that times out
 # The task reads each report once before deferring; the trigger reads it twice.
 READS_BEFORE_ACTIVE = 2
 EXPECTED_READS = 3
 
-RUN_SECONDS = 90  # from `airflow dags trigger` to the end of the run
+RUN_SECONDS = 120  # from `airflow dags trigger` to the end of the run (two tasks: 70 s on Airflow 2.11)
 
 DAG_FILE = '''\
 """Written by scripts/triggerer_e2e.py: one deferrable sensor, report ids from the environment."""
@@ -101,6 +110,15 @@ with DAG(dag_id="{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catc
         poll_interval=1,
         timeout=120,
     )
+    ReportStatusSensor(
+        task_id="{timeout_task_id}",
+        report_id=os.environ.get("{timeout_id_var}", ""),
+        target_status="Active",
+        deferrable=True,
+        poll_interval=3600,
+        timeout={timeout_seconds},
+        soft_fail=True,
+    )
 '''
 
 
@@ -112,19 +130,21 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def trigger_logs() -> list[Path]:
-    folder = HOME / "logs" / f"dag_id={DAG_ID}" / f"run_id={RUN_ID}" / f"task_id={TASK_ID}"
+def trigger_logs(task_id: str = TASK_ID) -> list[Path]:
+    folder = HOME / "logs" / f"dag_id={DAG_ID}" / f"run_id={RUN_ID}" / f"task_id={task_id}"
     return sorted(folder.glob("*.log.trigger.*.log"))
 
 
 def run(processes: Processes, timings: dict[str, float]) -> list[str]:
     """Everything up to the verdict; returns the problems found (empty: it worked)."""
     begin = time.monotonic()
-    emulator = start_emulator(processes, "--port", "0", "--reports", str(REPORTS))
+    emulator = start_emulator(processes, "--port", "0", "--reports", str(REPORTS + 1))
     connection = emulator.connection
     answer = emulator.admin_get("reports", program=PROGRAM)
     records = answer["reports"] if isinstance(answer, dict) else answer
     report_ids = [record["ReportId"] for record in records[:REPORTS]]
+    stays_paused = records[REPORTS]["ReportId"]
+    emulator.admin_post("report-status", {"program": PROGRAM, "report_id": stays_paused, "status": "Paused"})
     for report_id in report_ids:
         emulator.admin_post("report-status", {"program": PROGRAM, "report_id": report_id, "status": "Paused"})
         emulator.admin_post(
@@ -138,9 +158,16 @@ def run(processes: Processes, timings: dict[str, float]) -> list[str]:
 
     (HOME / "dags").mkdir(exist_ok=True)
     (HOME / "dags" / "e2e_dag.py").write_text(
-        DAG_FILE.format(dag_id=DAG_ID, task_id=TASK_ID, ids_var=IDS_VAR)
+        DAG_FILE.format(
+            dag_id=DAG_ID,
+            task_id=TASK_ID,
+            ids_var=IDS_VAR,
+            timeout_task_id=TIMEOUT_TASK_ID,
+            timeout_id_var=TIMEOUT_ID_VAR,
+            timeout_seconds=TIMEOUT_SECONDS,
+        )
     )
-    env = airflow_env(HOME, **{IDS_VAR: ",".join(report_ids)})
+    env = airflow_env(HOME, **{IDS_VAR: ",".join(report_ids), TIMEOUT_ID_VAR: stays_paused})
     airflow(env, "db", "migrate")
     # In Airflow's database, not an AIRFLOW_CONN_ variable: the environment is the first secrets
     # backend everywhere, so a variable would spare the triggerer the lookup through its
@@ -164,7 +191,13 @@ def run(processes: Processes, timings: dict[str, float]) -> list[str]:
     states: list[str] = []
 
     def run_ended() -> str | None:
-        rows = query(HOME, "SELECT state FROM task_instance WHERE dag_id = ? AND run_id = ?", DAG_ID, RUN_ID)
+        rows = query(
+            HOME,
+            "SELECT state FROM task_instance WHERE dag_id = ? AND run_id = ? AND task_id = ?",
+            DAG_ID,
+            RUN_ID,
+            TASK_ID,
+        )
         if rows and (not states or states[-1] != rows[0][0]):
             states.append(rows[0][0])
         run_state = query(HOME, "SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", DAG_ID, RUN_ID)
@@ -221,6 +254,7 @@ def run(processes: Processes, timings: dict[str, float]) -> list[str]:
         reads = emulator.admin_get("reads", program=PROGRAM, report_id=report_id)["reads"]
         if reads != EXPECTED_READS:
             problems.append(f"report {report_id} was read {reads} times, expected {EXPECTED_READS}")
+    problems += timed_out_wait(emulator, stays_paused)
     pending = emulator.admin_get("state").get("scheduled_status_changes")
     if pending:
         problems.append(f"status changes never applied: {pending}")
@@ -239,6 +273,38 @@ def run(processes: Processes, timings: dict[str, float]) -> list[str]:
         ]
         if leaks:
             problems.append(f"{what} appears in {', '.join(leaks)}")
+    return problems
+
+
+def timed_out_wait(emulator: Any, report_id: str) -> list[str]:
+    """The second sensor: its trigger ended the wait at the deadline, read last, said so; the task skipped."""
+    problems: list[str] = []
+    rows = query(
+        HOME,
+        "SELECT state FROM task_instance WHERE dag_id = ? AND run_id = ? AND task_id = ?",
+        DAG_ID,
+        RUN_ID,
+        TIMEOUT_TASK_ID,
+    )
+    state = rows[0][0] if rows else None
+    if state != "skipped":
+        problems.append(f"{TIMEOUT_TASK_ID} ended {state}, not skipped (soft_fail at its deadline)")
+    text = "\n".join(path.read_text(errors="replace") for path in trigger_logs(TIMEOUT_TASK_ID))
+    if not re.search(r"fired.*'status': 'timeout'", text):
+        problems.append(f"the trigger log of {TIMEOUT_TASK_ID} shows no timeout event")
+    elif (
+        not re.search(r"Timed out after waiting \d+ seconds?\b", text) or f"{report_id} is Paused" not in text
+    ):
+        problems.append(
+            f"the timeout event of {TIMEOUT_TASK_ID} does not say how long it waited and what it saw"
+        )
+    else:
+        said = re.search(r"Timed out after waiting [^;]*;[^'\"]*", text)
+        say(f"   {TIMEOUT_TASK_ID}: {state}; its trigger said: {said.group(0)[:220] if said else '?'}")
+    # The task's look before deferring, then the trigger's reads: at least the one at the deadline.
+    reads = emulator.admin_get("reads", program=PROGRAM, report_id=report_id)["reads"]
+    if reads < 2:
+        problems.append(f"report {report_id} was read {reads} times: the trigger made no last read")
     return problems
 
 
@@ -264,7 +330,9 @@ def main() -> int:
         else:
             say(
                 "\nOK: the sensor deferred, the triggerer ran ReportStatusTrigger to a success event "
-                "without an event-loop error, and the task resumed and succeeded."
+                "without an event-loop error, and the task resumed and succeeded; the wait past its "
+                "deadline was ended by its trigger after one last read, saying how long it waited, "
+                "and skipped."
             )
             verdict = 0
     except ComponentFailure as failure:

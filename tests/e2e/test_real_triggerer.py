@@ -11,7 +11,11 @@ subprocess and fails with its output. The connection is in Airflow's database an
 on Airflow 3, greenback's portal is off, so a synchronous connection lookup on the
 triggerer's loop would fail here (verified by hand: it ends in AirflowNotFoundException).
 
-About a minute per Airflow line; ``-m "not e2e"`` leaves it out.
+Beside it, a second deferrable sensor with a short timeout and ``soft_fail`` waits on a
+report that stays ``Paused``: its trigger ends the wait at the deadline it carries, after
+one last read, with a message that says how long it waited, and the task is skipped.
+
+One to two minutes per Airflow line; ``-m "not e2e"`` leaves it out.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "triggerer_e2e.py"
 # The script bounds each phase itself (about 55 s on 2 cores); this only catches a hang.
-TIMEOUT = 210
+TIMEOUT = 240
 
 pytestmark = pytest.mark.e2e
 
