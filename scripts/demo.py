@@ -8,6 +8,9 @@ happened: each report's status before the run, during the backfill and after
 (the one paused before stays paused), and the export that was waited for and
 downloaded (its path, size, rows, first lines; fetched without the token). It
 exits non-zero when anything failed, so it doubles as an end-to-end check.
+
+Then, on Airflow 3, the event-driven phase (``event_driven_phase``): a DAG scheduled on the
+report's exports, under Airflow's real scheduler and triggerer, one run per export.
 """
 
 from __future__ import annotations
@@ -415,5 +418,21 @@ def downloads(log: list[dict[str, Any]], names: dict[str, str]) -> list[tuple[da
     ]
 
 
+def event_driven_phase() -> int:
+    """Airflow 3: the download DAG starts because an export came, not because a sensor waited.
+
+    ``example_download_each_export`` is scheduled on an Asset whose ``AssetWatcher`` runs
+    ``ReportExportEventTrigger``; Airflow's scheduler, dag-processor, triggerer and
+    api-server run it (``scripts/export_events_e2e.py``, which tells what happens as it
+    goes): three exports, the triggerer stopped while the second is made, one DAG run each.
+    """
+    heading("Event-driven (Airflow 3): each export of a report starts the download DAG once")
+    say("   example_download_each_export is scheduled on an Asset watched by ReportExportEventTrigger:")
+    say("   no DAG run waits for the export; the triggerer polls, and each new export is one DAG run.")
+    import export_events_e2e
+
+    return export_events_e2e.main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main() or event_driven_phase())
