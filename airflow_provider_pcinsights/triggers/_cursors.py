@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from airflow_provider_pcinsights._loop_threads import run_blocking
+
 DESCRIPTION = (
     "Written by airflow-provider-pcinsights' ReportExportEventTrigger: the exports it has announced. "
     "Delete it only to start the watcher afresh (exports made before that are then not announced)."
@@ -33,14 +35,10 @@ class VariableStore:
     """Airflow Variables, through the Task SDK (the triggerer's supervisor)."""
 
     async def get(self, key: str) -> str | None:
-        from asgiref.sync import sync_to_async
-
-        return await sync_to_async(_get_variable)(key)
+        return await run_blocking(_get_variable, key)
 
     async def put(self, key: str, value: str) -> None:
-        from asgiref.sync import sync_to_async
-
-        await sync_to_async(_set_variable)(key, value)
+        await run_blocking(_set_variable, key, value)
 
 
 class MemoryStore:
