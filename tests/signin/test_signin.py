@@ -302,3 +302,27 @@ def test_python_dash_m_signin_runs_as_its_own_process(emu, monkeypatch):
     assert conn["extra"]["refresh_token"] not in shown + err
     monkeypatch.setenv("AIRFLOW_CONN_PCINSIGHTS_CLI", json.dumps(conn))
     assert PartnerCenterInsightsHook("pcinsights_cli", retries=0).test_connection()[0] is True
+
+
+def test_update_refuses_before_the_sign_in_when_the_database_takes_no_write(emu, stored_connection):
+    """The row is there but the database refuses a write (here another writer holds it, as a
+    read-only replica or user would refuse it): nobody is asked to sign in for nothing."""
+    import sqlite3
+
+    from airflow.configuration import conf
+
+    url = conf.get("database", "sql_alchemy_conn")
+    if not url.startswith("sqlite:///"):
+        pytest.skip("holds the write lock of a sqlite database")
+    blocker = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=1, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database for the whole run
+    try:
+        run = HelperRun(["--conn-id", stored_connection, "--update"])
+        code = run.result(timeout=90)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    said = run.stderr.getvalue()
+    assert code == 2, said
+    assert f"connection {stored_connection!r} in Airflow's database cannot be written" in said
+    assert [r for r in emu.requests if r.kind == "devicecode"] == []
