@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -74,15 +75,35 @@ def map_in_threads(
 
 
 async def _amap(function: Callable[[T], R], items: list[T], workers: int, thread_name_prefix: str) -> list[R]:
-    # A pool of its own, not the loop's default executor: the caller holds one of the default
-    # executor's threads while it waits for these, and a few such callers would starve it.
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name_prefix)
-    try:
-        call = sync_to_async(function, thread_sensitive=False, executor=pool)
-        outcomes = await asyncio.gather(*(call(item) for item in items), return_exceptions=True)
-    finally:
-        pool.shutdown(wait=False)  # every call has ended; do not join threads on the loop
+    call = sync_to_async(function, thread_sensitive=False, executor=_pool(thread_name_prefix))
+    limit = asyncio.Semaphore(workers)
+
+    async def one(item: T) -> R:
+        async with limit:
+            return await call(item)
+
+    outcomes = await asyncio.gather(*(one(item) for item in items), return_exceptions=True)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
     return list(outcomes)
+
+
+# Threads for map_in_threads under the loop, kept for the process: a pool per call would start its
+# threads on the loop (ThreadPoolExecutor.submit waits for a new thread to start), some 10 ms a
+# thread on a busy machine, every poll. Not the loop's default executor either: the caller holds
+# one of its threads while it waits for these, and a few such callers would starve it. The calls
+# run here never fan out again, so a bounded pool cannot deadlock.
+_POOL_THREADS = 32
+_pools: dict[str, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(thread_name_prefix: str) -> ThreadPoolExecutor:
+    with _pools_lock:
+        pool = _pools.get(thread_name_prefix)
+        if pool is None:
+            pool = _pools[thread_name_prefix] = ThreadPoolExecutor(
+                max_workers=_POOL_THREADS, thread_name_prefix=thread_name_prefix
+            )
+        return pool
