@@ -380,6 +380,15 @@ def run(processes: Processes, pg: PgCluster, figures: dict[str, Any], only: set[
         found = [line for line in error_lines(log) if "Variable not found" in line]
         if found:
             problems.append(f"{log.name}: {found[0]}")
+    # A successful pause or restore logs nothing at error level (issue 13: a read of a missing
+    # Variable did, on Airflow 3.0 and 3.1).
+    for dag_id in ("engine_catchup", "engine_burst"):
+        for log in sorted((HOME / "logs" / f"dag_id={dag_id}").rglob("*.log")):
+            found = [
+                line for line in log.read_text(errors="replace").splitlines() if '"level":"error"' in line
+            ]
+            if found:
+                problems.append(f"error-level line in {log.relative_to(HOME)}: {found[0][:300]}")
     return problems
 
 
