@@ -112,6 +112,19 @@ def describe_wait(report_id: str, observation: Mapping[str, Any]) -> str:
     )
 
 
+# The execution's pre-signed file URL: a credential for that file until it expires. A wait's
+# verdict goes into trigger events (stored in Airflow's database) and XCom, so it never carries
+# it; DownloadReportOperator reads the execution again by id for a link of its own.
+LINK_FIELD = "ReportAccessSecureLink"
+
+
+def without_link(execution: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The execution record without its download link (``None`` stays ``None``)."""
+    if execution is None:
+        return None
+    return {key: value for key, value in execution.items() if key != LINK_FIELD}
+
+
 def evaluate_executions(
     observations: Mapping[str, Mapping[str, Any]], completed_after: datetime.datetime
 ) -> tuple[str, str, dict[str, Any]]:
@@ -125,7 +138,7 @@ def evaluate_executions(
     status now. Otherwise a ``Paused`` or ``Inactive`` report ends the wait at once.
     """
     since = format_time(to_service_second(completed_after))
-    value = {rid: obs.get("execution") for rid, obs in observations.items()}
+    value = {rid: without_link(obs.get("execution")) for rid, obs in observations.items()}
     pending = {
         rid: obs for rid, obs in observations.items() if not is_after(obs.get("execution"), completed_after)
     }

@@ -319,11 +319,14 @@ class ReportStatusSensor(_ReportWaitSensor):
 class ReportExecutionSensor(_ReportWaitSensor):
     """Wait until each report has completed an execution (an export) since ``completed_after``.
 
-    Returns (and pushes to XCom) the execution record, with its
-    ``ReportAccessSecureLink``, or a list of them, in order, for a list of ids:
-    what :class:`~airflow_provider_pcinsights.operators.report.DownloadReportOperator`
-    needs. An execution counts when it is ``Completed`` and its ``ReportGeneratedTime``
-    is at or after ``completed_after`` (to the second, the service's precision).
+    Returns (and pushes to XCom) the execution record, or a list of them, in order,
+    for a list of ids, without its ``ReportAccessSecureLink``: the link is a credential
+    for the file, and XCom and trigger events are stored in Airflow's database. Give the
+    ``ExecutionId`` to :class:`~airflow_provider_pcinsights.operators.report.DownloadReportOperator`,
+    which reads the execution again for a link of its own.
+
+    An execution counts when it is ``Completed`` and its ``ReportGeneratedTime`` is at or
+    after ``completed_after`` (to the second, the service's precision).
 
     A report that is ``Paused`` or ``Inactive`` while waited on will not run, so the
     task fails at once with ``ReportStatusFailedError`` (an ``AirflowFailException``:
