@@ -288,12 +288,16 @@ class EmulatorProcess:
         assert reader is not None
         deadline = time.monotonic() + self.start_timeout
         while not self._ready.wait(0.05):
-            if process.poll() is not None:
+            if process.poll() is not None or not reader.is_alive():
+                # A process that dies closes its output first: on a busy machine the reader can
+                # see the end before the exit code is there. Wait a little for it, so that the
+                # message says how it ended whichever came first.
+                try:
+                    code = process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    raise self._failure("closed its output without printing its connection line") from None
                 reader.join(timeout=5)  # everything it printed before it died
-                code = process.returncode
                 raise self._failure(f"exited with code {code} before printing its connection line")
-            if not reader.is_alive():
-                raise self._failure("closed its output without printing its connection line")
             if time.monotonic() > deadline:
                 raise self._failure(f"printed no connection line within {self.start_timeout:g}s")
         assert self._found is not None
