@@ -180,7 +180,9 @@ def run(processes: Processes, timings: dict[str, float]) -> list[str]:
     if files != expected:
         problems.append(f"downloaded files {files}, expected {expected}")
     for path in [HOME / "triggerer.log", HOME / "scheduler.log"]:
-        found = error_lines(path)
+        # Airflow 3.0 and 3.1 log a read of a Variable that does not exist as an error: the watcher's
+        # first start reads its cursor before writing it. Only that line is allowed.
+        found = [line for line in error_lines(path) if not _first_cursor_read(line)]
         if found:
             problems.append(f"errors in {path.name}:\n      " + "\n      ".join(found[:10]))
     secrets = [connection.get("password") or "", connection.get("extra", {}).get("refresh_token") or ""]
@@ -196,6 +198,10 @@ def run(processes: Processes, timings: dict[str, float]) -> list[str]:
 
 
 STARTUP_SECONDS_WATCHER = 90
+
+
+def _first_cursor_read(line: str) -> bool:
+    return "Variable not found" in line and "pcinsights_export_cursor_" in line
 
 
 def main() -> int:

@@ -38,7 +38,11 @@ class VariableStore:
         return await run_blocking(_get_variable, key)
 
     async def put(self, key: str, value: str) -> None:
+        """Write, then read back: the Task SDK's ``Variable.set`` logs a refused write and returns
+        (3.0 to 3.3), and an event must not go out unless its cursor is stored."""
         await run_blocking(_set_variable, key, value)
+        if await self.get(key) != value:
+            raise RuntimeError(f"Airflow did not store Variable {key}; the export is announced once it does")
 
 
 class MemoryStore:
