@@ -2,14 +2,16 @@
 
 The DAG is scheduled on an Asset whose ``AssetWatcher`` runs
 ``ReportExportEventTrigger`` in the triggerer: each new ``Completed`` execution of
-the report is one asset event, and each asset event one DAG run. No DAG run, task
+the report is one asset event, and each asset event queues a DAG run. No DAG run, task
 or sensor waits between two exports; the triggerer polls (one shared read of every
 watched report's record a poll).
 
-``export_of_this_run`` reads the execution id from the asset event that started the
-run (its ``extra["payload"]``: ``ReportId``, ``ExecutionId``, ``ReportGeneratedTime``;
-never the download link), and ``download_export`` downloads exactly that export
-into ``PCINSIGHTS_EXPORT_DIR`` as ``<ReportId>_<ExecutionId>.csv``.
+``exports_of_this_run`` reads the execution ids from the asset events that started
+the run (each event's ``extra["payload"]``: ``ReportId``, ``ExecutionId``,
+``ReportGeneratedTime``; never the download link), and ``download_export``, mapped
+over them, downloads exactly those exports into ``PCINSIGHTS_EXPORT_DIR`` as
+``<ReportId>_<ExecutionId>.csv``. Usually a run has one; Airflow folds the events that
+arrive before it creates the run into that run, so after an outage it may have several.
 
 Which report: the first of the comma-separated ids in ``PCINSIGHTS_REPORT_IDS``
 (read when the DAG is parsed: a watcher's arguments are fixed then). The connection
@@ -52,22 +54,24 @@ if AssetWatcher is not None and REPORT_IDS:
 
     with DAG(
         dag_id="example_download_each_export",
-        schedule=[REPORT_EXPORTS],  # one run per new export of the report
+        schedule=[REPORT_EXPORTS],  # a run per new export (or per exports announced together)
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         tags=["example", "pcinsights"],
     ):
 
         @task
-        def export_of_this_run(triggering_asset_events=None) -> str:
-            """The execution id the watcher announced: the asset event that started this run."""
-            (event,) = [e for events in triggering_asset_events.values() for e in events]
-            return event.extra["payload"]["ExecutionId"]
+        def exports_of_this_run(triggering_asset_events=None) -> list[str]:
+            """The execution ids the watcher announced to this run: Airflow makes one
+            run of the asset events that arrive before it creates the run (exports announced
+            together after a triggerer outage, say), so a run may carry more than one."""
+            events = [e for per_asset in triggering_asset_events.values() for e in per_asset]
+            return [e.extra["payload"]["ExecutionId"] for e in events]
 
-        DownloadReportOperator(
+        # One download per announced export.
+        DownloadReportOperator.partial(
             task_id="download_export",
             report_id=REPORT_IDS[0],
-            execution_id=export_of_this_run(),
             destination=f"{EXPORT_DIR}/",  # a directory: <ReportId>_<ExecutionId>.csv
-        )
+        ).expand(execution_id=exports_of_this_run())
     # [END howto_asset_watcher_report_exports]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -202,12 +203,20 @@ def test_the_event_driven_dag_watches_the_report_and_downloads_the_announced_exp
     (watcher,) = asset.watchers
     assert isinstance(watcher.trigger, ReportExportEventTrigger)
     assert watcher.trigger.report_id == "r-1"
-    assert dag.get_task("download_export").report_id == "r-1"
+    assert dag.get_task("download_export").partial_kwargs["report_id"] == "r-1"
 
+    @dataclasses.dataclass
     class Event:
-        extra = {"from_trigger": True, "payload": {"ReportId": "r-1", "ExecutionId": "e-7"}}
+        extra: dict
 
-    pick = module["export_of_this_run"].function
+    def event(execution_id: str):
+        return Event(
+            extra={"from_trigger": True, "payload": {"ReportId": "r-1", "ExecutionId": execution_id}}
+        )
+
+    pick = module["exports_of_this_run"].function
     # Keyed by the asset's name: Airflow 3.0.0's Asset is not hashable (its accessor keys by a unique
     # key of its own); the task reads only the events.
-    assert pick(triggering_asset_events={asset.name: [Event()]}) == "e-7"
+    assert pick(triggering_asset_events={asset.name: [event("e-7")]}) == ["e-7"]
+    # Two exports announced before the scheduler made the run are one run: both are downloaded.
+    assert pick(triggering_asset_events={asset.name: [event("e-7"), event("e-8")]}) == ["e-7", "e-8"]
