@@ -33,6 +33,13 @@ help:
 	@echo "make bench  benchmarks (ratios measured side by side)"
 	@echo "make reliability  the reliability scenarios at full size; writes docs/reliability.md"
 
+# Bytecode at install, as pip writes it (uv writes none). Without it, and with PYTHONDONTWRITEBYTECODE set,
+# every Airflow process compiles all it imports from source at each start (tens of seconds on 2 cores), and
+# a trigger's worker thread that imports the hook's libraries holds the GIL while compiling them: the
+# triggerer's loop stalls and its watchdog logs "Triggerer's async thread was blocked", which an Airflow
+# installed by pip never shows.
+COMPILE = $(1)/bin/python -m compileall -q -j 0 $(1)/lib
+
 $(UV):
 	$(PYTHON) -m venv .venv
 	.venv/bin/python -m pip install --quiet --disable-pip-version-check uv
@@ -43,11 +50,13 @@ $(UV):
 .venv-af2/.installed: pyproject.toml Makefile | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-af2
 	$(UV) pip install --quiet --python .venv-af2/bin/python -e ".[dev,openlineage]" "$(AF2_SPEC)"
+	$(call COMPILE,$(@D))
 	touch $@
 
 .venv-af3/.installed: pyproject.toml Makefile | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-af3
 	$(UV) pip install --quiet --python .venv-af3/bin/python -e ".[dev,openlineage]" "$(AF3_SPEC)"
+	$(call COMPILE,$(@D))
 	touch $@
 
 # --reinstall: an environment left from an older pyproject.toml must not keep newer versions.
@@ -55,6 +64,7 @@ $(UV):
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-floor-$*
 	$(UV) pip install --quiet --reinstall --resolution lowest-direct --python .venv-floor-$*/bin/python \
 		-e ".[dev]" "$(FLOOR_$(LINE_$*)_SPEC)" $(foreach pin,$(FLOOR_PINS) $(FLOOR_$(LINE_$*)_PINS),"$(pin)")
+	$(call COMPILE,$(@D))
 	touch $@
 
 install: $(foreach line,$(LINES),.venv-$(line)/.installed)
