@@ -17,6 +17,19 @@ FLOOR_PINS ?= universal-pathlib<0.3
 FLOOR_AF2_PINS ?= urllib3>=1.26,<2
 FLOOR_AF3_PINS ?=
 PYTEST_ARGS ?=
+# The end-to-end triggerer test (real triggerer, deferrable sensors, a triggerer restart) on the newest
+# patch of each Airflow 3 minor between the floor and the newest, in lean environments: the provider, that
+# Airflow and pytest, nothing else. 2.11 and the newest 3.x run it in their full suites (test-af2/af3).
+# Installed without Airflow's constraints, some lines pick up FastAPI/Cadwyn releases that break them:
+# pinned here as Airflow's constraints pin them (the README tells users the same).
+E2E_MINORS := 3.0 3.1 3.2
+E2E_3.0_SPEC ?= apache-airflow==3.0.*
+E2E_3.0_PINS ?= fastapi==0.117.1 cadwyn==5.4.6 starlette==0.48.0
+E2E_3.1_SPEC ?= apache-airflow==3.1.*
+E2E_3.1_PINS ?=
+E2E_3.2_SPEC ?= apache-airflow==3.2.*
+E2E_3.2_PINS ?= fastapi==0.136.3 cadwyn==7.0.0
+E2E_LINES := $(addprefix e2e-,$(E2E_MINORS))
 # The four runs mostly wait on sockets and subprocesses: two at a time fill 2 cores.
 TEST_JOBS ?= 2
 
@@ -24,12 +37,13 @@ LINES := af2 af3 floor-af2 floor-af3
 LINE_af2 := AF2
 LINE_af3 := AF3
 
-.PHONY: help install demo test $(addprefix test-,$(LINES)) test-engine test-lines lint format bench reliability clean
+.PHONY: help install demo test $(addprefix test-,$(LINES) $(E2E_LINES)) test-engine test-lines lint format bench reliability clean
 
 help:
 	@echo "make demo   run the example DAG against the local emulator and show what happened"
 	@echo "make test   ruff, then the whole suite on Airflow 2.11 and the newest 3.x, and again with"
-	@echo "            every dependency at its declared minimum (Airflow 2.11.0 and 3.0.0)"
+	@echo "            every dependency at its declared minimum (Airflow 2.11.0 and 3.0.0), and the"
+	@echo "            end-to-end triggerer test on the newest 3.0, 3.1 and 3.2 (test-e2e-3.x)"
 	@echo "make bench  benchmarks (ratios measured side by side)"
 	@echo "make reliability  the reliability scenarios at full size; writes docs/reliability.md"
 
@@ -67,7 +81,15 @@ $(UV):
 	$(call COMPILE,$(@D))
 	touch $@
 
-install: $(foreach line,$(LINES),.venv-$(line)/.installed)
+# The lean end-to-end lines: pytest-timeout because the e2e test bounds itself with it.
+.venv-e2e-%/.installed: pyproject.toml Makefile | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-e2e-$*
+	$(UV) pip install --quiet --python .venv-e2e-$*/bin/python \
+		-e . "pytest>=8" "pytest-timeout>=2.3" "$(E2E_$*_SPEC)" $(foreach pin,$(E2E_$*_PINS),"$(pin)")
+	$(call COMPILE,$(@D))
+	touch $@
+
+install: $(foreach line,$(LINES) $(E2E_LINES),.venv-$(line)/.installed)
 
 # The engine suite (tests/engine): Airflow 3 on PostgreSQL with its real scheduler and two triggerers.
 # Its environment is the only one with the PostgreSQL drivers (psycopg2 for Airflow, asyncpg for its
@@ -75,6 +97,7 @@ install: $(foreach line,$(LINES),.venv-$(line)/.installed)
 .venv-engine/.installed: pyproject.toml Makefile | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-engine
 	$(UV) pip install --quiet --python .venv-engine/bin/python -e ".[dev]" "$(AF3_SPEC)" psycopg2-binary asyncpg
+	$(call COMPILE,$(@D))
 	touch $@
 
 lint: .venv-af3/.installed
@@ -91,7 +114,8 @@ test-af2: .venv-af2/.installed
 test-af3: .venv-af3/.installed
 	.venv-af3/bin/python -m pytest $(PYTEST_ARGS)
 
-# The end-to-end triggerer run is left to the newest releases; everything else runs on the floors.
+# The end-to-end triggerer run is left to the newest patch of each minor (test-af2, test-af3, test-e2e-3.x);
+# everything else runs on the floors.
 # (Explicit rules: make applies no pattern rule to a phony target.)
 FLOOR_PYTEST = PCINSIGHTS_FLOOR_RUN=1 $(1)/bin/python -m pytest -m "not e2e" $(PYTEST_ARGS)
 
@@ -104,9 +128,23 @@ test-floor-af3: .venv-floor-af3/.installed
 test-engine: .venv-engine/.installed
 	.venv-engine/bin/python -m pytest tests/engine $(PYTEST_ARGS)
 
-# The engine suite first: it is the longest, and runs beside the lines rather than after them.
+# Only the end-to-end triggerer test (the event-driven exports e2e runs on the newest 3.x in test-af3);
+# --confcutdir keeps tests/conftest.py (the suite's own Airflow home and database) out.
+E2E_PYTEST = $(1)/bin/python -m pytest -m e2e --confcutdir=tests/e2e tests/e2e/test_real_triggerer.py $(PYTEST_ARGS)
+
+test-e2e-3.0: .venv-e2e-3.0/.installed
+	$(call E2E_PYTEST,.venv-e2e-3.0)
+
+test-e2e-3.1: .venv-e2e-3.1/.installed
+	$(call E2E_PYTEST,.venv-e2e-3.1)
+
+test-e2e-3.2: .venv-e2e-3.2/.installed
+	$(call E2E_PYTEST,.venv-e2e-3.2)
+
+# The engine suite first: it is the longest, and runs beside the lines rather than after them; the
+# short end-to-end lines last.
 test-lines: install .venv-engine/.installed
-	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-engine $(addprefix test-,$(LINES))
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-engine $(addprefix test-,$(LINES) $(E2E_LINES))
 
 test: lint
 	$(MAKE) --no-print-directory test-lines
@@ -122,5 +160,6 @@ reliability: .venv-af3/.installed
 	.venv-af3/bin/python scripts/reliability.py
 
 clean:
-	rm -rf .venv .venv-af2 .venv-af3 .venv-floor-af2 .venv-floor-af3 .venv-engine \
-		.airflow-test .airflow-demo .airflow-e2e .airflow-reliability .airflow-engine .pytest_cache .ruff_cache
+	rm -rf .venv .venv-af2 .venv-af3 .venv-floor-af2 .venv-floor-af3 .venv-engine .venv-e2e-3.0 .venv-e2e-3.1 \
+		.venv-e2e-3.2 .airflow-test .airflow-demo .airflow-e2e .airflow-reliability .airflow-engine .pytest_cache \
+		.ruff_cache
