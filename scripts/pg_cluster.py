@@ -6,6 +6,11 @@ binaries, ``/usr/lib/postgresql/<major>/bin``, not on ``PATH``) on a free port,
 as the ``postgres`` OS user when run as root (the server refuses root).
 ``stop()`` stops it with ``pg_ctl -m fast`` and removes the directory. It is a
 context manager, so nothing outlives the run that started it.
+
+Run as root, the cluster lives in a directory of its own under the system's
+temporary folder, owned by ``postgres``: that user cannot enter a checkout whose
+parent is private to root (``git clone . "$(mktemp -d)/p"`` makes one, 0700), and
+``initdb`` there fails. Its log is copied to ``root`` when it stops.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import glob
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +43,7 @@ def server_bin() -> Path:
 
 class PgCluster:
     def __init__(self, root: Path, database: str = "airflow") -> None:
+        self.logs = root  # where pg.log is left for a reader
         self.root = root
         self.data = root / "pgdata"
         self.database = database
@@ -55,11 +62,13 @@ class PgCluster:
         )
 
     def start(self) -> PgCluster:
-        if self.root.exists():
-            shutil.rmtree(self.root)
-        self.root.mkdir(parents=True)
+        if self.logs.exists():
+            shutil.rmtree(self.logs)
+        self.logs.mkdir(parents=True)
         if self._as_postgres:
+            self.root = Path(tempfile.mkdtemp(prefix="pcinsights-pg-"))
             shutil.chown(self.root, "postgres", "postgres")
+        self.data = self.root / "pgdata"
         self.port = free_port()
         self._run(
             str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8"
@@ -108,7 +117,14 @@ class PgCluster:
         if self.data.exists():
             with contextlib.suppress(subprocess.CalledProcessError):  # not running
                 self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(self.root, ignore_errors=True)
+        log = self.root / "pg.log"
+        if log.exists() and self.root != self.logs:
+            self.logs.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log, self.logs / "pg.log")
+        if self.root != self.logs:
+            shutil.rmtree(self.root, ignore_errors=True)
+        else:
+            shutil.rmtree(self.data, ignore_errors=True)
 
     def __enter__(self) -> PgCluster:
         return self.start()
