@@ -109,10 +109,12 @@ FORBIDDEN = re.compile(
 BLOCKED = re.compile(r"Triggerer's async thread was blocked for ([0-9.]+) seconds")
 # The watchdog sleeps 0.1 s and warns past 0.2 s. Runs on 3.2.2 and 3.3.2 (2 cores, another make test line
 # beside) logged 0.20-0.21 s about one time in two at a triggerer's first poll, where the provider's work
-# on the loop is not yet found; what these checks have caught (a GIL starved by a worker thread compiling
-# msal, 0.47-0.64 s; a synchronous look-up or request on the loop, seconds) is well past this bound. A
-# warning below it is printed as a note, and one at or above it fails.
-BLOCKED_FAILS_AT = 0.3
+# on the loop is not yet found, and 0.26-0.30 s once under make test's full load; a full garbage
+# collection of a triggerer's heap stops the loop for 0.1-0.45 s on this busy machine, whoever allocates.
+# What these checks have caught (a GIL starved by a worker thread compiling msal, 0.47-0.64 s; a
+# synchronous look-up on the loop, seconds) is at or past this bound. A warning below it is printed as a
+# note, and one at or above it fails.
+BLOCKED_FAILS_AT = 0.45
 
 
 def forbidden_lines(text: str) -> tuple[list[str], list[str]]:
