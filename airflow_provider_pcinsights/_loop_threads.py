@@ -82,11 +82,12 @@ async def _amap(function: Callable[[T], R], items: list[T], workers: int, thread
         async with limit:
             return await call(item)
 
-    outcomes = await asyncio.gather(*(one(item) for item in items), return_exceptions=True)
-    for outcome in outcomes:
+    answers: list[R] = []
+    for outcome in await asyncio.gather(*(one(item) for item in items), return_exceptions=True):
         if isinstance(outcome, BaseException):
             raise outcome
-    return list(outcomes)
+        answers.append(outcome)
+    return answers
 
 
 # Threads for map_in_threads under the loop, kept for the process: a pool per call would start its

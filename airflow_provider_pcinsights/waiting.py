@@ -2,30 +2,49 @@
 
 A wait is a *condition* (what to read about each report, and what the answers
 mean) polled until it is met or can never be. The sensors poll it in a worker
-(``poll``: the condition's blocking ``read`` with a hook of their own), the
-triggers in the triggerer (``apoll``: its ``aread`` through the poll hub, which
-shares one session and one batched read among every trigger of a connection);
-both go through the same verdict and the same tolerance of short outages, so a
-sensor gives the same answer in every mode.
+(``Wait.poll``: the condition's blocking ``read`` with a hook of their own), the
+triggers in the triggerer (``Wait.apoll``: its ``aread`` through the poll hub,
+which shares one session and one batched read among every trigger of a
+connection); both go through the same :class:`Verdict` and the same tolerance of
+short outages, so a sensor gives the same answer in every mode.
+
+The rules are pure functions of what was read. The service documents statuses in
+PascalCase but its samples use other casings, so every comparison ignores case.
+Its times are read, compared and written with pendulum; it states them to the
+second (``yyyy-MM-ddTHH:mm:ssZ``), so ``completed_after`` is compared to the second
+too: a file generated in the very second the DAG run started belongs to it.
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pendulum
 
 from airflow_provider_pcinsights.exceptions import (
+    ReportNotFoundError,
     ServiceUnavailableError,
     ThrottledError,
+    UnexpectedResponseError,
+    UnreadableStatusError,
     with_message,
 )
 
 if TYPE_CHECKING:
     from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
-    from airflow_provider_pcinsights.triggers._hub import Reader
+    from airflow_provider_pcinsights.triggers.hub import Reader
+
+KNOWN_STATUSES: tuple[str, ...] = ("Paused", "Active", "Inactive")
+# Execution statuses the docs name; no ``Failed`` is documented.
+EXECUTION_STATUSES: tuple[str, ...] = ("Pending", "Running", "Paused", "Completed")
+DEFAULT_FAILURE_STATUSES: tuple[str, ...] = ("Inactive",)
+# Statuses in which a report produces no execution: waiting for one could only time out.
+NOT_RUNNING_STATUSES: tuple[str, ...] = ("Paused", "Inactive")
 
 # Errors the hook has already retried (5xx, dropped connections, timeouts, 429)
 # are tolerated this many polls in a row before a wait gives up: a short outage
@@ -33,8 +52,188 @@ if TYPE_CHECKING:
 MAX_CONSECUTIVE_TRANSIENT_ERRORS = 3
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (ServiceUnavailableError, ThrottledError)
 
-# Reads every report of a wait once, for an event loop: the observations, awaited.
-AsyncRead = Callable[[list[str]], Awaitable[dict[str, Any]]]
+# The execution's pre-signed file URL: a credential for that file until it expires. A wait's
+# verdict goes into trigger events (stored in Airflow's database) and XCom, so it never carries
+# it; DownloadReportOperator reads the execution again by id for a link of its own.
+LINK_FIELD = "ReportAccessSecureLink"
+
+_BY_FOLDED = {status.casefold(): status for status in KNOWN_STATUSES}
+
+
+# -- statuses ---------------------------------------------------------------------------------
+
+
+def canonical_status(value: Any, *, argument: str = "status") -> str:
+    """Return the documented spelling of a status given in any case, or raise ``ValueError``."""
+    if not isinstance(value, str) or value.strip().casefold() not in _BY_FOLDED:
+        raise ValueError(
+            f"{argument} has unknown report status {value!r}; use one of {', '.join(KNOWN_STATUSES)}"
+        )
+    return _BY_FOLDED[value.strip().casefold()]
+
+
+def normalize_statuses(value: Any, *, argument: str, allow_empty: bool = False) -> tuple[str, ...]:
+    """Turn one status or a list of them into documented spellings, without duplicates, in order."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Iterable) or isinstance(items, Mapping):
+        raise ValueError(
+            f"{argument} must be one of {', '.join(KNOWN_STATUSES)} or a list of them, got {value!r}"
+        )
+    statuses = tuple(dict.fromkeys(canonical_status(item, argument=argument) for item in items))
+    if not statuses and not allow_empty:
+        raise ValueError(f"{argument} is empty; give at least one of {', '.join(KNOWN_STATUSES)}")
+    return statuses
+
+
+def resolve_wait_statuses(target_status: Any, failure_statuses: Any = None) -> tuple[tuple[str, ...], ...]:
+    """Validate what a wait looks for: ``(targets, failures)``.
+
+    ``failure_statuses=None`` means ``Inactive`` unless ``Inactive`` is itself a
+    target. A status cannot be both: the wait would have no single meaning.
+    """
+    targets = normalize_statuses(target_status, argument="target_status")
+    if failure_statuses is None:
+        return targets, tuple(s for s in DEFAULT_FAILURE_STATUSES if s not in targets)
+    failures = normalize_statuses(failure_statuses, argument="failure_statuses", allow_empty=True)
+    overlap = [s for s in failures if s in targets]
+    if overlap:
+        raise ValueError(
+            f"{', '.join(overlap)} is both a target status and a failure status; "
+            "remove it from one of target_status and failure_statuses"
+        )
+    return targets, failures
+
+
+def same_status(left: Any, right: Any) -> bool:
+    """Compare two statuses the way the service means them: without regard to case."""
+    if not isinstance(left, str) or not isinstance(right, str):
+        return False
+    return left.strip().casefold() == right.strip().casefold()
+
+
+def is_any(status: Any, candidates: Iterable[str]) -> bool:
+    return any(same_status(status, candidate) for candidate in candidates)
+
+
+def status_of(record: Mapping[str, Any]) -> str | None:
+    """The record's ``ReportStatus``, or ``None`` when the service left it out."""
+    status = record.get("ReportStatus")
+    return status if isinstance(status, str) else None
+
+
+def refuse_unreadable(statuses: Mapping[str, Any], why: str) -> None:
+    """Raise ``UnreadableStatusError`` naming every report whose status is missing or undocumented.
+
+    Nobody can say whether such a report will ever reach a target, so a wait must not go on.
+    """
+    unreadable = {rid: s for rid, s in statuses.items() if not is_any(s, KNOWN_STATUSES)}
+    if unreadable:
+        raise UnreadableStatusError(
+            f"{why}: "
+            + ", ".join(
+                f"report {rid} has {'no status' if s is None else f'status {s!r}'}"
+                for rid, s in unreadable.items()
+            )
+            + f"; the docs name {', '.join(KNOWN_STATUSES)}",
+            report_id=next(iter(unreadable)),
+        )
+
+
+def statuses_of(
+    records: Mapping[str, dict[str, Any]], report_ids: list[str], where: str = ""
+) -> dict[str, str | None]:
+    """Each report's status from a batched read; an id it left out is unknown to the account, as
+    ``get_report`` would say (``where``: the program, for the message)."""
+    for rid in report_ids:
+        if rid not in records:
+            raise ReportNotFoundError.unknown(rid, where)
+    return {rid: status_of(records[rid]) for rid in report_ids}
+
+
+# -- the service's times ----------------------------------------------------------------------
+
+
+def parse_completed_after(value: Any, argument: str = "completed_after") -> pendulum.DateTime:
+    """A datetime or date (naive means UTC) or an ISO 8601 string, as a UTC time.
+
+    Raises ``ValueError`` naming ``argument`` for anything else.
+    """
+    moment = value
+    if isinstance(value, str):
+        try:  # the service and ISO 8601 allow a lower-case "z"; pendulum does not
+            moment = pendulum.parse(value.strip().upper(), tz="UTC", exact=True)
+        except ValueError:
+            moment = None
+        if not isinstance(moment, datetime.date):  # nothing, a time of day, or a duration
+            raise ValueError(
+                f"{argument} {value!r} is not an ISO 8601 date and time "
+                "(such as '2026-03-01T06:00:00Z'); give a datetime or an ISO string"
+            )
+    if isinstance(moment, datetime.datetime):
+        return pendulum.instance(moment, tz="UTC").in_timezone("UTC")
+    if isinstance(moment, datetime.date):
+        return pendulum.datetime(moment.year, moment.month, moment.day)
+    raise ValueError(
+        f"{argument} must be a datetime or an ISO 8601 string, got {type(value).__name__}: {value!r}"
+    )
+
+
+def service_time(value: Any) -> pendulum.DateTime | None:
+    """A time as the service writes it (``2026-03-01T06:00:00Z``, with or without fractions), or ``None``."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return parse_completed_after(value)
+    except ValueError:
+        return None
+
+
+def to_service_second(moment: datetime.datetime) -> pendulum.DateTime:
+    """``moment`` in UTC without its fraction of a second: the precision of the service's times."""
+    return pendulum.instance(moment, tz="UTC").in_timezone("UTC").start_of("second")
+
+
+def format_time(moment: datetime.datetime) -> str:
+    """A time as the service writes it: ``2026-03-01T06:00:00Z``."""
+    return to_service_second(moment).to_iso8601_string()
+
+
+# -- executions -------------------------------------------------------------------------------
+
+
+def latest_completed(executions: Iterable[Mapping[str, Any]], report_id: str) -> dict[str, Any] | None:
+    """The ``Completed`` execution generated last, or ``None``.
+
+    Asked for the latest completed execution, the service should answer one; any
+    other execution in the answer is ignored. A completed execution without a
+    readable ``ReportGeneratedTime`` cannot be placed in time, so it is an error,
+    not a reason to wait forever.
+    """
+    best: tuple[datetime.datetime, dict[str, Any]] | None = None
+    for execution in executions:
+        if not same_status(execution.get("ExecutionStatus"), "Completed"):
+            continue
+        generated = service_time(execution.get("ReportGeneratedTime"))
+        if generated is None:
+            raise UnexpectedResponseError(
+                f"Execution {execution.get('ExecutionId')} of report {report_id} is Completed but its "
+                f"ReportGeneratedTime is {execution.get('ReportGeneratedTime')!r}, not a time; cannot tell "
+                "whether it is the export being waited for",
+                report_id=report_id,
+            )
+        if best is None or generated > best[0]:
+            best = (generated, dict(execution))
+    return best[1] if best else None
+
+
+def without_link(execution: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The execution record without its download link (``None`` stays ``None``)."""
+    if execution is None:
+        return None
+    return {key: value for key, value in execution.items() if key != LINK_FIELD}
+
+
+# -- verdicts and conditions ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -54,8 +253,19 @@ class Verdict:
         return self.state != "waiting"
 
 
+def _describe(statuses: Mapping[str, str | None]) -> str:
+    return ", ".join(f"{rid} is {status or 'without a status'}" for rid, status in statuses.items())
+
+
 class Condition(ABC):
-    """What a wait waits for: how to read each report, and what the answers mean."""
+    """What a wait waits for: how to read each report, and what the answers mean.
+
+    Built from plain JSON values (``trigger_kwargs``), so a trigger can carry it to the triggerer.
+    """
+
+    # The key of the trigger event that carries the wait's value, and what is waited for (messages).
+    value_key: ClassVar[str]
+    waiting_for: ClassVar[str]
 
     @abstractmethod
     def read(self, hook: PartnerCenterInsightsHook, report_ids: list[str]) -> dict[str, Any]:
@@ -68,6 +278,172 @@ class Condition(ABC):
     @abstractmethod
     def judge(self, observations: dict[str, Any]) -> Verdict:
         """Pure: decide from the observations. May raise for answers nobody can judge."""
+
+    @abstractmethod
+    def trigger_kwargs(self) -> dict[str, Any]:
+        """The arguments of the condition's trigger beyond the common ones, as plain JSON values."""
+
+
+class StatusCondition(Condition):
+    """Every report in one of ``target_statuses``; any in one of ``failure_statuses`` ends the wait.
+
+    Statuses are read in one batched read for every report of a poll (``get_reports``: 50 ids
+    a call on cmp v1.1, the account's listing on mpn), never one call each.
+    """
+
+    value_key = "statuses"
+    waiting_for = "report status"
+
+    def __init__(self, target_statuses: Any, failure_statuses: Any = None) -> None:
+        self.targets, self.failures = resolve_wait_statuses(target_statuses, failure_statuses)
+
+    def read(self, hook: PartnerCenterInsightsHook, report_ids: list[str]) -> dict[str, Any]:
+        return statuses_of(hook.get_reports(report_ids), report_ids, hook.account)
+
+    async def aread(self, reader: Reader, report_ids: list[str]) -> dict[str, Any]:
+        return statuses_of(await reader.read(report_ids), report_ids)
+
+    def trigger_kwargs(self) -> dict[str, Any]:
+        return {"target_statuses": list(self.targets), "failure_statuses": list(self.failures)}
+
+    def judge(self, observations: dict[str, Any]) -> Verdict:
+        """A failure status anywhere ends the wait at once, even if other reports are not there
+        yet: waiting longer cannot change the outcome. A documented status that is neither a
+        target nor a failure means "not yet". A missing or undocumented status raises
+        ``UnreadableStatusError``: waiting on it could never end."""
+        statuses = dict(observations)
+        refuse_unreadable(statuses, "Cannot tell where the wait stands")
+        targets = " or ".join(self.targets)
+        failed = {rid: s for rid, s in statuses.items() if is_any(s, self.failures)}
+        if failed:
+            return Verdict(
+                "failure",
+                f"{_describe(failed)}, a failure status (waiting for {targets}); "
+                "it will not reach the target status without being modified",
+                statuses,
+            )
+        waiting = {rid: s for rid, s in statuses.items() if not is_any(s, self.targets)}
+        if waiting:
+            return Verdict(
+                "waiting",
+                f"waiting for {len(waiting)} of {len(statuses)} report(s) to be {targets}: "
+                f"{_describe(waiting)}",
+                statuses,
+            )
+        return Verdict("success", f"every report is {targets}: {_describe(statuses)}", statuses)
+
+
+class ExecutionCondition(Condition):
+    """Every report has a ``Completed`` execution generated at or after ``completed_after``.
+
+    Per report and poll: one read of its latest completed execution (executions cannot
+    be read in batches); then, only for the reports whose execution is not new enough,
+    one batched read of their statuses, since a ``Paused`` or ``Inactive`` report will
+    not run and ends the wait at once instead of at its timeout.
+    """
+
+    value_key = "executions"
+    waiting_for = "report execution"
+
+    def __init__(self, completed_after: datetime.datetime | str) -> None:
+        self.completed_after = parse_completed_after(completed_after)
+        self.since = to_service_second(self.completed_after)
+
+    def read(self, hook: PartnerCenterInsightsHook, report_ids: list[str]) -> dict[str, Any]:
+        executions = self.latest_executions(hook, report_ids)
+        waiting = self._not_new_enough(executions)
+        statuses = statuses_of(hook.get_reports(waiting), waiting, hook.account) if waiting else {}
+        return self._observations(executions, statuses)
+
+    async def aread(self, reader: Reader, report_ids: list[str]) -> dict[str, Any]:
+        executions = await reader.call(self.latest_executions, report_ids)
+        waiting = self._not_new_enough(executions)
+        statuses = statuses_of(await reader.read(waiting), waiting) if waiting else {}
+        return self._observations(executions, statuses)
+
+    def trigger_kwargs(self) -> dict[str, Any]:
+        return {"completed_after": self.completed_after.isoformat()}
+
+    def latest_executions(
+        self, hook: PartnerCenterInsightsHook, report_ids: list[str]
+    ) -> dict[str, dict[str, Any] | None]:
+        """Blocking: each report's latest ``Completed`` execution, ``None`` where none has run yet."""
+        return {
+            rid: latest_completed(
+                hook.get_report_executions(rid, execution_status="Completed", get_latest_execution=True),
+                rid,
+            )
+            for rid in report_ids
+        }
+
+    def is_new(self, execution: Mapping[str, Any] | None) -> bool:
+        generated = service_time((execution or {}).get("ReportGeneratedTime"))
+        return generated is not None and generated >= self.since
+
+    def _not_new_enough(self, executions: dict[str, dict[str, Any] | None]) -> list[str]:
+        return [rid for rid, execution in executions.items() if not self.is_new(execution)]
+
+    @staticmethod
+    def _observations(
+        executions: dict[str, dict[str, Any] | None], statuses: dict[str, str | None]
+    ) -> dict[str, Any]:
+        """Each report id to ``{"execution": latest completed or None, "status": None if not read}``."""
+        return {rid: {"execution": ex, "status": statuses.get(rid)} for rid, ex in executions.items()}
+
+    def judge(self, observations: dict[str, Any]) -> Verdict:
+        """A report with a completed execution since ``completed_after`` is done, whatever its
+        status now. Otherwise a ``Paused`` or ``Inactive`` report ends the wait at once. The
+        value maps each id to its latest completed execution (or ``None``), without its link."""
+        since = format_time(self.since)
+        value = {rid: without_link(obs.get("execution")) for rid, obs in observations.items()}
+        pending = {rid: obs for rid, obs in observations.items() if not self.is_new(obs.get("execution"))}
+        refuse_unreadable(
+            {rid: obs.get("status") for rid, obs in pending.items()},
+            "Cannot tell whether an execution will come",
+        )
+        stopped = {rid: o for rid, o in pending.items() if is_any(o.get("status"), NOT_RUNNING_STATUSES)}
+        if stopped:
+            reasons = "; ".join(
+                f"{_describe_execution(rid, obs)}, and a {obs['status']} report does not run"
+                for rid, obs in stopped.items()
+            )
+            return Verdict(
+                "failure",
+                f"no execution after {since} will come: {reasons}. Resume the report "
+                "(an Inactive one must be modified first) and wait again",
+                value,
+            )
+        if pending:
+            return Verdict(
+                "waiting",
+                f"waiting for {len(pending)} of {len(observations)} report(s) to complete an execution "
+                f"generated at or after {since}: "
+                + "; ".join(_describe_execution(rid, obs) for rid, obs in pending.items()),
+                value,
+            )
+        done = ", ".join(
+            f"{rid} execution {rec.get('ExecutionId')} generated {rec.get('ReportGeneratedTime')}"
+            for rid, rec in value.items()
+            if rec is not None
+        )
+        return Verdict("success", f"every report completed an execution at or after {since}: {done}", value)
+
+
+def _describe_execution(report_id: str, observation: Mapping[str, Any]) -> str:
+    execution = observation.get("execution")
+    status = observation.get("status") or "of unknown status"
+    if execution is None:
+        return f"{report_id} ({status}) has no completed execution yet"
+    return (
+        f"{report_id} ({status}): its latest completed execution {execution.get('ExecutionId')} "
+        f"was generated {execution.get('ReportGeneratedTime')}"
+    )
+
+
+# -- the wait ---------------------------------------------------------------------------------
+
+# Reads every report of a wait once, for an event loop: the observations, awaited.
+AsyncRead = Callable[[list[str]], Awaitable[dict[str, Any]]]
 
 
 class Wait:
@@ -91,7 +467,6 @@ class Wait:
         self.tolerance = tolerance
         self.log = log or logging.getLogger(__name__)
         self.transient_errors = 0
-        self.last: dict[str, Any] = {}
         self.last_verdict: Verdict | None = None
 
     def poll(self, hook: PartnerCenterInsightsHook) -> Verdict | None:
@@ -99,7 +474,8 @@ class Wait:
         try:
             observations = self.condition.read(hook, self.report_ids)
         except TRANSIENT_ERRORS as exc:
-            return self._tolerate(exc)
+            self._tolerate(exc)
+            return None
         return self._judge(observations)
 
     async def apoll(self, read: AsyncRead) -> Verdict | None:
@@ -108,12 +484,12 @@ class Wait:
         try:
             observations = await read(self.report_ids)
         except TRANSIENT_ERRORS as exc:
-            return self._tolerate(exc)
+            self._tolerate(exc)
+            return None
         return self._judge(observations)
 
     def _judge(self, observations: dict[str, Any]) -> Verdict:
         self.transient_errors = 0
-        self.last = dict(observations)
         self.last_verdict = self.condition.judge(observations)
         return self.last_verdict
 
@@ -129,7 +505,6 @@ class Wait:
             self.tolerance,
             exc,
         )
-        return None
 
 
 # -- how a wait that ran out of time says so -------------------------------------------------
@@ -144,10 +519,9 @@ def in_words(seconds: float) -> str:
     "10 minutes"): the message is for a person reading a task log, not a stopwatch.
     """
     total = max(0, round(seconds))
-    for i, (name, size) in enumerate(_UNITS):
+    for (name, size), smaller in zip(_UNITS, [*_UNITS[1:], None], strict=True):
         if total < size:
             continue
-        smaller = _UNITS[i + 1] if i + 1 < len(_UNITS) else None
         if smaller is not None:  # 1 hour 4 minutes 50 seconds is "1 hour 5 minutes"
             total = round(total / smaller[1]) * smaller[1]
         count, rest = divmod(total, size)

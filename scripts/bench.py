@@ -633,7 +633,7 @@ def _poke_once(ids: list[str], conn_id: str) -> Any:
 
 def _trigger_poll_once(ids: list[str], conn_id: str) -> list[dict[str, Any]]:
     """One ``ReportStatusTrigger.run()`` over ``ids`` to its event (its first poll decides it)."""
-    from airflow_provider_pcinsights.triggers._hub import poll_hub
+    from airflow_provider_pcinsights.triggers.hub import poll_hub
     from airflow_provider_pcinsights.triggers.report import ReportStatusTrigger
 
     trigger = ReportStatusTrigger(
@@ -889,12 +889,12 @@ async def _until(condition: Callable[[], bool]) -> None:
 def _steady_calls(
     emu: Any, how: str, ids: list[str], interval: float, rounds: int, latency: float
 ) -> dict[str, Any]:
-    from airflow_provider_pcinsights.triggers import _cursors
-    from airflow_provider_pcinsights.triggers._hub import poll_hub
+    from airflow_provider_pcinsights.triggers import exports
+    from airflow_provider_pcinsights.triggers.hub import poll_hub
     from airflow_provider_pcinsights.triggers.report import ReportExportEventTrigger, ReportStatusTrigger
 
     _fresh(emu, latency)
-    old_store = _cursors.use_store(_cursors.MemoryStore())
+    old_store = exports.use_store(exports.MemoryStore())
 
     def trigger(rid: str) -> Any:
         if how == "watchers":
@@ -938,7 +938,7 @@ def _steady_calls(
     try:
         return asyncio.run(main())
     finally:
-        _cursors.use_store(old_store)
+        exports.use_store(old_store)
 
 
 def waits_scenario(how: str, waits: int, interval: float) -> dict[str, Any]:
@@ -949,7 +949,7 @@ def waits_scenario(how: str, waits: int, interval: float) -> dict[str, Any]:
 
     import airflow_provider_pcinsights.hooks._auth
     import airflow_provider_pcinsights.hooks._transport  # noqa: F401
-    from airflow_provider_pcinsights.triggers._hub import lookup_connection, poll_hub
+    from airflow_provider_pcinsights.triggers.hub import lookup_connection, poll_hub
     from airflow_provider_pcinsights.triggers.report import ReportStatusTrigger
 
     conn_id = "pcinsights_default"

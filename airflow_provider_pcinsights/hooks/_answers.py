@@ -44,7 +44,7 @@ from airflow_provider_pcinsights.hooks._envelope import (
     service_error,
 )
 from airflow_provider_pcinsights.hooks._errors import asks_for_mfa, error_for_status, excerpt, redact
-from airflow_provider_pcinsights.report_status import EXECUTION_STATUSES, KNOWN_STATUSES
+from airflow_provider_pcinsights.waiting import EXECUTION_STATUSES, KNOWN_STATUSES
 
 # A 404 that names a missing route, not a missing item: ASP.NET's "No HTTP resource was found that
 # matches the request URI", a gateway's "Resource not found".

@@ -45,7 +45,7 @@ from airflow_provider_pcinsights.hooks._retry_observers import RetryObserver, Re
 from airflow_provider_pcinsights.hooks._retry_policy import RetryPolicy
 from airflow_provider_pcinsights.hooks._settings import InsightsSettings, settings_from_connection
 from airflow_provider_pcinsights.report_ids import normalize_report_ids, validate_report_id
-from airflow_provider_pcinsights.report_status import EXECUTION_STATUSES
+from airflow_provider_pcinsights.waiting import EXECUTION_STATUSES
 
 if TYPE_CHECKING:
     import requests
@@ -428,7 +428,7 @@ class PartnerCenterInsightsHook(BaseHook):
         ``ReportFileError`` when there is none, when the given one is not ``Completed`` (its file
         is not ready: the message says its status), or when it has no link.
         """
-        from airflow_provider_pcinsights.report_executions import latest_completed
+        from airflow_provider_pcinsights.waiting import latest_completed
 
         report_id = validate_report_id(report_id)
         if execution_id is None:

@@ -32,7 +32,7 @@ from airflow_provider_pcinsights.exceptions import (
     with_message,
 )
 from airflow_provider_pcinsights.report_ids import listed
-from airflow_provider_pcinsights.report_status import same_status, status_of
+from airflow_provider_pcinsights.waiting import same_status, status_of
 
 if TYPE_CHECKING:
     from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook

@@ -40,7 +40,7 @@ from airflow_provider_pcinsights.operators._actions import (
     resume_action,
 )
 from airflow_provider_pcinsights.report_ids import normalize_report_ids, validate_report_id
-from airflow_provider_pcinsights.report_status import same_status, status_of
+from airflow_provider_pcinsights.waiting import same_status, status_of
 
 if TYPE_CHECKING:
     from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook

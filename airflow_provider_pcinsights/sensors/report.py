@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import pendulum
 from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
@@ -29,21 +30,19 @@ from airflow_provider_pcinsights.exceptions import (
     ReportNotFoundError,
     ReportStatusFailedError,
 )
-from airflow_provider_pcinsights.report_executions import parse_completed_after
 from airflow_provider_pcinsights.report_ids import normalize_report_ids
-from airflow_provider_pcinsights.report_status import resolve_wait_statuses
-from airflow_provider_pcinsights.wait_conditions import ExecutionCondition, StatusCondition
-from airflow_provider_pcinsights.waiting import Condition, Verdict, Wait, timed_out_message
+from airflow_provider_pcinsights.waiting import (
+    Condition,
+    ExecutionCondition,
+    StatusCondition,
+    Wait,
+    parse_completed_after,
+    timed_out_message,
+)
 
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
     from airflow.triggers.base import BaseTrigger
-
-    from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
-
-    try:
-        from airflow.sdk.definitions.context import Context
-    except ImportError:  # Airflow 2
-        from airflow.utils.context import Context
 
 
 def _seconds(value: float | timedelta, name: str) -> float:
@@ -92,10 +91,9 @@ class _ReportWaitSensor(BaseSensorOperator):
     template_fields: Sequence[str] = ("report_id", "conn_id")
     ui_color = "#e8f0d9"
 
-    # Set by each concrete sensor: the key of the trigger event that carries the wait's value,
-    # and what is being waited for, for messages.
-    value_key: ClassVar[str]
-    waiting_for: ClassVar[str]
+    # Set by each sensor: what it waits for, and the name of its trigger in triggers.report.
+    condition_class: ClassVar[type[Condition]]
+    trigger_class: ClassVar[str]
 
     def __init__(
         self,
@@ -119,11 +117,11 @@ class _ReportWaitSensor(BaseSensorOperator):
 
     # -- what each sensor decides -----------------------------------------------------
 
-    def _condition(self, context: Context) -> Condition:
-        raise NotImplementedError
+    @property
+    def waiting_for(self) -> str:
+        return self.condition_class.waiting_for
 
-    def _trigger(self, report_ids: list[str], condition: Condition, **deadline: str) -> BaseTrigger:
-        """The deferred wait; ``deadline`` carries its ``deadline`` and ``waiting_since`` (ISO 8601)."""
+    def _condition(self, context: Context) -> Condition:
         raise NotImplementedError
 
     def _result(self, report_ids: list[str], value: dict[str, Any]) -> Any:
@@ -137,17 +135,39 @@ class _ReportWaitSensor(BaseSensorOperator):
         # One wait per process, so transient failures are counted across pokes.
         if self._wait is None:
             self._wait = Wait(self._condition(context), report_ids, log=self.log)
-        verdict = self._look(self._wait)
-        return False if verdict is None else self._judge(report_ids, verdict)
+        return self._look(self._wait, report_ids) or False
 
-    def _judge(self, report_ids: list[str], verdict: Verdict) -> PokeReturnValue | bool:
+    def _look(self, wait: Wait, report_ids: list[str]) -> PokeReturnValue | None:
+        """Poll once with a hook of this task's; the wait's value once met, ``None`` while not yet.
+
+        A failure verdict raises, and so does a report the service no longer knows.
+        """
+        # Imported here so DAG files that name the sensor never load requests or msal.
+        from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
+
+        hook = PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
+        try:
+            verdict = wait.poll(hook)
+        except ReportNotFoundWhileWaitingError:
+            raise
+        except ReportNotFoundError as exc:
+            raise ReportNotFoundWhileWaitingError(
+                _gone(str(exc)),
+                status_code=exc.status_code,
+                api_message=exc.api_message,
+                report_id=exc.report_id,
+            ) from exc
+        finally:
+            hook.close()
+        if verdict is None:
+            return None
         if verdict.state == "failure":
             raise ReportStatusFailedError(verdict.message)
         if verdict.state == "success":
             self.log.info("Done: %s", verdict.message)
             return PokeReturnValue(is_done=True, xcom_value=self._result(report_ids, verdict.value))
         self.log.info("Still %s", verdict.message)
-        return False
+        return None
 
     # -- deferrable ---------------------------------------------------------------------
 
@@ -163,18 +183,23 @@ class _ReportWaitSensor(BaseSensorOperator):
                 raise AirflowSkipException(self._timed_out(exc)) from exc
         report_ids = self._report_ids()
         condition = self._condition(context)
-        verdict = self._look(Wait(condition, report_ids, log=self.log))
-        outcome = False if verdict is None else self._judge(report_ids, verdict)
-        if outcome:
+        outcome = self._look(Wait(condition, report_ids, log=self.log), report_ids)
+        if outcome is not None:
             return outcome.xcom_value  # already there: no need to occupy the triggerer
-        since = datetime.now(timezone.utc)
+        from airflow_provider_pcinsights.triggers import report as triggers
+
+        since = pendulum.now("UTC")
+        trigger: BaseTrigger = getattr(triggers, self.trigger_class)(
+            report_ids=report_ids,
+            **condition.trigger_kwargs(),
+            conn_id=self.conn_id,
+            poll_interval=self.poll_interval,
+            hook_params=self.hook_params,
+            deadline=since.add(seconds=self.timeout).isoformat(),
+            waiting_since=since.isoformat(),
+        )
         self.defer(
-            trigger=self._trigger(
-                report_ids,
-                condition,
-                deadline=(since + timedelta(seconds=self.timeout)).isoformat(),
-                waiting_since=since.isoformat(),
-            ),
+            trigger=trigger,
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + DEFERRAL_GRACE_SECONDS),
         )
@@ -187,7 +212,8 @@ class _ReportWaitSensor(BaseSensorOperator):
         message = event.get("message") or "no message"
         if status == "success":
             self.log.info("Done: %s", message)
-            return self._result(self._report_ids(), dict(event.get(self.value_key) or {}))
+            value = event.get(self.condition_class.value_key) or {}
+            return self._result(self._report_ids(), dict(value))
         if status == "failure":
             raise ReportStatusFailedError(message)
         if status == "timeout":
@@ -208,9 +234,9 @@ class _ReportWaitSensor(BaseSensorOperator):
             return super().resume_execution(next_method, next_kwargs, context)
         report_ids = self._report_ids()
         wait = Wait(self._condition(context), report_ids, log=self.log)
-        verdict = self._look(wait)
-        if verdict is not None and verdict.final:
-            return self._judge(report_ids, verdict).xcom_value
+        outcome = self._look(wait, report_ids)
+        if outcome is not None:
+            return outcome.xcom_value
         self._time_out(
             timed_out_message(self.timeout + DEFERRAL_GRACE_SECONDS, wait.last_verdict, self.waiting_for)
         )
@@ -237,30 +263,6 @@ class _ReportWaitSensor(BaseSensorOperator):
             raise ValueError(f"conn_id must be a non-empty string, got {self.conn_id!r}")
         return report_ids
 
-    def _make_hook(self) -> PartnerCenterInsightsHook:
-        # Imported here so DAG files that name the sensor never load requests or msal.
-        from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
-
-        return PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
-
-    def _look(self, wait: Wait) -> Verdict | None:
-        hook = self._make_hook()
-        try:
-            return wait.poll(hook)
-        except ReportNotFoundWhileWaitingError:
-            raise
-        except ReportNotFoundError as exc:
-            raise ReportNotFoundWhileWaitingError(
-                _gone(str(exc)),
-                status_code=exc.status_code,
-                api_message=exc.api_message,
-                report_id=exc.report_id,
-            ) from exc
-        finally:
-            close = getattr(hook, "close", None)
-            if callable(close):
-                close()
-
 
 class ReportStatusSensor(_ReportWaitSensor):
     """Succeed when every report is in a target status; fail at once on a failure status.
@@ -284,8 +286,8 @@ class ReportStatusSensor(_ReportWaitSensor):
         the trigger carries them to the triggerer).
     """
 
-    value_key = "statuses"
-    waiting_for = "report status"
+    condition_class = StatusCondition
+    trigger_class = "ReportStatusTrigger"
 
     def __init__(
         self,
@@ -297,23 +299,12 @@ class ReportStatusSensor(_ReportWaitSensor):
     ) -> None:
         super().__init__(report_id=report_id, **kwargs)
         # Statuses are not templated, so a typo fails when the DAG is parsed, not hours later.
-        self.target_statuses, self.failure_statuses = resolve_wait_statuses(target_status, failure_statuses)
+        self._status_condition = StatusCondition(target_status, failure_statuses)
+        self.target_statuses = self._status_condition.targets
+        self.failure_statuses = self._status_condition.failures
 
     def _condition(self, context: Context) -> Condition:
-        return StatusCondition(self.target_statuses, self.failure_statuses)
-
-    def _trigger(self, report_ids: list[str], condition: Condition, **deadline: str) -> BaseTrigger:
-        from airflow_provider_pcinsights.triggers.report import ReportStatusTrigger
-
-        return ReportStatusTrigger(
-            report_ids=report_ids,
-            target_statuses=list(self.target_statuses),
-            failure_statuses=list(self.failure_statuses),
-            conn_id=self.conn_id,
-            poll_interval=self.poll_interval,
-            hook_params=self.hook_params,
-            **deadline,
-        )
+        return self._status_condition
 
 
 class ReportExecutionSensor(_ReportWaitSensor):
@@ -342,8 +333,8 @@ class ReportExecutionSensor(_ReportWaitSensor):
     """
 
     template_fields: Sequence[str] = ("report_id", "completed_after", "conn_id")
-    value_key = "executions"
-    waiting_for = "report execution"
+    condition_class = ExecutionCondition
+    trigger_class = "ReportExecutionTrigger"
 
     def __init__(
         self,
@@ -369,20 +360,6 @@ class ReportExecutionSensor(_ReportWaitSensor):
                 "give completed_after (a datetime or an ISO 8601 string)"
             )
         return parse_completed_after(started)
-
-    def _trigger(self, report_ids: list[str], condition: Condition, **deadline: str) -> BaseTrigger:
-        from airflow_provider_pcinsights.triggers.report import ReportExecutionTrigger
-
-        if not isinstance(condition, ExecutionCondition):
-            raise TypeError(f"expected an ExecutionCondition, got {type(condition).__name__}")
-        return ReportExecutionTrigger(
-            report_ids=report_ids,
-            completed_after=condition.completed_after.isoformat(),
-            conn_id=self.conn_id,
-            poll_interval=self.poll_interval,
-            hook_params=self.hook_params,
-            **deadline,
-        )
 
     def _result(self, report_ids: list[str], value: dict[str, Any]) -> Any:
         _, single = normalize_report_ids(self.report_id)

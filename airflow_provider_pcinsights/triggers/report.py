@@ -1,7 +1,7 @@
 """The deferred waits of the report sensors, run by the triggerer.
 
 The triggerer runs every trigger on one event loop, so nothing here may block
-it. Every trigger polls through the poll hub (:mod:`._hub`): the triggers of one
+it. Every trigger polls through the poll hub (:mod:`.hub`): the triggers of one
 connection (and the same ``hook_params``) in a triggerer share one asynchronous
 connection look-up, one hook with one pooled HTTP session (built and closed in a
 worker thread), and their polls: reads that fall due together are one batched read
@@ -14,19 +14,20 @@ only names its condition.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import importlib
 import sys
 import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import pendulum
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 if TYPE_CHECKING:
-    from airflow_provider_pcinsights.export_events import ExportCursor
-    from airflow_provider_pcinsights.triggers._cursors import CursorStore
-    from airflow_provider_pcinsights.triggers._hub import Reader
+    import datetime
+
+    from airflow_provider_pcinsights.triggers.exports import CursorStore, ExportCursor
+    from airflow_provider_pcinsights.triggers.hub import Reader
     from airflow_provider_pcinsights.waiting import Condition
 
 try:  # Airflow 3.0 and later: what an AssetWatcher accepts
@@ -39,10 +40,9 @@ except ImportError:  # Airflow 2: no event-driven scheduling
 # a worker thread when the first trigger of a loop starts, never on the loop (see _off_loop_imports).
 _WAIT_MODULES = (
     "airflow_provider_pcinsights._loop_threads",
-    "airflow_provider_pcinsights.triggers._hub",
-    "airflow_provider_pcinsights.wait_conditions",
-    "airflow_provider_pcinsights.export_events",
-    "airflow_provider_pcinsights.triggers._cursors",
+    "airflow_provider_pcinsights.triggers.hub",
+    "airflow_provider_pcinsights.waiting",
+    "airflow_provider_pcinsights.triggers.exports",
 )
 _imports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]] = (
     weakref.WeakKeyDictionary()
@@ -55,21 +55,6 @@ NEEDS_AIRFLOW_3 = (
     "Airflow 3.0 or later (event-driven scheduling); this is Airflow {version}. On Airflow 2 wait for "
     "the export in a DAG instead: ReportExecutionSensor, then DownloadReportOperator"
 )
-
-
-def _utc(value: str | None, name: str) -> datetime.datetime | None:
-    """An ISO 8601 time of the trigger's kwargs as an aware UTC datetime (naive is UTC)."""
-    if value is None or value == "":
-        return None
-    try:
-        when = datetime.datetime.fromisoformat(str(value))
-    except ValueError:
-        raise ValueError(f"{name} must be an ISO 8601 time, got {value!r}") from None
-    return when.replace(tzinfo=datetime.timezone.utc) if when.tzinfo is None else when
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 class _ReportWaitTrigger(BaseTrigger):
@@ -95,12 +80,16 @@ class _ReportWaitTrigger(BaseTrigger):
     (a failover) come to the same verdict.
     """
 
+    # Set by each trigger: the key of its event that carries the wait's value, what is waited for
+    # (messages), and its condition class in the wait core (imported off the loop, by name).
     value_key: ClassVar[str]
     waiting_for: ClassVar[str]
+    condition_class: ClassVar[str]
 
     def __init__(
         self,
         report_ids: list[str],
+        condition_kwargs: dict[str, Any],
         conn_id: str = "pcinsights_default",
         poll_interval: float = 60.0,
         hook_params: dict[str, Any] | None = None,
@@ -109,30 +98,25 @@ class _ReportWaitTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         self.report_ids = list(report_ids)
+        self.condition_kwargs = condition_kwargs
         self.conn_id = conn_id
         self.poll_interval = float(poll_interval)
         self.hook_params = dict(hook_params or {})
         self.deadline = deadline or None
         self.waiting_since = waiting_since or None
 
-    # -- what each trigger decides ------------------------------------------------------
-
     def condition(self) -> Condition:
         """The condition waited for, built from the serialized arguments (may raise ``ValueError``)."""
-        raise NotImplementedError
-
-    def condition_kwargs(self) -> dict[str, Any]:
-        """The arguments of this trigger beyond the common ones, as plain JSON values."""
-        raise NotImplementedError
-
-    # -- serialization ------------------------------------------------------------------
+        waiting = importlib.import_module("airflow_provider_pcinsights.waiting")
+        condition: Condition = getattr(waiting, self.condition_class)(**self.condition_kwargs)
+        return condition
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "report_ids": list(self.report_ids),
-                **self.condition_kwargs(),
+                **self.condition_kwargs,
                 "conn_id": self.conn_id,
                 "poll_interval": self.poll_interval,
                 "hook_params": dict(self.hook_params),
@@ -167,13 +151,14 @@ class _ReportWaitTrigger(BaseTrigger):
         await _off_loop_imports()
         from airflow_provider_pcinsights.exceptions import ReportNotFoundError
         from airflow_provider_pcinsights.report_ids import normalize_report_ids
-        from airflow_provider_pcinsights.triggers._hub import poll_hub
-        from airflow_provider_pcinsights.waiting import Wait, timed_out_message
+        from airflow_provider_pcinsights.triggers.hub import poll_hub
+        from airflow_provider_pcinsights.waiting import Wait, parse_completed_after, timed_out_message
 
         report_ids, _ = normalize_report_ids(self.report_ids)
         condition = self.condition()
-        deadline = _utc(self.deadline, "deadline")
-        since = _utc(self.waiting_since, "waiting_since") or _now()
+        deadline = parse_completed_after(self.deadline, "deadline") if self.deadline else None
+        since = parse_completed_after(self.waiting_since, "waiting_since") if self.waiting_since else None
+        since = since or pendulum.now("UTC")
         wait = Wait(condition, report_ids, log=self.log)
         async with poll_hub().reader(self.conn_id, self.hook_params) as reader:
             while True:
@@ -191,7 +176,7 @@ class _ReportWaitTrigger(BaseTrigger):
                             self.value_key: verdict.value,
                         }
                     self.log.info("Still %s", verdict.message)
-                now = _now()
+                now = pendulum.now("UTC")
                 if deadline is not None and now >= deadline:  # that was the last read
                     return {
                         "status": "timeout",
@@ -223,32 +208,13 @@ class ReportStatusTrigger(_ReportWaitTrigger):
 
     value_key = "statuses"
     waiting_for = "report status"
+    condition_class = "StatusCondition"
 
     def __init__(
-        self,
-        report_ids: list[str],
-        target_statuses: list[str],
-        failure_statuses: list[str],
-        conn_id: str = "pcinsights_default",
-        poll_interval: float = 60.0,
-        hook_params: dict[str, Any] | None = None,
-        deadline: str | None = None,
-        waiting_since: str | None = None,
+        self, report_ids: list[str], target_statuses: list[str], failure_statuses: list[str], **kwargs: Any
     ) -> None:
-        super().__init__(report_ids, conn_id, poll_interval, hook_params, deadline, waiting_since)
-        self.target_statuses = list(target_statuses)
-        self.failure_statuses = list(failure_statuses)
-
-    def condition(self) -> Condition:
-        from airflow_provider_pcinsights.wait_conditions import StatusCondition
-
-        return StatusCondition(self.target_statuses, self.failure_statuses)
-
-    def condition_kwargs(self) -> dict[str, Any]:
-        return {
-            "target_statuses": list(self.target_statuses),
-            "failure_statuses": list(self.failure_statuses),
-        }
+        conditions = {"target_statuses": list(target_statuses), "failure_statuses": list(failure_statuses)}
+        super().__init__(report_ids, conditions, **kwargs)
 
 
 class ReportExecutionTrigger(_ReportWaitTrigger):
@@ -261,27 +227,10 @@ class ReportExecutionTrigger(_ReportWaitTrigger):
 
     value_key = "executions"
     waiting_for = "report execution"
+    condition_class = "ExecutionCondition"
 
-    def __init__(
-        self,
-        report_ids: list[str],
-        completed_after: str,
-        conn_id: str = "pcinsights_default",
-        poll_interval: float = 60.0,
-        hook_params: dict[str, Any] | None = None,
-        deadline: str | None = None,
-        waiting_since: str | None = None,
-    ) -> None:
-        super().__init__(report_ids, conn_id, poll_interval, hook_params, deadline, waiting_since)
-        self.completed_after = completed_after
-
-    def condition(self) -> Condition:
-        from airflow_provider_pcinsights.wait_conditions import ExecutionCondition
-
-        return ExecutionCondition(self.completed_after)
-
-    def condition_kwargs(self) -> dict[str, Any]:
-        return {"completed_after": self.completed_after}
+    def __init__(self, report_ids: list[str], completed_after: str, **kwargs: Any) -> None:
+        super().__init__(report_ids, {"completed_after": completed_after}, **kwargs)
 
 
 class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore[misc]
@@ -302,7 +251,7 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
     announced when it is back, none twice. The watchers of one connection poll
     through the poll hub: one read of every watched report's record a poll (shared
     with the status waits), and each report's executions only when its record or
-    schedule says an export may have come (:mod:`~airflow_provider_pcinsights.export_events`).
+    schedule says an export may have come (:mod:`~airflow_provider_pcinsights.triggers.exports`).
     ``run()`` never ends and never raises: a failed poll is logged and polled again.
 
     Airflow 3.0 and later; on Airflow 2 it imports, and creating it says that it needs Airflow 3.
@@ -337,17 +286,17 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
         _require_airflow_3()
         await _off_loop_imports()
         from airflow_provider_pcinsights.exceptions import ReportNotFoundError
-        from airflow_provider_pcinsights.export_events import (
+        from airflow_provider_pcinsights.report_ids import validate_report_id
+        from airflow_provider_pcinsights.triggers.exports import (
             ReadPlan,
             cursor_key,
+            cursor_store,
             new_exports,
             newest_generated,
             payload,
             utc_now,
         )
-        from airflow_provider_pcinsights.report_ids import validate_report_id
-        from airflow_provider_pcinsights.triggers._cursors import cursor_store
-        from airflow_provider_pcinsights.triggers._hub import poll_hub
+        from airflow_provider_pcinsights.triggers.hub import poll_hub
         from airflow_provider_pcinsights.waiting import TRANSIENT_ERRORS
 
         report_id = validate_report_id(self.report_id)
@@ -383,12 +332,12 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
 
     async def _start(self, store: CursorStore, key: str) -> ExportCursor:
         """The stored cursor, or a new one written now: this moment is when the watcher first started."""
+        from airflow_provider_pcinsights.triggers.exports import ExportCursor, load_cursor
+
         while True:
             try:
-                cursor = await _load(store, key)
+                cursor = await load_cursor(store, key)
                 if cursor is None:
-                    from airflow_provider_pcinsights.export_events import ExportCursor
-
                     cursor = ExportCursor.starting()
                     await store.put(key, cursor.to_json())
                     self.log.info(
@@ -411,7 +360,9 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
         (a failover) that announced it has moved it. The new cursor is written before the
         event is yielded: a crash after the write loses that one event rather than repeating it.
         """
-        stored = await _load(store, key)
+        from airflow_provider_pcinsights.triggers.exports import load_cursor
+
+        stored = await load_cursor(store, key)
         if stored is not None:
             cursor = cursor.merged(stored)
         if not cursor.is_new(execution):
@@ -419,13 +370,6 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
         advanced = cursor.advanced(execution)
         await store.put(key, advanced.to_json())
         return advanced, True
-
-
-async def _load(store: CursorStore, key: str) -> ExportCursor | None:
-    from airflow_provider_pcinsights.export_events import ExportCursor
-
-    text = await store.get(key)
-    return None if text is None else ExportCursor.from_json(text)
 
 
 def _completed_executions(hook: Any, report_id: str) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ real store (Variables through the triggerer's supervisor) runs in the e2e check.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import importlib
 import json
 import time
@@ -18,10 +17,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_pcinsights import export_events
 from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
-from airflow_provider_pcinsights.triggers import _cursors
-from airflow_provider_pcinsights.triggers._hub import poll_hub
+from airflow_provider_pcinsights.triggers import exports
+from airflow_provider_pcinsights.triggers.hub import poll_hub
 from airflow_provider_pcinsights.triggers.report import BaseEventTrigger, ReportExportEventTrigger
 
 pytestmark = pytest.mark.skipif(BaseEventTrigger is None, reason="event triggers need Airflow 3")
@@ -38,10 +36,10 @@ def emu(pcinsights_emulator):
 
 @pytest.fixture
 def store():
-    memory = _cursors.MemoryStore()
-    old = _cursors.use_store(memory)
+    memory = exports.MemoryStore()
+    old = exports.use_store(memory)
     yield memory
-    _cursors.use_store(old)
+    exports.use_store(old)
 
 
 def _trigger(report_id: str, **kwargs: Any) -> ReportExportEventTrigger:
@@ -209,7 +207,7 @@ def test_an_exported_report_is_read_once_a_poll_for_every_watcher(emu, store):
 
 
 def test_a_catch_up_read_finds_an_export_no_record_change_announced(emu, store, monkeypatch):
-    monkeypatch.setattr(export_events, "CATCH_UP_SECONDS", 0.2)
+    monkeypatch.setattr(exports, "CATCH_UP_SECONDS", 0.2)
     report_id = emu.report_ids()[0]
 
     events, _ = watch(
@@ -226,72 +224,3 @@ def test_a_failed_poll_is_logged_and_polled_again(emu, store, logs):
 
     assert events == []
     assert logs().count("not-a-known-report is unknown to this account") >= 2
-
-
-def test_cursor_rules():
-    since = datetime.datetime(2026, 3, 1, 6, 0, tzinfo=datetime.timezone.utc)
-    cursor = export_events.ExportCursor.starting(since)
-
-    def execution(execution_id: str, generated: str, status: str = "Completed") -> dict[str, Any]:
-        return {"ExecutionId": execution_id, "ExecutionStatus": status, "ReportGeneratedTime": generated}
-
-    old, same_second, later = (
-        execution("a", "2026-03-01T05:59:59Z"),
-        execution("b", "2026-03-01T06:00:00Z"),
-        execution("c", "2026-03-01T07:00:00Z"),
-    )
-    found = export_events.new_exports(
-        [later, old, same_second, execution("d", "2026-03-01T08:00:00Z", "Pending")], cursor
-    )
-    assert [e["ExecutionId"] for e in found] == ["b", "c"]
-    cursor = cursor.advanced(same_second)
-    twin = execution("b2", "2026-03-01T06:00:00Z")
-    assert [e["ExecutionId"] for e in export_events.new_exports([same_second, twin, later], cursor)] == [
-        "b2",
-        "c",
-    ]
-    stored = export_events.ExportCursor.from_json(cursor.advanced(twin).to_json())
-    assert export_events.new_exports([same_second, twin, later], stored) == [later]
-    assert cursor.merged(stored).last_ids == ["b", "b2"]
-    with pytest.raises(ValueError, match="not an export cursor"):
-        export_events.ExportCursor.from_json('{"last": null}')
-
-
-def test_the_schedule_says_when_a_run_falls_due():
-    record = {"StartTime": "2026-03-01T00:00:00Z", "RecurrenceInterval": 6, "RecurrenceCount": 3}
-    at = datetime.datetime.fromisoformat
-
-    assert export_events.last_due(record, at("2026-02-28T23:00:00+00:00")) is None
-    assert export_events.last_due(record, at("2026-03-01T13:00:00+00:00")) == at("2026-03-01T12:00:00+00:00")
-    assert export_events.last_due(record, at("2026-03-09T00:00:00+00:00")) == at("2026-03-01T12:00:00+00:00")
-
-    plan = export_events.ReadPlan("r1", at("2026-03-01T00:30:00+00:00"), catch_up_seconds=10**9)
-    assert plan.should_read(record, at("2026-03-01T01:00:00+00:00"))  # the first poll
-    plan.looked(at("2026-03-01T01:00:00+00:00"), None)
-    assert not plan.should_read(record, at("2026-03-01T05:59:00+00:00"))
-    assert plan.should_read(record, at("2026-03-01T06:01:00+00:00"))  # a run fell due at 06:00
-    plan.looked(at("2026-03-01T06:01:00+00:00"), None)
-    assert plan.should_read(record, at("2026-03-01T06:02:00+00:00"))  # not exported yet: look again
-    plan.looked(at("2026-03-01T06:02:00+00:00"), at("2026-03-01T06:01:30+00:00"))
-    assert not plan.should_read(record, at("2026-03-01T06:03:00+00:00"))  # exported
-    assert not plan.should_read({**record, "ReportStatus": "Paused"}, at("2026-03-01T06:04:00+00:00"))
-    assert plan.should_read({**record, "ReportStatus": "Active"}, at("2026-03-01T06:05:00+00:00"))  # resumed
-
-
-def test_a_change_just_before_the_first_poll_is_looked_at_until_its_export():
-    """A resume while the watcher starts: its first poll sees the record already changed."""
-    at = datetime.datetime.fromisoformat
-    record = {"StartTime": "2026-03-01T00:00:00Z", "RecurrenceInterval": 24, "ReportStatus": "Active"}
-    plan = export_events.ReadPlan("r1", at("2026-03-02T10:00:00+00:00"), catch_up_seconds=10**9)
-
-    assert plan.should_read(
-        {**record, "ModifiedTime": "2026-03-02T10:00:05Z"}, at("2026-03-02T10:00:06+00:00")
-    )
-    plan.looked(at("2026-03-02T10:00:06+00:00"), at("2026-03-01T00:30:00+00:00"))  # its run not done yet
-    assert plan.should_read(
-        {**record, "ModifiedTime": "2026-03-02T10:00:05Z"}, at("2026-03-02T10:00:07+00:00")
-    )
-    plan.looked(at("2026-03-02T10:00:07+00:00"), at("2026-03-02T10:00:07+00:00"))
-    assert not plan.should_read(
-        {**record, "ModifiedTime": "2026-03-02T10:00:05Z"}, at("2026-03-02T10:00:08+00:00")
-    )

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from emulator_accounts import cmp_account
 
-from airflow_provider_pcinsights.triggers._hub import poll_hub
+from airflow_provider_pcinsights.triggers.hub import poll_hub
 
 CONN_ID = "pcinsights_hub"
 FAST = {"retries": 0}

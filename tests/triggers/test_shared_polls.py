@@ -16,7 +16,7 @@ from emulator_accounts import cmp_account
 from trigger_runs import all_events
 
 from airflow_provider_pcinsights.emulator import Emulator
-from airflow_provider_pcinsights.triggers._hub import poll_hub
+from airflow_provider_pcinsights.triggers.hub import poll_hub
 from airflow_provider_pcinsights.triggers.report import ReportExecutionTrigger, ReportStatusTrigger
 
 CONN_ID = "pcinsights_shared"

@@ -17,10 +17,10 @@ import pytest
 from trigger_runs import all_events
 
 from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
-from airflow_provider_pcinsights.triggers import _hub
-from airflow_provider_pcinsights.triggers._hub import poll_hub
+from airflow_provider_pcinsights.triggers import hub
+from airflow_provider_pcinsights.triggers.hub import poll_hub
 from airflow_provider_pcinsights.triggers.report import ReportStatusTrigger
-from airflow_provider_pcinsights.wait_conditions import StatusCondition
+from airflow_provider_pcinsights.waiting import StatusCondition
 
 
 class Bug(BaseException):
@@ -40,11 +40,11 @@ def _raiser(stage: str, *, coroutine: bool = False) -> Any:
 # Each stage of a wait, and where a failure is injected in it.
 STAGES = {
     "condition": (ReportStatusTrigger, "condition", False),
-    "look-up": (_hub, "lookup_connection", True),
-    "hook build": (_hub._Shared, "_build_hook", False),
+    "look-up": (hub, "lookup_connection", True),
+    "hook build": (hub._Shared, "_build_hook", False),
     "read": (PartnerCenterInsightsHook, "get_reports", False),
     "judging": (StatusCondition, "judge", False),
-    "flusher": (_hub._Shared, "_serve", True),  # a bug in the hub's own loop, shared by every reader
+    "flusher": (hub._Shared, "_serve", True),  # a bug in the hub's own loop, shared by every reader
 }
 
 

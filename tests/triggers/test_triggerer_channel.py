@@ -20,7 +20,7 @@ import pytest
 from emulator_accounts import cmp_account
 from trigger_runs import all_events
 
-from airflow_provider_pcinsights.triggers._hub import poll_hub
+from airflow_provider_pcinsights.triggers.hub import poll_hub
 from airflow_provider_pcinsights.triggers.report import ReportExecutionTrigger, ReportStatusTrigger
 
 task_runner = pytest.importorskip(

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from trigger_runs import all_events, run_to_end
 
-from airflow_provider_pcinsights.triggers._hub import poll_hub
+from airflow_provider_pcinsights.triggers.hub import poll_hub
 from airflow_provider_pcinsights.triggers.report import ReportExecutionTrigger, ReportStatusTrigger
 
 NO_RETRIES = {"retries": 0}

@@ -479,15 +479,15 @@ class _Shared:
         """``function(hook, *args)`` in a worker thread; the same call already under way is awaited."""
         key = (function, *args)
         try:
-            running = self._calls.get(key)
+            running, shared = self._calls.get(key), True
         except TypeError:  # arguments that cannot be compared: no sharing
-            running, key = None, None
+            running, shared = None, False
         if running is None:
             self.hub.stats.calls += 1
             running = asyncio.ensure_future(self._call(function, args))
-            if key is not None:
+            if shared:
                 self._calls[key] = running
-                running.add_done_callback(lambda _, key=key: self._calls.pop(key, None))
+                running.add_done_callback(lambda _: self._calls.pop(key, None))
         await asyncio.wait([running])  # a reader cancelled here leaves the call to the others
         error = running.exception()
         if error is not None:

@@ -1,6 +1,7 @@
-"""What a watcher of a report's exports decides: which executions are new, and when to look.
+"""What a watcher of a report's exports decides (which executions are new, when to look), and where
+it keeps what it announced.
 
-Pure rules behind :class:`~airflow_provider_pcinsights.triggers.report.ReportExportEventTrigger`.
+Rules behind :class:`~airflow_provider_pcinsights.triggers.report.ReportExportEventTrigger`.
 
 **Which executions are new.** A watcher keeps a cursor (:class:`ExportCursor`)
 where it survives a restart (see the trigger): ``since``, when the watcher first
@@ -29,6 +30,15 @@ only when the record says one may have come (:class:`ReadPlan`):
 Reading is the only thing this saves: what is announced always comes from the
 executions compared with the cursor, so a look skipped can delay an export, never
 lose or repeat one.
+
+**Where the cursor lives.** A trigger's arguments are fixed when the DAG is parsed,
+and the triggerer keeps nothing of a trigger across a restart, so the cursor lives
+in Airflow's own store: a Variable (:class:`VariableStore`). On Airflow 3 a trigger
+reaches it only through its supervisor, whose messages include getting and putting
+a Variable; the Task SDK's ``Variable.get`` / ``Variable.set`` send them. They are
+blocking calls, so they run through ``run_blocking`` (asgiref's ``sync_to_async``).
+Tests swap the store for one in memory (``use_store``); the real one is checked
+under Airflow's triggerer by ``scripts/export_events_e2e.py``.
 """
 
 from __future__ import annotations
@@ -39,10 +49,18 @@ import json
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from airflow_provider_pcinsights.report_executions import format_time, service_time, to_service_second
-from airflow_provider_pcinsights.report_status import same_status
+import pendulum
+
+from airflow_provider_pcinsights._loop_threads import run_blocking
+from airflow_provider_pcinsights.waiting import (
+    format_time,
+    is_any,
+    same_status,
+    service_time,
+    to_service_second,
+)
 
 # A watcher reads its report's executions at least this often, whatever the record says.
 CATCH_UP_SECONDS = 3600.0
@@ -55,7 +73,7 @@ _IDLE_STATUSES = ("Paused",)
 
 
 def utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return pendulum.now("UTC")
 
 
 @dataclass
@@ -195,7 +213,7 @@ class ReadPlan:
         due = last_due(record, now)
         if due is not None and due > self._looked_at:
             self._expect(due)
-        if any(same_status(record.get("ReportStatus"), s) for s in _IDLE_STATUSES):
+        if is_any(record.get("ReportStatus"), _IDLE_STATUSES):
             return False
         if self.expecting is not None:
             return True
@@ -237,3 +255,78 @@ def _generated(execution: Mapping[str, Any]) -> datetime.datetime | None:
 
 def _folded(execution: Mapping[str, Any]) -> str:
     return str(execution.get("ExecutionId")).casefold()
+
+
+# -- where the cursor lives ------------------------------------------------------------------
+
+DESCRIPTION = (
+    "Written by airflow-provider-pcinsights' ReportExportEventTrigger: the exports it has announced. "
+    "Delete it only to start the watcher afresh (exports made before that are then not announced)."
+)
+
+
+class CursorStore(Protocol):
+    async def get(self, key: str) -> str | None: ...
+
+    async def put(self, key: str, value: str) -> None: ...
+
+
+class VariableStore:
+    """Airflow Variables, through the Task SDK (the triggerer's supervisor)."""
+
+    async def get(self, key: str) -> str | None:
+        return await run_blocking(_get_variable, key)
+
+    async def put(self, key: str, value: str) -> None:
+        """Write, then read back: the Task SDK's ``Variable.set`` logs a refused write and returns
+        (3.0 to 3.3), and an event must not go out unless its cursor is stored."""
+        await run_blocking(_set_variable, key, value)
+        if await self.get(key) != value:
+            raise RuntimeError(f"Airflow did not store Variable {key}; the export is announced once it does")
+
+
+class MemoryStore:
+    """A store in this process (tests; two triggers given one act as two triggerers sharing a database)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.writes = 0
+
+    async def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    async def put(self, key: str, value: str) -> None:
+        self.writes += 1
+        self.values[key] = value
+
+
+_store: CursorStore = VariableStore()
+
+
+def cursor_store() -> CursorStore:
+    return _store
+
+
+def use_store(store: CursorStore | None) -> CursorStore:
+    """Use ``store`` (``None``: Airflow's Variables again); returns the one it replaced."""
+    global _store
+    old, _store = _store, store or VariableStore()
+    return old
+
+
+async def load_cursor(store: CursorStore, key: str) -> ExportCursor | None:
+    text = await store.get(key)
+    return None if text is None else ExportCursor.from_json(text)
+
+
+def _get_variable(key: str) -> str | None:
+    from airflow.sdk import Variable
+
+    value = Variable.get(key, default=None)
+    return None if value is None else str(value)
+
+
+def _set_variable(key: str, value: str) -> None:
+    from airflow.sdk import Variable
+
+    Variable.set(key, value, description=DESCRIPTION)
