@@ -442,29 +442,20 @@ def _describe_execution(report_id: str, observation: Mapping[str, Any]) -> str:
 
 # -- the wait ---------------------------------------------------------------------------------
 
-# Reads every report of a wait once, for an event loop: the observations, awaited.
-AsyncRead = Callable[[list[str]], Awaitable[dict[str, Any]]]
-
 
 class Wait:
     """One wait in progress: read, judge, and count transient failures in a row.
 
     :param condition: what to wait for.
     :param report_ids: the reports, already validated.
-    :param tolerance: transient failures in a row that end the wait (the ones before are tolerated).
+    :param log: where tolerated failures are logged (the task's or the trigger's logger).
     """
 
     def __init__(
-        self,
-        condition: Condition,
-        report_ids: list[str],
-        *,
-        tolerance: int = MAX_CONSECUTIVE_TRANSIENT_ERRORS,
-        log: logging.Logger | Any | None = None,
+        self, condition: Condition, report_ids: list[str], *, log: logging.Logger | Any = None
     ) -> None:
         self.condition = condition
         self.report_ids = list(report_ids)
-        self.tolerance = tolerance
         self.log = log or logging.getLogger(__name__)
         self.transient_errors = 0
         self.last_verdict: Verdict | None = None
@@ -478,7 +469,7 @@ class Wait:
             return None
         return self._judge(observations)
 
-    async def apoll(self, read: AsyncRead) -> Verdict | None:
+    async def apoll(self, read: Callable[[list[str]], Awaitable[dict[str, Any]]]) -> Verdict | None:
         """``poll`` for an event loop, with an awaitable read of the reports (a trigger's, through
         the poll hub: ``lambda ids: condition.aread(reader, ids)``)."""
         try:
@@ -495,14 +486,14 @@ class Wait:
 
     def _tolerate(self, exc: Exception) -> None:
         self.transient_errors += 1
-        if self.transient_errors >= self.tolerance:
+        if self.transient_errors >= MAX_CONSECUTIVE_TRANSIENT_ERRORS:
             raise with_message(
                 exc, f"gave up after {self.transient_errors} failed polls in a row: {exc}"
             ) from exc
         self.log.warning(
             "Could not read the reports (%d of %d tolerated in a row): %s",
             self.transient_errors,
-            self.tolerance,
+            MAX_CONSECUTIVE_TRANSIENT_ERRORS,
             exc,
         )
 

@@ -7,9 +7,8 @@ look-ups, a thousand TLS connections and a thousand calls a poll, and stall the
 loop while they are built. Through the hub, the triggers of one connection (and
 the same hook parameters) in one process share:
 
-- one connection look-up, made asynchronously (``BaseHook.aget_connection`` where
-  Airflow has it, 3.1 on; ``get_connection`` through ``sync_to_async`` on 2.11 and
-  3.0, and for the first look-up of a process), and made again after
+- one connection look-up, made in a worker thread (``get_connection`` through
+  ``sync_to_async``), and made again after
   ``CONNECTION_TTL`` seconds or an authentication failure, so a rotated secret is
   picked up;
 - one hook, built in a worker thread, with one pooled HTTP session, closed when
@@ -87,33 +86,19 @@ def poll_hub() -> PollHub:
     return hub
 
 
-# Loops whose process has looked a connection up once already (see lookup_connection).
-_looked_up_on: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
-
-
 async def lookup_connection(conn_id: str) -> Any:
     """Look a connection up without blocking the loop, on Airflow 2 and 3.
 
-    ``BaseHook.aget_connection`` where Airflow has it (3.1 on): the asynchronous look-up
-    Airflow documents for triggers (its synchronous one refuses to run on a loop). Airflow
-    2.11 and 3.0 only have ``get_connection``, called through ``sync_to_async`` as
-    Airflow's triggerer asks of SDK calls (on 3.0 it reaches the supervisor through
-    ``async_to_sync``, which only finds the triggerer's loop from such a thread).
-
-    The first look-up on a loop is the synchronous one through ``sync_to_async`` on every
-    line: it imports, in the worker thread, the task SDK's modules that the first
-    ``aget_connection`` would otherwise import (and, without bytecode files, compile) on the
-    loop, and holds it for a tenth of a second or more. Only public calls either way.
+    ``BaseHook.get_connection`` in a worker thread started by ``sync_to_async``, as Airflow's
+    triggerer asks of SDK calls (on 3.0 and 3.1 it reaches the supervisor through
+    ``async_to_sync``, which only finds the triggerer's loop from such a thread). One path on
+    every line: the first look-up also imports, in that thread, the task SDK's modules that an
+    ``aget_connection`` on the loop would import (and, without bytecode files, compile) there.
+    A look-up is made once per ``CONNECTION_TTL`` per connection, so the thread costs nothing.
     """
     from airflow.providers.common.compat.sdk import BaseHook
 
-    loop = asyncio.get_running_loop()
-    aget_connection = getattr(BaseHook, "aget_connection", None)
-    if aget_connection is not None and loop in _looked_up_on:
-        return await aget_connection(conn_id)
-    connection = await run_blocking(BaseHook.get_connection, conn_id)
-    _looked_up_on.add(loop)
-    return connection
+    return await run_blocking(BaseHook.get_connection, conn_id)
 
 
 def next_tick(last_read_at: float | None, now: float, interval: float) -> float:
@@ -142,15 +127,7 @@ class HubStats:
 class PollHub:
     """Shared connections, hooks and polls of one event loop, by connection and hook parameters."""
 
-    def __init__(
-        self,
-        *,
-        gather_seconds: float = GATHER_SECONDS,
-        delivery_slice: int = DELIVERY_SLICE,
-        connection_ttl: float = CONNECTION_TTL,
-    ) -> None:
-        self.gather_seconds = gather_seconds
-        self.delivery_slice = delivery_slice
+    def __init__(self, *, connection_ttl: float = CONNECTION_TTL) -> None:
         self.connection_ttl = connection_ttl
         self.stats = HubStats()
         self._shared: dict[str, _Shared] = {}
@@ -407,13 +384,13 @@ class _Shared:
             )
 
     async def _gather(self) -> None:
-        """Wait for the readers due together: until none came for ``gather_seconds`` (at most
+        """Wait for the readers due together: until none came for ``GATHER_SECONDS`` (at most
         ``GATHER_MAX_SECONDS``), so a crowd that takes a while to arrive is still one read."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(GATHER_MAX_SECONDS, self.hub.gather_seconds)
+        deadline = loop.time() + GATHER_MAX_SECONDS
         while True:
             count = len(self.pending)
-            await asyncio.sleep(self.hub.gather_seconds)
+            await asyncio.sleep(GATHER_SECONDS)
             if len(self.pending) == count or loop.time() >= deadline:
                 return
 
@@ -513,7 +490,7 @@ class _Shared:
                 request.future.set_exception(_own_copy(answer))
             else:
                 request.future.set_result(answer)
-            if number % self.hub.delivery_slice == 0:
+            if number % DELIVERY_SLICE == 0:
                 await asyncio.sleep(0)
 
     # -- the hook -----------------------------------------------------------------------
@@ -534,8 +511,8 @@ class _Shared:
                 if self._lease is None or fingerprint != self._fingerprint:
                     hook = await run_blocking(self._build_hook, connection)
                     self.hub.stats.hooks_built += 1
-                    self._replace(_Lease(hook))
-                    self._fingerprint = fingerprint
+                    self.release(self._lease, retire=True)  # an edited connection: a new hook
+                    self._lease, self._fingerprint = _Lease(hook), fingerprint
             lease = self._lease
             assert lease is not None
             lease.users += 1
@@ -544,9 +521,15 @@ class _Shared:
                 lease.retired = True
             return lease
 
-    def release(self, lease: _Lease) -> None:
-        """One call done with the hook; the last one out of a retired hook closes it."""
-        lease.users -= 1
+    def release(self, lease: _Lease | None, *, retire: bool = False) -> None:
+        """One call done with the hook, or (``retire``) the hook given up; the last one out of a
+        retired hook closes it."""
+        if lease is None:
+            return
+        if retire:
+            lease.retired = True
+        else:
+            lease.users -= 1
         if lease.retired and lease.users == 0:
             self.hub._close_later(lease)
 
@@ -555,21 +538,11 @@ class _Shared:
 
         return PartnerCenterInsightsHook(conn_id=self.conn_id, connection=connection, **self.hook_params)
 
-    def _replace(self, lease: _Lease) -> None:
-        old, self._lease = self._lease, lease
-        if old is not None:
-            old.retired = True
-            if old.users == 0:
-                self.hub._close_later(old)
-
     def retire(self) -> None:
         """The last reader left: close the session once the calls under way have ended."""
         self._retired = True
-        lease, self._lease = self._lease, None
-        if lease is not None:
-            lease.retired = True
-            if lease.users == 0:
-                self.hub._close_later(lease)
+        self.release(self._lease, retire=True)
+        self._lease = None
 
 
 def _pick(ids: list[str], by_fold: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

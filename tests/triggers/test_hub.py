@@ -1,7 +1,7 @@
 """The poll hub: many waits on one event loop share a look-up, a session and their polls.
 
-Driven directly with asyncio against the emulator (the triggers take the hub into
-use in a later change). Calls and connections are counted at the emulator.
+Driven directly with asyncio against the emulator, as the triggers drive it. Calls and
+connections are counted at the emulator.
 """
 
 from __future__ import annotations
