@@ -105,12 +105,9 @@ class ExportCursor:
 
     def merged(self, other: ExportCursor) -> ExportCursor:
         """What either cursor has announced (another run of the same trigger may have moved on)."""
-        if other.last is not None and (self.last is None or other.last > self.last):
-            return ExportCursor(other.since, other.last, list(other.last_ids))
-        if other.last is not None and other.last == self.last:
-            ids = list(dict.fromkeys([*self.last_ids, *other.last_ids]))
-            return ExportCursor(other.since, self.last, ids)
-        return ExportCursor(other.since, self.last, list(self.last_ids))
+        last = max((c.last for c in (self, other) if c.last is not None), default=None)
+        ids = [i for c in (self, other) if c.last == last for i in c.last_ids]
+        return ExportCursor(other.since, last, list(dict.fromkeys(ids)))
 
     def to_json(self) -> str:
         return json.dumps(
@@ -239,13 +236,8 @@ class ReadPlan:
 
 
 def newest_generated(executions: Iterable[Mapping[str, Any]]) -> datetime.datetime | None:
-    times = [
-        t
-        for e in executions
-        if same_status(e.get("ExecutionStatus"), "Completed")
-        if (t := _generated(e)) is not None
-    ]
-    return max(times) if times else None
+    completed = (e for e in executions if same_status(e.get("ExecutionStatus"), "Completed"))
+    return max((t for e in completed if (t := _generated(e)) is not None), default=None)
 
 
 def _generated(execution: Mapping[str, Any]) -> datetime.datetime | None:
