@@ -25,6 +25,7 @@ ROWS = [
     "same: speed-up over one at a time",
     "same: time vs ideal",
     "overlapping runs of",
+    "sign-in included: time vs a plain pool",
     "one sensor poke / one trigger poll over",
     "deferred single-report waits on one event loop: API calls per poll interval",
     "same: TCP+TLS connections held",
@@ -80,7 +81,8 @@ def test_the_quick_benchmark_measures_every_row_and_writes_the_page(tmp_path):
         part: [row["goal_name"] for row in measured if part in row["note"]]
         for part in ("PauseReportOperator", "ReportStatusSensor", "ReportStatusTrigger")
     }
-    assert len(by_part["PauseReportOperator"]) == 4  # 3 bulk pause rows and the rate-limited one
+    # 3 bulk pause rows, the one beside a plain pool and the rate-limited one
+    assert len(by_part["PauseReportOperator"]) == 5
     assert by_part["ReportStatusSensor"] == by_part["ReportStatusTrigger"][:1]
     # the one poll, the 1,000 waits, and (Airflow 3) the status waits the export watchers are held to
     assert len(by_part["ReportStatusTrigger"]) == 2 + (AIRFLOW_MAJOR >= 3)

@@ -31,6 +31,7 @@ from airflow_provider_pcinsights.exceptions import (
     UnreadableStatusError,
     with_message,
 )
+from airflow_provider_pcinsights.operators.bulk import AdaptiveLimit, run_bulk
 from airflow_provider_pcinsights.report_ids import listed
 from airflow_provider_pcinsights.waiting import same_status, status_of
 
@@ -81,19 +82,6 @@ class Look:
 Prepare = Callable[[dict[str, Look]], "Mapping[str, BaseException] | None"]
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What one action did to one report: its status before (``None``: unread) and its record after."""
-
-    report_id: str
-    before: str | None
-    record: dict[str, Any]
-
-    @property
-    def after(self) -> str | None:
-        return status_of(self.record)
-
-
 class ReportAction:
     """Pause or resume one report or a list of them, concurrently, reporting every outcome.
 
@@ -105,10 +93,9 @@ class ReportAction:
     succeeded.
     """
 
-    def __init__(self, name: str, verb: str, target_status: str, log: logging.Logger | Any) -> None:
+    def __init__(self, name: str, log: logging.Logger | Any) -> None:
         self.name = name  # hook method prefix: "pause" or "resume"
-        self.verb = verb  # "Paused" / "Resumed", for messages
-        self.target_status = target_status
+        self.verb, self.target_status = {"pause": ("Paused", "Paused"), "resume": ("Resumed", "Active")}[name]
         self.log = log
 
     # -- a list --------------------------------------------------------------------------
@@ -121,38 +108,64 @@ class ReportAction:
         prepare: Prepare | None = None,
         *,
         single: bool = False,
-    ) -> list[Outcome]:
+    ) -> dict[str, dict[str, Any]]:
         """Handle every report even if some fail, then say exactly which did what.
 
-        Returns the outcomes in the order of ``report_ids``; raises ``ReportActionError``
-        (``failures``, ``records``) if any failed, after every report was handled, or with
-        ``single`` (one id) that report's own error.
+        Returns each report's record after the action, in the order of ``report_ids``; raises
+        ``ReportActionError`` (``failures``, ``records``) if any failed, after every report was
+        handled, or with ``single`` (one id) that report's own error. The workers start while
+        the reports are read, so the first calls follow the read at once.
         """
-        looks = self.look(hook, report_ids)
-        refused = dict((prepare(looks) if prepare is not None else None) or {})
-        outcomes: dict[str, Outcome] = {}
+        records: dict[str, dict[str, Any]] = {}
         failures: dict[str, BaseException] = {}
-        to_send: list[str] = []
-        for rid in report_ids:
-            look = looks[rid]
-            error = refused.get(rid) or look.error
-            if error is not None:
-                failures[rid] = error
-            elif look.record is not None and same_status(look.status, self.target_status):
-                self._log_outcome(rid, look.record, look.status)
-                outcomes[rid] = Outcome(rid, look.status, look.record)
-            else:
-                to_send.append(rid)
-        if to_send:
-            self._send_all(hook, to_send, looks, max_concurrency, outcomes, failures)
+        looks: dict[str, Look] = {}
+
+        def to_send() -> list[str]:
+            looks.update(self.look(hook, report_ids))
+            refused = dict((prepare(looks) if prepare is not None else None) or {})
+            sending = []
+            for rid in report_ids:
+                look = looks[rid]
+                error = refused.get(rid) or look.error
+                if error is not None:
+                    failures[rid] = error
+                elif look.record is not None and same_status(look.status, self.target_status):
+                    self._log_outcome(rid, look.record, look.status)
+                    records[rid] = look.record
+                else:
+                    sending.append(rid)
+            return sending
+
+        limit = AdaptiveLimit(ceiling=max_concurrency)
+        hook.add_retry_observer(limit)  # the 429s the hook's retries absorb still slow the list down
+        try:
+            ends = run_bulk(
+                lambda rid: self.handle(hook, rid, looks[rid].status),
+                to_send,
+                limit=limit,
+                again_on=(ThrottledError,),  # refused by throttling: nothing was done, try it again last
+                most_items=len(report_ids),
+            )
+        finally:
+            hook.remove_retry_observer(limit)
+        if limit.decreases:
+            self.log.info(
+                "The service throttled the %ss: at most %d at once, down to %d at times",
+                self.name,
+                limit.ceiling,
+                limit.lowest,
+            )
+        for end in ends:
+            if end.error is not None:
+                failures[end.item] = end.error
+            elif end.value is not None:
+                records[end.item] = end.value
         if failures:
             if single:
                 raise failures[report_ids[0]]
-            records = {rid: outcomes[rid].record for rid in report_ids if rid in outcomes}
-            raise ReportActionError(
-                self.summary(report_ids, records, failures), failures=failures, records=records
-            )
-        return [outcomes[rid] for rid in report_ids]
+            done = {rid: records[rid] for rid in report_ids if rid in records}
+            raise ReportActionError(self.summary(report_ids, done, failures), failures=failures, records=done)
+        return {rid: records[rid] for rid in report_ids}
 
     def look(self, hook: PartnerCenterInsightsHook, report_ids: list[str]) -> dict[str, Look]:
         """Every report as it stands before the action, in one batched read.
@@ -197,45 +210,6 @@ class ReportAction:
         )
         return {rid: Look() for rid in report_ids}
 
-    def _send_all(
-        self,
-        hook: PartnerCenterInsightsHook,
-        report_ids: list[str],
-        looks: dict[str, Look],
-        max_concurrency: int,
-        outcomes: dict[str, Outcome],
-        failures: dict[str, BaseException],
-    ) -> None:
-        """One call per report, as many at once as the service takes, up to ``max_concurrency``."""
-        # Imported here, as the hook is: a DAG file naming the operator does not need them.
-        from airflow_provider_pcinsights.adaptive_limit import AdaptiveLimit
-        from airflow_provider_pcinsights.bulk import run_bulk
-
-        limit = AdaptiveLimit(ceiling=max_concurrency)
-        hook.add_retry_observer(limit)  # the 429s the hook's retries absorb still slow the list down
-        try:
-            ends = run_bulk(
-                lambda rid: self.handle(hook, rid, looks[rid].status),
-                report_ids,
-                limit=limit,
-                again_on=(ThrottledError,),  # refused by throttling: nothing was done, try it again last
-                thread_name_prefix=f"pcinsights-{self.name}",
-            )
-        finally:
-            hook.remove_retry_observer(limit)
-        if limit.decreases:
-            self.log.info(
-                "The service throttled the %ss: at most %d at once, down to %d at times",
-                self.name,
-                limit.ceiling,
-                limit.lowest,
-            )
-        for end in ends:
-            if end.error is None:
-                outcomes[end.item] = end.value
-            else:
-                failures[end.item] = end.error
-
     def summary(
         self,
         report_ids: list[str],
@@ -250,17 +224,18 @@ class ReportAction:
 
     # -- one report ----------------------------------------------------------------------
 
-    def handle(self, hook: PartnerCenterInsightsHook, report_id: str, before: str | None) -> Outcome:
-        """Send the action for one report whose status before was ``before`` (``None``: unread)."""
+    def handle(self, hook: PartnerCenterInsightsHook, report_id: str, before: str | None) -> dict[str, Any]:
+        """Send the action for one report whose status before was ``before`` (``None``: unread);
+        its record after."""
         try:
             record = getattr(hook, f"{self.name}_report")(report_id)
         except BadRequestError as exc:
-            return Outcome(report_id, before, self._after_refusal(hook, report_id, exc))
+            return self._after_refusal(hook, report_id, exc)
         except _NOT_APPLIED:
             raise
         except Exception as exc:
             raise self._ambiguous(hook, report_id, exc) from exc
-        return Outcome(report_id, before, self._after_success(hook, report_id, before, record))
+        return self._after_success(hook, report_id, before, record)
 
     def _after_success(
         self, hook: PartnerCenterInsightsHook, report_id: str, before: str | None, record: dict[str, Any]
@@ -331,11 +306,3 @@ class ReportAction:
             self.log.info("%s: already %s; nothing changed", prefix, self.target_status)
         else:
             self.log.info("%s: %s -> %s", prefix, before or "unknown", status_of(record))
-
-
-def pause_action(log: logging.Logger | Any) -> ReportAction:
-    return ReportAction("pause", "Paused", "Paused", log)
-
-
-def resume_action(log: logging.Logger | Any) -> ReportAction:
-    return ReportAction("resume", "Resumed", "Active", log)

@@ -7,10 +7,9 @@ import threading
 
 import pytest
 
-from airflow_provider_pcinsights.adaptive_limit import AdaptiveLimit
-from airflow_provider_pcinsights.bulk import run_bulk
 from airflow_provider_pcinsights.emulator import Emulator
 from airflow_provider_pcinsights.exceptions import ThrottledError
+from airflow_provider_pcinsights.operators.bulk import AdaptiveLimit, run_bulk
 
 
 class Recorder:

@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from airflow_provider_pcinsights.adaptive_limit import DEFAULT_CEILING, GROWTH_ROUNDS, AdaptiveLimit
-from airflow_provider_pcinsights.bulk import run_bulk
+from airflow_provider_pcinsights.operators.bulk import DEFAULT_CEILING, GROWTH_ROUNDS, AdaptiveLimit, run_bulk
 
 # -- the limit -----------------------------------------------------------------------------------
 

@@ -1,0 +1,246 @@
+"""Download a report's completed export to any object storage path, atomically, with its lineage.
+
+Every HTTP call goes through
+:class:`~airflow_provider_pcinsights.hooks.insights.PartnerCenterInsightsHook`, imported
+when the task runs, so a DAG file naming the operator loads neither requests nor msal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+from airflow_provider_pcinsights.report_ids import validate_report_id
+
+if TYPE_CHECKING:
+    try:
+        from airflow.sdk.definitions.context import Context
+    except ImportError:  # Airflow 2
+        from airflow.utils.context import Context
+
+
+def close_hook(hook: Any) -> None:
+    """Release the hook's HTTP connections; a hook without ``close`` has nothing to release."""
+    close = getattr(hook, "close", None)
+    if callable(close):
+        close()
+
+
+class DownloadReportOperator(BaseOperator):
+    """Download a report's latest completed export (or a given execution's) to any object storage path.
+
+    The file behind the execution's ``ReportAccessSecureLink`` is streamed to
+    ``destination`` (anything Airflow's ``ObjectStoragePath`` takes: a local path,
+    ``file://``, and ``s3://``, ``gs://``, ``abfs://``... with their providers
+    installed), gunzipped and without a byte-order mark. It is fetched without the
+    bearer token, with the connection's ``verify``, ``proxies`` and ``timeout``; a link
+    that has expired is replaced once by reading the execution again. The file is
+    written under a temporary name beside the destination and renamed into place, so
+    the destination never holds half a file; on failure the partial file is removed.
+
+    Returns (and pushes to XCom) ``{"destination", "bytes", "rows", "ExecutionId",
+    "ReportId", "ReportGeneratedTime", "Format", "compressed"}``: the path written,
+    its size, its data rows (after the header) and the execution. With
+    ``outlets=[Asset(...)]``, Airflow records an Asset event on success, carrying the
+    same facts as its ``extra``, and DAGs scheduled on that Asset run.
+
+    :param report_id: the report (templated); one id.
+    :param destination: where to write the file (templated): a path or an ``ObjectStoragePath``;
+        ending with ``/``, a directory, in which the file is named ``<ReportId>_<ExecutionId>.<format>``.
+    :param execution_id: the execution whose file to download (templated); default: the latest
+        ``Completed`` one, such as ``ReportExecutionSensor`` waited for.
+    :param conn_id: the ``pcinsights`` connection (templated).
+    :param hook_params: keyword arguments for the hook, such as ``retries``.
+    """
+
+    template_fields: Sequence[str] = ("report_id", "destination", "execution_id", "conn_id")
+    ui_color = "#f5ecd9"
+
+    def __init__(
+        self,
+        *,
+        report_id: str,
+        destination: Any,
+        execution_id: str | None = None,
+        conn_id: str = "pcinsights_default",
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.report_id = report_id
+        self.destination = destination
+        self.execution_id = execution_id
+        self.conn_id = conn_id
+        self.hook_params = dict(hook_params or {})
+        # What execute() read and wrote, for the lineage of the completed task (set as it goes).
+        self._lineage_source: tuple[str, str] | None = None
+        self._lineage_target: Any = None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        report_id = validate_report_id(self.report_id)
+        execution_id = (
+            None
+            if self.execution_id in (None, "")
+            else validate_report_id(self.execution_id, name="execution_id")
+        )
+        if not isinstance(self.conn_id, str) or not self.conn_id.strip():
+            raise ValueError(f"conn_id must be a non-empty string, got {self.conn_id!r}")
+        destination = self.destination
+        if destination is None or (isinstance(destination, str) and not destination.strip()):
+            raise ValueError(f"destination must be a path or an ObjectStoragePath, got {destination!r}")
+        from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
+
+        hook = PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
+        try:
+            self._lineage_source = (hook.settings.tenant_id, hook.settings.program)
+            execution = hook.get_completed_execution(report_id, execution_id)
+            target = self._target(execution)
+            self._lineage_target = target
+            self.log.info(
+                "Downloading the file of execution %s of report %s (generated %s) to %s",
+                execution.get("ExecutionId"),
+                report_id,
+                execution.get("ReportGeneratedTime"),
+                target,
+            )
+            download = _write_atomically(target, lambda sink: hook.download_report_file(execution, sink))
+        finally:
+            close_hook(hook)
+        execution = download.execution
+        result = {
+            "destination": str(target),
+            "bytes": download.bytes,
+            "rows": download.rows,
+            "ExecutionId": execution.get("ExecutionId"),
+            "ReportId": report_id,
+            "ReportGeneratedTime": execution.get("ReportGeneratedTime"),
+            "Format": execution.get("Format"),
+            "compressed": download.compressed,
+        }
+        self.log.info(
+            "Wrote %s: %d bytes, %d data rows (the file came %s%s)",
+            target,
+            download.bytes,
+            download.rows,
+            "gzip-compressed" if download.compressed else "uncompressed",
+            "; its link had expired and was replaced" if download.link_refreshed else "",
+        )
+        self._describe_asset_events(context, result)
+        return result
+
+    def _target(self, execution: dict[str, Any]) -> Any:
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+        destination = self.destination
+        directory = isinstance(destination, str) and destination.rstrip().endswith("/")
+        path = (
+            destination if isinstance(destination, ObjectStoragePath) else ObjectStoragePath(str(destination))
+        )
+        if directory:
+            extension = str(execution.get("Format") or "csv").lower()
+            path = path / f"{execution.get('ReportId')}_{execution.get('ExecutionId')}.{extension}"
+        return path
+
+    # -- lineage (the OpenLineage provider's operator methods; used only when it is installed) ------
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The report as input, the destination as output, before anything is read.
+
+        Reads the connection (for its tenant and program), sends nothing. A destination ending
+        with ``/`` names a directory whose file name is known only once the execution is read:
+        the start event names the directory, the complete event the file.
+        """
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
+
+        settings = PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params).settings
+        inputs = [_report_dataset(settings.tenant_id, settings.program, str(self.report_id))]
+        outputs = []
+        destination = self.destination
+        if destination is not None and str(destination).strip():
+            from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+            if not isinstance(destination, ObjectStoragePath):
+                destination = ObjectStoragePath(str(destination))
+            outputs.append(_file_dataset(destination))
+        return OperatorLineage(inputs=inputs, outputs=outputs)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The report and the file this task wrote (the directory's file named, as it was written)."""
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        if self._lineage_source is None:
+            return self.get_openlineage_facets_on_start()
+        tenant_id, program = self._lineage_source
+        inputs = [_report_dataset(tenant_id, program, str(self.report_id))]
+        start = None if self._lineage_target is not None else self.get_openlineage_facets_on_start()
+        outputs = [_file_dataset(self._lineage_target)] if start is None else list(start.outputs)
+        return OperatorLineage(inputs=inputs, outputs=outputs)
+
+    def _describe_asset_events(self, context: Context, result: dict[str, Any]) -> None:
+        """Put what was written into the ``extra`` of each Asset event this task emits."""
+        events = (context or {}).get("outlet_events")
+        if events is None:
+            return
+        extra = {k: result[k] for k in ("destination", "bytes", "rows", "ExecutionId", "ReportId")}
+        for outlet in self.outlets or []:
+            if not hasattr(outlet, "uri"):
+                continue
+            try:
+                events[outlet].extra.update(extra)
+            except Exception as exc:  # an outlet kind that takes no extra: the event still happens
+                self.log.debug("No extra for outlet %s: %s", outlet, exc)
+
+
+# OpenLineage's names for object stores (its naming spec): the scheme of the namespace, by fsspec protocol.
+_OPENLINEAGE_SCHEMES = {"gcs": "gs", "s3a": "s3", "s3n": "s3"}
+
+
+def _report_dataset(tenant_id: str, program: str, report_id: str) -> Any:
+    """The report as an OpenLineage dataset: namespace ``pcinsights://<tenant>/<program>``, name its id.
+
+    OpenLineage names a dataset by its data source (the namespace, ``scheme://authority``) and
+    its unique name there. A report id is unique within a tenant's program (``mpn`` or ``cmp``),
+    and the same report read by any connection of that tenant and program is the same dataset,
+    so neither the connection id nor the API host belongs in the name.
+    """
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+
+    return Dataset(namespace=f"pcinsights://{tenant_id}/{program}", name=report_id)
+
+
+def _file_dataset(path: Any) -> Any:
+    """A file as OpenLineage names it: ``file`` and its absolute path for a local file (as Airflow's
+    ``file://`` Asset translates to); ``<scheme>://<bucket>`` and its key in an object store."""
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+
+    protocol = str(getattr(path, "protocol", "") or "")
+    key = str(path.key).strip("/")  # a directory (a destination ending with /) without its slash
+    if protocol in ("", "file", "local"):
+        return Dataset(namespace="file", name=f"/{key}")
+    scheme = _OPENLINEAGE_SCHEMES.get(protocol, protocol)
+    bucket = str(getattr(path, "bucket", "") or "")
+    return Dataset(namespace=f"{scheme}://{bucket}" if bucket else scheme, name=key)
+
+
+def _write_atomically(target: Any, write: Any) -> Any:
+    """Write through ``write(sink)`` to a temporary name beside ``target``, then rename it into place."""
+    import uuid
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.part"
+    try:
+        with partial.open("wb") as out:
+            result = write(out.write)
+        partial.rename(target)
+    except BaseException:
+        try:
+            if partial.exists():
+                partial.unlink()
+        except Exception:
+            pass
+        raise
+    return result
