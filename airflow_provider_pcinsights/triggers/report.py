@@ -157,8 +157,7 @@ class _ReportWaitTrigger(BaseTrigger):
         report_ids, _ = normalize_report_ids(self.report_ids)
         condition = self.condition()
         deadline = parse_completed_after(self.deadline, "deadline") if self.deadline else None
-        since = parse_completed_after(self.waiting_since, "waiting_since") if self.waiting_since else None
-        since = since or pendulum.now("UTC")
+        since = parse_completed_after(self.waiting_since or pendulum.now("UTC"), "waiting_since")
         wait = Wait(condition, report_ids, log=self.log)
         async with poll_hub().reader(self.conn_id, self.hook_params) as reader:
             while True:
