@@ -148,8 +148,6 @@ class _ReportWaitSensor(BaseSensorOperator):
         hook = PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
         try:
             verdict = wait.poll(hook)
-        except ReportNotFoundWhileWaitingError:
-            raise
         except ReportNotFoundError as exc:
             raise ReportNotFoundWhileWaitingError(
                 _gone(str(exc)),
