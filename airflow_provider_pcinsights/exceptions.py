@@ -6,10 +6,52 @@ Every error carries the HTTP status (``status_code``) and the service's own
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
+
+_HIDDEN = "***"
+_EXCERPT_LENGTH = 200
+# What a credential looks like inside text the service, a proxy, a storage host or MSAL sent back.
+_CREDENTIAL_PATTERNS = (
+    # "Authorization: Bearer <token>" and friends, also URL-encoded.
+    (re.compile(r"(?i)\b(bearer|basic)(\s+|%20|\+)[A-Za-z0-9\-._~+/]+=*"), rf"\1\2{_HIDDEN}"),
+    # Anything shaped like a JWT: base64url header (always '{"' -> 'eyJ'), payload and signature.
+    (re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), _HIDDEN),
+    # Entra refresh tokens ("0.AXYA...", long).
+    (re.compile(r"\b\d\.[A-Za-z][A-Za-z0-9_\-.]{30,}"), _HIDDEN),
+    # The signature of a pre-signed storage link (its whole credential), as sent or decoded.
+    (re.compile(r"(?i)\bsig=[^&\s\"'<]+"), _HIDDEN),
+    # A named credential in a form, a query or JSON: client_secret=..., "refresh_token": "...".
+    (
+        re.compile(
+            r"(?i)\b(client_secret|refresh_token|access_token|id_token|client_assertion|password)"
+            r"([\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}]+"
+        ),
+        rf"\1\2{_HIDDEN}",
+    ),
+)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` without the known secrets nor anything that looks like a credential.
+
+    The one redaction of the package: every message, log line and MSAL log record that may quote
+    what a service or a proxy sent back passes through it.
+    """
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, _HIDDEN)
+    for pattern, replacement in _CREDENTIAL_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def excerpt(body: str) -> str:
+    """A short, single-line piece of a body, enough to recognise an HTML error page."""
+    flat = " ".join(body.split())
+    return flat if len(flat) <= _EXCERPT_LENGTH else flat[:_EXCERPT_LENGTH] + "..."
 
 
 class PartnerCenterInsightsError(AirflowException):
@@ -24,7 +66,8 @@ class PartnerCenterInsightsError(AirflowException):
         report_id: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.status_code = status_code
+        # Airflow's exceptions declare an ``HTTPStatus`` here for its API; ours is the service's status.
+        self.status_code = status_code  # type: ignore[assignment]
         self.api_message = api_message
         self.report_id = report_id
 

@@ -285,7 +285,7 @@ def bench_parse_cost(sizes: Sizes, env: dict[str, str]) -> Row:
 
 def bench_token_reuse(sizes: Sizes) -> Row:
     from airflow_provider_pcinsights.emulator import Emulator
-    from airflow_provider_pcinsights.hooks import _auth
+    from airflow_provider_pcinsights.hooks import entra
 
     with Emulator(reports=1) as emu:
         # mpn as a real tenant signs in: App+User, a refresh token redeemed with the client secret.
@@ -293,12 +293,12 @@ def bench_token_reuse(sizes: Sizes) -> Row:
         report_id = emu.report_ids("mpn")[0]
 
         def run(shared: bool) -> tuple[float, int]:
-            _auth.forget_all_token_sources()
+            entra.forget_all_token_sources()
             before = emu.token_requests()
             start = time.perf_counter()
             for _ in range(sizes.token_hooks):
                 if not shared:
-                    _auth.forget_all_token_sources()
+                    entra.forget_all_token_sources()
                 hook = _hook()
                 hook.get_report(report_id)
                 hook.close()
@@ -1073,8 +1073,8 @@ def waits_scenario(how: str, waits: int, interval: float) -> dict[str, Any]:
     import msal  # noqa: F401
     import requests  # noqa: F401
 
-    import airflow_provider_pcinsights.hooks._auth
-    import airflow_provider_pcinsights.hooks._transport  # noqa: F401
+    import airflow_provider_pcinsights.hooks.entra
+    import airflow_provider_pcinsights.hooks.http  # noqa: F401
     from airflow_provider_pcinsights.triggers.hub import lookup_connection, poll_hub
     from airflow_provider_pcinsights.triggers.report import ReportStatusTrigger
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from airflow_provider_pcinsights.emulator import Emulator
-from airflow_provider_pcinsights.hooks._auth import forget_all_token_sources
+from airflow_provider_pcinsights.hooks.entra import forget_all_token_sources
 
 
 @contextlib.contextmanager

@@ -184,9 +184,9 @@ def test_provider_info_imports_nothing_heavy():
 def test_app_only_mpn_warns_once_per_connection(caplog, monkeypatch):
     from airflow.models.connection import Connection
 
-    from airflow_provider_pcinsights.hooks import _settings
+    from airflow_provider_pcinsights.hooks import connection as _settings
 
-    monkeypatch.setattr(_settings, "_WARNED_APP_ONLY_MPN", set())
+    monkeypatch.setattr(_settings, "_WARNED", set())
 
     def conn(conn_id: str, **extra: str) -> Connection:
         extras = {"tenant_id": "contoso.onmicrosoft.com", **extra}

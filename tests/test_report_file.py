@@ -6,7 +6,7 @@ import gzip
 
 import pytest
 
-from airflow_provider_pcinsights.report_file import (
+from airflow_provider_pcinsights.hooks.download import (
     UTF8_BOM,
     ReportFileDecoder,
     RowCounter,

@@ -2,37 +2,47 @@
 
 Importing this module is cheap on purpose (no ``msal``, no ``requests``): DAG
 files import operators, operators import this, and DAG files are parsed all the
-time. The network machinery lives in private modules loaded on first use.
+time. What is validated (``connection``) and what reads answers (``answers``) is
+standard library only; HTTP (``http``), sign-in (``entra``) and downloads
+(``download``) are loaded on first use.
 
-The hook says what it asks (``_answers.Call``) and sends it; turning the answer
-into records or a typed error is ``_answers.read_answer``'s job, following
-``nextLink`` safely is ``_paging.Pages``'s.
+The hook says what it asks (``answers.Call``) and sends it; turning the answer
+into records or a typed error is ``answers.read_answer``'s job, following
+``nextLink`` safely is ``answers.Pages``'s. Ids are validated here, once, at the
+public methods; the private ones trust them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urljoin
 
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from airflow_provider_pcinsights import __version__
 from airflow_provider_pcinsights.exceptions import (
-    AuthenticationError,
     PartnerCenterInsightsError,
     ReportFileError,
     ReportNotFoundError,
-    ServiceUnavailableError,
     UnexpectedResponseError,
+    redact,
 )
-from airflow_provider_pcinsights.hooks._answers import Call, Caller, read_answer, wants_new_token
-from airflow_provider_pcinsights.hooks._batch import (
+from airflow_provider_pcinsights.hooks.answers import (
+    Call,
+    Caller,
+    Envelope,
+    Pages,
+    read_answer,
+    wants_new_token,
+    with_query,
+)
+from airflow_provider_pcinsights.hooks.batch import (
     BATCH_SIZE,
     READ_CONCURRENCY,
     BatchIO,
@@ -40,19 +50,19 @@ from airflow_provider_pcinsights.hooks._batch import (
     Page,
     fold,
 )
-from airflow_provider_pcinsights.hooks._paging import Pages, with_query
-from airflow_provider_pcinsights.hooks._retry_observers import RetryObserver, RetryObservers
-from airflow_provider_pcinsights.hooks._retry_policy import RetryPolicy
-from airflow_provider_pcinsights.hooks._settings import InsightsSettings, settings_from_connection
+from airflow_provider_pcinsights.hooks.connection import (
+    InsightsSettings,
+    RetryPolicy,
+    settings_from_connection,
+)
 from airflow_provider_pcinsights.report_ids import normalize_report_ids, validate_report_id
 from airflow_provider_pcinsights.waiting import EXECUTION_STATUSES
 
 if TYPE_CHECKING:
-    import requests
-
-    from airflow_provider_pcinsights.hooks._answers import Answer
-    from airflow_provider_pcinsights.hooks._auth import TokenSource
-    from airflow_provider_pcinsights.hooks._envelope import Envelope
+    from airflow_provider_pcinsights.hooks.answers import Answer
+    from airflow_provider_pcinsights.hooks.download import ReportDownload
+    from airflow_provider_pcinsights.hooks.entra import TokenSource
+    from airflow_provider_pcinsights.hooks.http import PinnedSession
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +74,14 @@ MULTI_VALUE_SEPARATOR = ";"
 MULTI_ID_LISTING = ("cmp", "v1.1")
 
 
-@dataclass(frozen=True)
-class ReportDownload:
-    """What ``download_report_file`` wrote: the execution (as last read), its decoded size in bytes,
-    its data rows, whether it came gzip-compressed, and whether its link had to be replaced."""
+class RetryObserver(Protocol):
+    """What ``add_retry_observer`` takes (``adaptive_limit.AdaptiveLimit`` is one), called in the caller."""
 
-    execution: dict[str, Any]
-    bytes: int
-    rows: int
-    compressed: bool
-    link_refreshed: bool
+    def throttled(self) -> None:
+        """The service answered 429 (also one the retries then absorb)."""
+
+    def backing_off(self) -> contextlib.AbstractContextManager[Any]:
+        """Held while the retries sleep: the caller is not on the wire meanwhile."""
 
 
 class PartnerCenterInsightsHook(BaseHook):
@@ -136,9 +144,10 @@ class PartnerCenterInsightsHook(BaseHook):
         self.read_concurrency = _at_least_one(read_concurrency, "read_concurrency")
         self.store_rotated_refresh_token = bool(store_rotated_refresh_token)
         self._session_lock = threading.Lock()
-        self._session: requests.Session | None = None
-        self._file_session: requests.Session | None = None  # for report files: never sends the token
-        self._retry_observers = RetryObservers()
+        # "api" for the API's calls (their token goes with each call, as ``auth``); "file" for report
+        # files, kept apart so nothing the API calls need (their token above all) reaches the storage host.
+        self._sessions: dict[str, PinnedSession] = {}
+        self._retry_observers: list[RetryObserver] = []
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(conn_id={self.conn_id!r})"
@@ -199,11 +208,11 @@ class PartnerCenterInsightsHook(BaseHook):
 
     @cached_property
     def _token_source(self) -> TokenSource:
-        from airflow_provider_pcinsights.hooks._auth import token_source_for
+        from airflow_provider_pcinsights.hooks.entra import token_source_for
 
         source = token_source_for(self.settings, self.retry_policy, _user_agent(), mask_secret)
         if self.store_rotated_refresh_token and self.settings.auth_type == "refresh_token":
-            from airflow_provider_pcinsights.hooks._writeback import register_write_back
+            from airflow_provider_pcinsights.hooks.entra import register_write_back
 
             register_write_back(source, self.conn_id)
         return source
@@ -223,50 +232,30 @@ class PartnerCenterInsightsHook(BaseHook):
             concurrency=self.read_concurrency,
         )
 
-    def _http(self) -> requests.Session:
-        """The session of API calls (their token goes with each call, as ``auth``)."""
+    def _session(self, kind: str) -> PinnedSession:
+        """The hook's ``"api"`` or ``"file"`` session, made on first use with the connection's verify,
+        proxies and timeout and the hook's retries (a file is only ever fetched with GET)."""
         with self._session_lock:
-            if self._session is None:
-                from airflow_provider_pcinsights.hooks._transport import API_POOL_SIZE, API_RETRY_METHODS
+            if kind not in self._sessions:
+                from airflow_provider_pcinsights.hooks import http
 
-                self._session = self._new_session(
-                    API_RETRY_METHODS, observer=self._retry_observers, pool_maxsize=API_POOL_SIZE
+                api = kind == "api"
+                self._sessions[kind] = http.new_session(
+                    self.settings,
+                    self.retry_policy,
+                    retry_methods=http.API_RETRY_METHODS if api else ("GET",),
+                    user_agent=_user_agent(),
+                    observers=self._retry_observers if api else (),
+                    pool_maxsize=http.API_POOL_SIZE if api else 16,
                 )
-            return self._session
-
-    def _file_http(self) -> requests.Session:
-        """A session of its own for report files, kept apart from the API's, so nothing the API
-        calls need (their token above all) can reach the storage host."""
-        with self._session_lock:
-            if self._file_session is None:
-                self._file_session = self._new_session(("GET",))
-            return self._file_session
-
-    def _new_session(
-        self, retry_methods: Sequence[str], *, observer: Any = None, pool_maxsize: int = 16
-    ) -> requests.Session:
-        """A session with the connection's verify, proxies and timeout, and the hook's retries."""
-        from airflow_provider_pcinsights.hooks._transport import new_session
-
-        settings = self.settings
-        return new_session(
-            verify=settings.verify,
-            proxies=settings.proxies,
-            timeout=settings.timeout,
-            policy=self.retry_policy,
-            retry_methods=retry_methods,
-            user_agent=_user_agent(),
-            observer=observer,
-            pool_maxsize=pool_maxsize,
-        )
+            return self._sessions[kind]
 
     def close(self) -> None:
         """Release pooled connections; the hook opens new sessions if used again."""
         with self._session_lock:
-            for session in (self._session, self._file_session):
-                if session is not None:
-                    session.close()
-            self._session = self._file_session = None
+            for session in self._sessions.values():
+                session.close()
+            self._sessions.clear()
 
     def add_retry_observer(self, observer: RetryObserver) -> None:
         """Tell ``observer`` of every 429 the API answers (retried or not) and of each backoff sleep.
@@ -275,10 +264,14 @@ class PartnerCenterInsightsHook(BaseHook):
         call; an ``adaptive_limit.AdaptiveLimit`` is one, so a bulk run slows down on throttling
         that the hook's retries would otherwise hide from it. The sign-in is not observed.
         """
-        self._retry_observers.add(observer)
+        for name in ("throttled", "backing_off"):
+            if not callable(getattr(observer, name, None)):
+                raise TypeError(f"a retry observer needs a {name}() method, got {observer!r}")
+        self._retry_observers.append(observer)
 
     def remove_retry_observer(self, observer: RetryObserver) -> None:
-        self._retry_observers.remove(observer)
+        with contextlib.suppress(ValueError):
+            self._retry_observers.remove(observer)
 
     # ------------------------------------------------------------------ public API
 
@@ -288,7 +281,9 @@ class PartnerCenterInsightsHook(BaseHook):
 
     def get_report(self, report_id: str) -> dict[str, Any]:
         """One report record; ``ReportNotFoundError`` (with the service's words) if it is unknown."""
-        report_id = validate_report_id(report_id)
+        return self._report(validate_report_id(report_id))
+
+    def _report(self, report_id: str) -> dict[str, Any]:
         records = self._get_all(
             REPORTS_PATH,
             {"reportId": report_id},
@@ -381,10 +376,10 @@ class PartnerCenterInsightsHook(BaseHook):
             yield Page(records=envelope.records, total_count=envelope.total_count, has_next=has_next)
 
     def pause_report(self, report_id: str) -> dict[str, Any]:
-        return self._report_action("pause", report_id)
+        return self._report_action("pause", validate_report_id(report_id))
 
     def resume_report(self, report_id: str) -> dict[str, Any]:
-        return self._report_action("resume", report_id)
+        return self._report_action("resume", validate_report_id(report_id))
 
     def get_report_executions(
         self,
@@ -413,13 +408,16 @@ class PartnerCenterInsightsHook(BaseHook):
             )
         if get_latest_execution is not None:
             params["getLatestExecution"] = "true" if get_latest_execution else "false"
+        return self._executions(report_id, params)
+
+    def _executions(self, report_id: str, params: dict[str, str]) -> list[dict[str, Any]]:
         call = Call(
             action=f"read the executions of report {report_id}", report_id=report_id, record="execution"
         )
         try:
             return self._get_all(f"{REPORTS_PATH}/execution/{report_id}", params, call)
         except ReportNotFoundError:
-            self.get_report(report_id)  # raises if the report itself is unknown
+            self._report(report_id)  # raises if the report itself is unknown
             return []
 
     def get_completed_execution(self, report_id: str, execution_id: str | None = None) -> dict[str, Any]:
@@ -428,12 +426,17 @@ class PartnerCenterInsightsHook(BaseHook):
         ``ReportFileError`` when there is none, when the given one is not ``Completed`` (its file
         is not ready: the message says its status), or when it has no link.
         """
+        report_id = validate_report_id(report_id)
+        if execution_id is not None:
+            execution_id = validate_report_id(execution_id, name="execution_id")
+        return self._completed_execution(report_id, execution_id)
+
+    def _completed_execution(self, report_id: str, execution_id: str | None) -> dict[str, Any]:
         from airflow_provider_pcinsights.waiting import latest_completed
 
-        report_id = validate_report_id(report_id)
         if execution_id is None:
-            found = self.get_report_executions(
-                report_id, execution_status="Completed", get_latest_execution=True
+            found = self._executions(
+                report_id, {"executionStatus": "Completed", "getLatestExecution": "true"}
             )
             execution = latest_completed(found, report_id)
             if execution is None:
@@ -443,13 +446,12 @@ class PartnerCenterInsightsHook(BaseHook):
                     report_id=report_id,
                 )
         else:
-            execution_id = validate_report_id(execution_id, name="execution_id")
-            found = self.get_report_executions(
-                report_id,
-                execution_id=execution_id,
-                execution_status=list(EXECUTION_STATUSES),
-                get_latest_execution=False,
-            )
+            params = {
+                "executionId": execution_id,
+                "executionStatus": MULTI_VALUE_SEPARATOR.join(EXECUTION_STATUSES),
+                "getLatestExecution": "false",
+            }
+            found = self._executions(report_id, params)
             matching = [e for e in found if str(e.get("ExecutionId", "")).lower() == execution_id.lower()]
             if not matching:
                 raise ReportFileError(
@@ -479,50 +481,17 @@ class PartnerCenterInsightsHook(BaseHook):
         the storage host refuses (an expired one answers 403) is replaced once, by reading the
         execution again, before anything is written; a second refusal is a ``ReportFileError``.
         """
-        from airflow_provider_pcinsights.hooks._download import LinkRefused, link_secrets, shown, stream_file
-        from airflow_provider_pcinsights.hooks._errors import transport_error
+        from airflow_provider_pcinsights.hooks.download import download
 
         report_id = validate_report_id(str(execution.get("ReportId", "")))
-        execution_id = str(execution.get("ExecutionId", ""))
-        doing = f"download the file of execution {execution_id} of report {report_id}"
-        refreshed = False
-        while True:
-            link = str(execution.get("ReportAccessSecureLink") or "")
-            try:
-                streamed = stream_file(
-                    self._file_http(), link, sink, file_format=execution.get("Format"), doing=doing
-                )
-                break
-            except LinkRefused as refusal:
-                if refreshed:
-                    raise ReportFileError(
-                        f"Could not {doing}: the file host refused its link even after the execution was "
-                        f"read again for a fresh one ({refusal.reason})",
-                        status_code=403,
-                        report_id=report_id,
-                    ) from None
-                log.info(
-                    "The file host refused the link to %s (%s); reading the execution again for a fresh link",
-                    shown(link),
-                    refusal.reason,
-                )
-                execution = self.get_completed_execution(report_id, execution_id)
-                refreshed = True
-            except OSError as err:
-                origin = shown(link).rsplit("/", 1)[0]
-                raise transport_error(
-                    err,
-                    doing=doing,
-                    origin=origin,
-                    secrets=(*self._known_secrets(), *link_secrets(link)),
-                    retries=self.retry_policy.retries,
-                ) from None
-        return ReportDownload(
-            execution=execution,
-            bytes=streamed.bytes,
-            rows=streamed.rows,
-            compressed=streamed.compressed,
-            link_refreshed=refreshed,
+        execution_id = validate_report_id(str(execution.get("ExecutionId", "")), name="execution_id")
+        return download(
+            self._session("file"),
+            execution,
+            sink,
+            read_again=lambda: self._completed_execution(report_id, execution_id),
+            secrets=self._known_secrets(),
+            retries=self.retry_policy.retries,
         )
 
     def test_connection(self) -> tuple[bool, str]:
@@ -542,7 +511,6 @@ class PartnerCenterInsightsHook(BaseHook):
     # ------------------------------------------------------------------ internals
 
     def _report_action(self, verb: str, report_id: str) -> dict[str, Any]:
-        report_id = validate_report_id(report_id)
         call = Call(
             action=f"{verb} report {report_id}", report_id=report_id, record="report", records_required=False
         )
@@ -551,7 +519,7 @@ class PartnerCenterInsightsHook(BaseHook):
             if record["ReportId"].lower() == report_id.lower():
                 return record
         log.info("The %s answer for report %s carried no record of it; reading it back", verb, report_id)
-        return self.get_report(report_id)
+        return self._report(report_id)
 
     def _get_all(self, path: str, params: dict[str, str], call: Call) -> list[dict[str, Any]]:
         """Every record of a listing, following ``nextLink`` on the API's own host only."""
@@ -577,7 +545,7 @@ class PartnerCenterInsightsHook(BaseHook):
     def _request(self, method: str, path_or_url: str, params: dict[str, str] | None, call: Call) -> Envelope:
         """One API call, with one fresh sign-in on a 401 a new token may mend.
 
-        Transient failures are retried below, by the session's adapter.
+        Transient failures are retried below, by the session's adapter (``http.BoundedRetry``).
         """
         url = urljoin(self.settings.base_url, path_or_url)
         answer, token = self._send(method, url, params, call)
@@ -596,8 +564,7 @@ class PartnerCenterInsightsHook(BaseHook):
         return read_answer(answer, call, caller)
 
     def _send(self, method: str, url: str, params: dict[str, str] | None, call: Call) -> tuple[Answer, str]:
-        from airflow_provider_pcinsights.hooks._errors import redact, transport_error
-        from airflow_provider_pcinsights.hooks._transport import AnswerNotReceived, BearerAuth, fetch
+        from airflow_provider_pcinsights.hooks.http import fetch
 
         token = self.get_token()
         request_id = str(uuid.uuid4())
@@ -606,38 +573,19 @@ class PartnerCenterInsightsHook(BaseHook):
             "Content-Type": "application/json",
             "MS-RequestId": request_id,
         }
-        origin = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
         log.debug("%s %s (MS-RequestId %s)", method, url, request_id)
-        secrets = (*self._known_secrets(), token)
-        try:
-            answer = fetch(
-                self._http(),
-                method,
-                url,
-                params=params,
-                headers=headers,
-                auth=BearerAuth(token),
-                request_id=request_id,
-            )
-        except AnswerNotReceived as err:
-            if err.why == "too slow":
-                what = f"did not arrive in full within {err.within:g} s (the connection's timeout bounds it)"
-            else:
-                what = f"was cut off: {redact(err.why, secrets)}"
-            raise ServiceUnavailableError(
-                f"Could not {call.action}: the answer from {origin} {what}; {err.received} bytes came "
-                f"(MS-RequestId {request_id})",
-                report_id=call.report_id,
-            ) from None
-        except OSError as err:  # TLS, the network, the proxy, or the CA bundle named by ``verify``
-            raise transport_error(
-                err,
-                doing=call.action,
-                origin=origin,
-                secrets=secrets,
-                retries=self.retry_policy.retries,
-                request_id=request_id,
-            ) from None
+        answer = fetch(
+            self._session("api"),
+            method,
+            url,
+            params=params,
+            headers=headers,
+            token=token,
+            doing=call.action,
+            secrets=(*self._known_secrets(), token),
+            retries=self.retry_policy.retries,
+            report_id=call.report_id,
+        )
         return answer, token
 
     def _known_secrets(self) -> tuple[str, ...]:
@@ -692,10 +640,8 @@ def _nonempty_text(value: Any, name: str) -> str:
 
 
 def _safe_text(err: BaseException, secrets: tuple[str, ...]) -> str:
-    from airflow_provider_pcinsights.hooks._errors import redact
-
     text = redact(str(err) or type(err).__name__, secrets)
-    if isinstance(err, AuthenticationError | PartnerCenterInsightsError | ValueError):
+    if isinstance(err, PartnerCenterInsightsError | ValueError):
         return text
     return f"{type(err).__name__}: {text}"
 

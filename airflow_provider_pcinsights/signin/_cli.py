@@ -246,7 +246,7 @@ def _apply_overrides(conn: dict[str, Any], args: argparse.Namespace) -> None:
 
 def _settings_for_sign_in(conn_id: str, conn: dict[str, Any]) -> Any:
     """The connection checked like the hook checks it, as it will be once it holds a refresh token."""
-    from airflow_provider_pcinsights.hooks._settings import settings_from_connection
+    from airflow_provider_pcinsights.hooks.connection import settings_from_connection
 
     extra = {**conn.get("extra", {}), "auth_type": "refresh_token", "refresh_token": _PLACEHOLDER_TOKEN}
     candidate = SimpleNamespace(

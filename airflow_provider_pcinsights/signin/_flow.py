@@ -14,23 +14,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import msal
 
 from airflow_provider_pcinsights.exceptions import AuthenticationError, PartnerCenterInsightsError
-from airflow_provider_pcinsights.hooks._auth import (
+from airflow_provider_pcinsights.hooks.connection import InsightsSettings, RetryPolicy
+from airflow_provider_pcinsights.hooks.entra import (
     EntraHttpFailure,
     SignInError,
     new_application,
-    sign_in_context,
+    sign_in_message,
     sign_in_session,
 )
-from airflow_provider_pcinsights.hooks._retry_policy import RetryPolicy
-from airflow_provider_pcinsights.hooks._settings import InsightsSettings
-from airflow_provider_pcinsights.hooks._signin_errors import sign_in_message
 
 USER_IMPERSONATION = "user_impersonation"
+_T = TypeVar("_T")
 
 
 class _DeviceCodeConfidentialClient(msal.ConfidentialClientApplication):
@@ -94,7 +93,7 @@ class DeviceCodeSignIn:
     def close(self) -> None:
         self._session.close()
 
-    def _call(self, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    def _call(self, call: Callable[[], _T]) -> _T:
         try:
             return call()
         except PartnerCenterInsightsError:
@@ -103,7 +102,7 @@ class DeviceCodeSignIn:
             raise self._errors.from_exception(err) from None
 
     def _device_flow_error(self, result: dict[str, Any]) -> PartnerCenterInsightsError:
-        ctx = sign_in_context(self._settings)
+        ctx = self._settings
         error = result.get("error")
         again = "run the command again"
         known = {

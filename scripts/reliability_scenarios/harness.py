@@ -45,7 +45,7 @@ def connection_variable(conn_id: str) -> str:
 
 def forget_sign_ins() -> None:
     """Drop every process-wide MSAL application, so the next hook signs in afresh."""
-    from airflow_provider_pcinsights.hooks._auth import forget_all_token_sources
+    from airflow_provider_pcinsights.hooks.entra import forget_all_token_sources
 
     forget_all_token_sources()
 

@@ -336,7 +336,7 @@ def main(workdir: str) -> int:
     import airflow  # noqa: F401  # configures Airflow's logging (at DEBUG: see the parent's environment)
 
     _debug_everywhere(capture)
-    from airflow_provider_pcinsights.hooks._auth import forget_all_token_sources
+    from airflow_provider_pcinsights.hooks.entra import forget_all_token_sources
 
     for case in plan["cases"]:
         forget_all_token_sources()  # each case signs in afresh, as a new task process would

@@ -8,7 +8,7 @@ from pathlib import Path
 from emulator_clients import Api, VerifyingSession, client_credentials_token, msal_app
 
 from airflow_provider_pcinsights.emulator import Emulator
-from airflow_provider_pcinsights.hooks._auth import certificate_credential
+from airflow_provider_pcinsights.hooks.entra import certificate_credential
 
 
 def test_calls_are_logged_in_order_with_what_they_did(emu: Emulator, api: Api) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_pcinsights.emulator import Emulator
-from airflow_provider_pcinsights.hooks._auth import forget_all_token_sources
+from airflow_provider_pcinsights.hooks.entra import forget_all_token_sources
 from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
 FAST_RETRIES = {"retries": 2, "backoff_factor": 0.01, "backoff_max": 0.05, "max_retry_after": 5.0}

@@ -21,7 +21,7 @@ from airflow_provider_pcinsights.exceptions import (
     UnexpectedResponseError,
     UnreadableStatusError,
 )
-from airflow_provider_pcinsights.hooks._answers import Answer, Call, Caller, read_answer, wants_new_token
+from airflow_provider_pcinsights.hooks.answers import Answer, Call, Caller, read_answer, wants_new_token
 
 BOM = b"\xef\xbb\xbf"
 JSON_UTF8 = {"content-type": "application/json; charset=utf-8"}

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from airflow_provider_pcinsights.exceptions import BadRequestError
-from airflow_provider_pcinsights.hooks._batch import BATCH_SIZE, BatchIO, BatchReads, Page
+from airflow_provider_pcinsights.hooks.batch import BATCH_SIZE, BatchIO, BatchReads, Page
 
 
 class ScriptedService:

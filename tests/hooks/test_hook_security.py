@@ -101,7 +101,7 @@ def test_the_token_is_not_sent_to_another_host(emu, make_hook):
         def close(self):
             pass
 
-    hook._http().mount(FOREIGN_HOST, OtherHost())
+    hook._session("api").mount(FOREIGN_HOST, OtherHost())
     emu.behaviour.page_size = 2
     emu.behaviour.next_link = "foreign"  # the second page is announced on another host
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_pcinsights.exceptions import PagingLoopError, UnexpectedResponseError
-from airflow_provider_pcinsights.hooks._paging import Pages, same_page_key, with_query
+from airflow_provider_pcinsights.hooks.answers import Pages, same_page_key, with_query
 
 BASE = "https://api.example/insights/v1/mpn/"
 FIRST = "https://api.example/insights/v1/mpn/ScheduledReport"

@@ -7,8 +7,8 @@ from importlib.metadata import version
 
 import pytest
 
-from airflow_provider_pcinsights.hooks import _writeback
-from airflow_provider_pcinsights.hooks._auth import forget_all_token_sources
+from airflow_provider_pcinsights.hooks import connection as _connection
+from airflow_provider_pcinsights.hooks.entra import forget_all_token_sources
 from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
 AIRFLOW_MAJOR = int(version("apache-airflow").split(".")[0])
@@ -17,7 +17,7 @@ CONN_ID = "pcinsights_rotating"
 
 @pytest.fixture(autouse=True)
 def _fresh_warnings(monkeypatch):
-    monkeypatch.setattr(_writeback, "_WARNED", set())
+    monkeypatch.setattr(_connection, "_WARNED", set())
 
 
 @pytest.fixture
@@ -71,10 +71,10 @@ def test_a_token_another_process_stored_meanwhile_is_not_overwritten(emu, stored
 
 @pytest.mark.skipif(AIRFLOW_MAJOR < 3, reason="Airflow 3 tasks cannot write connections")
 def test_on_airflow_3_the_option_warns_once_and_changes_nothing(emu, stored, caplog):
-    with caplog.at_level(logging.WARNING, logger=_writeback.__name__):
+    with caplog.at_level(logging.WARNING, logger=_connection.__name__):
         db_hook(store_rotated_refresh_token=True).list_reports()
         db_hook(store_rotated_refresh_token=True).list_reports()
-    warnings = [r.getMessage() for r in caplog.records if r.name == _writeback.__name__]
+    warnings = [r.getMessage() for r in caplog.records if r.name == _connection.__name__]
     assert len(warnings) == 1
     assert "Airflow 3 tasks cannot write connections" in warnings[0]
     assert f"--conn-id {CONN_ID} --update" in warnings[0]
@@ -85,12 +85,12 @@ def test_a_connection_from_the_environment_keeps_the_newest_token_in_memory(emu,
     hook = make_hook(
         auth_type="refresh_token", conn_id="pcinsights_env", hook_kwargs={"store_rotated_refresh_token": True}
     )
-    with caplog.at_level(logging.WARNING, logger=_writeback.__name__):
+    with caplog.at_level(logging.WARNING, logger=_connection.__name__):
         hook.list_reports()
     emu.expire_refresh_token(emu.refresh_token)
     emu.revoke_tokens()
     assert len(hook.list_reports()) == 3
-    messages = " ".join(r.getMessage() for r in caplog.records if r.name == _writeback.__name__)
+    messages = " ".join(r.getMessage() for r in caplog.records if r.name == _connection.__name__)
     assert ("not in Airflow's database" in messages) or AIRFLOW_MAJOR >= 3
     for record in caplog.records:
         assert emu.refresh_token not in record.getMessage()

@@ -9,7 +9,7 @@ import pytest
 from airflow.models.connection import Connection
 
 from airflow_provider_pcinsights.exceptions import ConnectionConfigError, PartnerCenterInsightsError
-from airflow_provider_pcinsights.hooks._settings import settings_from_connection
+from airflow_provider_pcinsights.hooks.connection import settings_from_connection
 from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
 SECRET = "s3cr3t-value-for-tests"

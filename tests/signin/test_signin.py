@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from airflow_provider_pcinsights.emulator import Emulator
-from airflow_provider_pcinsights.hooks._auth import forget_all_token_sources
+from airflow_provider_pcinsights.hooks.entra import forget_all_token_sources
 from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 from airflow_provider_pcinsights.signin import main
 

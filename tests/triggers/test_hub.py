@@ -14,7 +14,7 @@ from emulator_accounts import cmp_account
 
 from airflow_provider_pcinsights.emulator import Emulator
 from airflow_provider_pcinsights.exceptions import ReportNotFoundError, UnreadableStatusError
-from airflow_provider_pcinsights.hooks._batch import READ_CONCURRENCY
+from airflow_provider_pcinsights.hooks.batch import READ_CONCURRENCY
 from airflow_provider_pcinsights.triggers.hub import PollHub, next_tick, poll_hub
 
 CONN_ID = "pcinsights_hub"

@@ -1,12 +1,24 @@
-"""Sign-in with MSAL: one ``ConfidentialClientApplication`` per credential and process.
+"""Entra ID sign-in with MSAL: one ``ConfidentialClientApplication`` per credential and process, what a
+failed sign-in means, and the opt-in write-back of the refresh tokens Entra rotates.
 
 Every hook instance in a process that uses the same credential shares one MSAL
 application, and MSAL's own token cache serves its tokens and renews them
 before they expire: a DAG run with a hundred tasks should sign in once an hour,
 not a hundred times. Own code is kept for what MSAL does not do: noticing the
 refresh token Entra rotates (to keep it and, if asked, store it), and turning
-Entra's refusals into a cause and a fix. Imported lazily by the hook (it needs
-``msal``, ``requests`` and ``cryptography``).
+Entra's refusals into a cause and a fix (Entra answers with an ``AADSTS`` code and a
+paragraph that ends in trace and correlation ids; a person at a failed task needs
+the likely cause, the fix, and the correlation id once). Shared by the hook and the
+sign-in helper. Imported lazily by the hook (it needs ``msal``, ``requests`` and
+``cryptography``).
+
+Storing a rotated refresh token is done only where that is safe: a connection row in
+Airflow's metadata database, written by a task of Airflow 2 (whose tasks reach the
+database), replacing exactly the token this process read (another process may have
+stored a newer one; Entra does not revoke a token when it hands out the next, so either
+is fine). Airflow 3's tasks cannot write connections at all, and a connection from an
+environment variable or a secrets backend is not the provider's to change: there the
+newest token stays in memory, and the sign-in helper renews the stored one.
 """
 
 from __future__ import annotations
@@ -17,9 +29,9 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib.metadata import version
 from typing import Any
-from urllib.parse import urlsplit
 
 import msal
 
@@ -29,17 +41,17 @@ from airflow_provider_pcinsights.exceptions import (
     PartnerCenterInsightsError,
     ServiceUnavailableError,
     ThrottledError,
+    excerpt,
+    redact,
 )
-from airflow_provider_pcinsights.hooks._errors import excerpt, redact, transport_error
-from airflow_provider_pcinsights.hooks._retry_policy import RetryPolicy
-from airflow_provider_pcinsights.hooks._settings import InsightsSettings
-from airflow_provider_pcinsights.hooks._signin_errors import (
-    SignInContext,
-    aadsts_code,
-    explain,
-    sign_in_message,
+from airflow_provider_pcinsights.hooks.answers import origin
+from airflow_provider_pcinsights.hooks.connection import InsightsSettings, RetryPolicy, warn_once
+from airflow_provider_pcinsights.hooks.http import (
+    SIGN_IN_RETRY_METHODS,
+    PinnedSession,
+    new_session,
+    transport_error,
 )
-from airflow_provider_pcinsights.hooks._transport import SIGN_IN_RETRY_METHODS, PinnedSession, new_session
 
 log = logging.getLogger(__name__)
 
@@ -47,27 +59,12 @@ log = logging.getLogger(__name__)
 _RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
 
 
-@dataclass(frozen=True)
-class CredentialKey:
+def credential_key(settings: InsightsSettings) -> tuple[str, ...]:
     """What makes two connections share a token: same app, same secret, same audience.
 
     The credential itself is only present as a SHA-256 fingerprint. TLS and proxy
     settings are part of the key because the MSAL app signs in through them.
     """
-
-    tenant_id: str
-    client_id: str
-    fingerprint: str
-    authority: str
-    scope: str
-    auth_type: str
-    transport: str
-
-    def __repr__(self) -> str:
-        return f"CredentialKey(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, ...)"
-
-
-def credential_key(settings: InsightsSettings) -> CredentialKey:
     digest = hashlib.sha256()
     for part in (
         settings.credential_kind,
@@ -77,14 +74,15 @@ def credential_key(settings: InsightsSettings) -> CredentialKey:
         settings.refresh_token or "",
     ):
         digest.update(part.encode() + b"\0")
-    return CredentialKey(
-        tenant_id=settings.tenant_id,
-        client_id=settings.client_id,
-        fingerprint=digest.hexdigest(),
-        authority=settings.authority,
-        scope=settings.scope,
-        auth_type=settings.auth_type,
-        transport=repr((settings.verify, sorted((settings.proxies or {}).items()), settings.timeout)),
+    transport = repr((settings.verify, sorted((settings.proxies or {}).items()), settings.timeout))
+    return (
+        settings.tenant_id,
+        settings.client_id,
+        digest.hexdigest(),
+        settings.authority,
+        settings.scope,
+        settings.auth_type,
+        transport,
     )
 
 
@@ -123,7 +121,7 @@ def certificate_credential(path: str) -> dict[str, str]:
         certificates = []
     if not certificates:
         problems.append("certificate")
-    if problems:
+    if problems or key is None:
         raise ConnectionConfigError(
             f"extra certificate_path {path!r}: the PEM file has no {' and no '.join(problems)}; it needs both"
         )
@@ -189,18 +187,6 @@ def is_known_authority_host(authority_host: str) -> bool:
     return host in WELL_KNOWN_AUTHORITY_HOSTS
 
 
-def sign_in_context(settings: InsightsSettings) -> SignInContext:
-    return SignInContext(
-        client_id=settings.client_id,
-        tenant_id=settings.tenant_id,
-        authority_host=settings.authority_host,
-        credential_kind=settings.credential_kind,
-        auth_type=settings.auth_type,
-        conn_id=settings.conn_id,
-        scope=settings.scope,
-    )
-
-
 class EntraHttpFailure(Exception):
     """An answer from Entra that is not an OAuth answer: throttling, a server failure, an HTML page.
 
@@ -239,14 +225,11 @@ def _refuse_non_oauth_answers(response: Any, *args: Any, **kwargs: Any) -> Any:
             retry_after=response.headers.get("Retry-After"),
             correlation_id=response.request.headers.get("client-request-id"),
             body=excerpt(response.text),
-            redirect_to=_origin(response.headers.get("Location")) if 300 <= status < 400 else None,
+            redirect_to=(origin(response.headers.get("Location")) or "the same host")
+            if 300 <= status < 400
+            else None,
         )
     return response
-
-
-def _origin(url: str | None) -> str:
-    parts = urlsplit((url or "").strip())
-    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the same host"
 
 
 def _json_object(response: Any) -> bool:
@@ -259,14 +242,7 @@ def _json_object(response: Any) -> bool:
 
 def sign_in_session(settings: InsightsSettings, policy: RetryPolicy, user_agent: str) -> PinnedSession:
     """The session MSAL talks to Entra through: pinned TLS and proxies, bounded retries."""
-    session = new_session(
-        verify=settings.verify,
-        proxies=settings.proxies,
-        timeout=settings.timeout,
-        policy=policy,
-        retry_methods=SIGN_IN_RETRY_METHODS,
-        user_agent=user_agent,
-    )
+    session = new_session(settings, policy, retry_methods=SIGN_IN_RETRY_METHODS, user_agent=user_agent)
     session.hooks["response"].append(_refuse_non_oauth_answers)
     return session
 
@@ -317,7 +293,7 @@ class SignInError:
         self._settings = settings
         self._secrets = secrets
         self._retries = retries
-        self._ctx = sign_in_context(settings)
+        self._ctx = settings
 
     def from_result(self, result: dict[str, Any]) -> AuthenticationError:
         description = redact(str(result.get("error_description") or ""), self._secrets())
@@ -540,7 +516,7 @@ def _as_float(value: str | None) -> float | None:
         return None
 
 
-_SOURCES: dict[CredentialKey, TokenSource] = {}
+_SOURCES: dict[tuple[str, ...], TokenSource] = {}
 _SOURCES_LOCK = threading.Lock()
 
 
@@ -569,8 +545,9 @@ class RedactedMsalRecords(logging.Filter):
 def _redact_msal_logs() -> None:
     """Put the filter on every MSAL logger (a logger's filters see only its own records)."""
     for name, logger in list(logging.root.manager.loggerDict.items()):
-        ours = (name == "msal" or name.startswith("msal.")) and isinstance(logger, logging.Logger)
-        if ours and not any(isinstance(f, RedactedMsalRecords) for f in logger.filters):
+        if not isinstance(logger, logging.Logger) or not (name == "msal" or name.startswith("msal.")):
+            continue
+        if not any(isinstance(f, RedactedMsalRecords) for f in logger.filters):
             logger.addFilter(RedactedMsalRecords())
 
 
@@ -596,3 +573,198 @@ def forget_all_token_sources() -> None:
     """Drop every cached sign-in (tests use it to start from a clean process state)."""
     with _SOURCES_LOCK:
         _SOURCES.clear()
+
+
+# ---------------------------------------------------------------------------------- what a refusal means
+
+
+SIGNIN_COMMAND = "python -m airflow_provider_pcinsights.signin"
+
+_AADSTS = re.compile(r"AADSTS(\d+)")
+_TRAILER = re.compile(r"\s*(Trace ID|Correlation ID|Timestamp):.*$", re.DOTALL)
+
+# Refresh-token failures: expired after 90 days unused, revoked (password change,
+# sign-out everywhere), or not valid for this app.
+REFRESH_TOKEN_EXPIRED = 700082
+REFRESH_TOKEN_REVOKED = 50173
+_MFA_REQUIRED = {50076, 50079, 50074}
+_CERTIFICATE_CODES = {700027, 700023, 50012}
+_ASSERTION_CODES = {70021, 700211, 700212, 700213, 700024, 50027, 50013}
+
+
+def _renew_refresh_token(ctx: InsightsSettings) -> str:
+    conn = ctx.conn_id or "<conn_id>"
+    return (
+        f"mint a new refresh token with `{SIGNIN_COMMAND} --conn-id {conn} --update` "
+        "(a device-code sign-in of a user with the Executive Report Viewer role)"
+    )
+
+
+def aadsts_code(*texts: object, codes: object = None) -> int | None:
+    """The AADSTS number from Entra's ``error_codes`` or from its text."""
+    if isinstance(codes, list | tuple) and codes:
+        try:
+            return int(codes[0])
+        except (TypeError, ValueError):
+            pass
+    for text in texts:
+        match = _AADSTS.search(str(text or ""))
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def first_sentence(description: str | None) -> str:
+    """Entra's description without the code, the trace trailer and everything after its first sentence."""
+    text = _TRAILER.sub("", str(description or "")).strip()
+    text = re.sub(r"^AADSTS\d+:\s*", "", text)
+    sentence = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0].strip()
+    return sentence.rstrip(".") or "no reason given"
+
+
+def explain(
+    error: str | None, code: int | None, description: str | None, ctx: InsightsSettings
+) -> tuple[str, str]:
+    """``(cause, fix)`` for an Entra refusal, each a short clause without a final full stop."""
+    user_flow = ctx.auth_type == "refresh_token"
+    if code == 90002 or error == "invalid_tenant":
+        return (
+            f"tenant {ctx.tenant_id} was not found at {ctx.authority_host}",
+            "set extra tenant_id to the partner account's tenant GUID or verified domain "
+            "(and authority_host only for another cloud)",
+        )
+    if code == 700016 or error == "unauthorized_client":
+        return (
+            f"no app with client id {ctx.client_id} is registered in tenant {ctx.tenant_id}",
+            "set login to the app registration's Application (client) ID, not its Object ID, "
+            "and check tenant_id",
+        )
+    if code == 7000215:
+        return (
+            "the client secret is wrong",
+            "put the secret's Value, not its Secret ID, in the connection's password",
+        )
+    if code == 7000222:
+        return (
+            "the client secret has expired",
+            "add a new client secret to the app registration and put its Value in the password",
+        )
+    if code in _CERTIFICATE_CODES or (ctx.credential_kind == "certificate" and code in {700024, 700027}):
+        return (
+            "Entra does not accept the certificate: it is not registered on the app, or the key does "
+            "not match it",
+            "upload the certificate's public part to the app registration (Certificates & secrets), "
+            "or point certificate_path at the PEM whose certificate is registered",
+        )
+    if code in _ASSERTION_CODES:
+        return (
+            "Entra refused the federated token in the client assertion file (no matching federated "
+            "credential, another issuer, subject or audience, or expired)",
+            "check the app's federated credential (issuer, subject, audience api://AzureADTokenExchange) "
+            "and that client_assertion_file is the token file your platform keeps fresh",
+        )
+    if code == 700025:
+        return (
+            "the app registration is a public client, so Entra refuses any client credential",
+            "use an app registration on the Web platform with a secret or certificate; the provider "
+            "always signs in as a confidential client",
+        )
+    if code in {7000218, 900144} and error == "invalid_client":
+        return (
+            "no client credential reached Entra",
+            "set the password (client secret), extra certificate_path or extra client_assertion_file",
+        )
+    if code == REFRESH_TOKEN_EXPIRED:
+        return ("the refresh token has expired (90 days without use)", _renew_refresh_token(ctx))
+    if code == REFRESH_TOKEN_REVOKED:
+        return (
+            "the refresh token was revoked (the user's password changed or their sessions were revoked)",
+            _renew_refresh_token(ctx),
+        )
+    if code in _MFA_REQUIRED:
+        return (
+            "the user must sign in with multi-factor authentication",
+            _renew_refresh_token(ctx) if user_flow else f"sign in as App+User: {_renew_refresh_token(ctx)}",
+        )
+    if code == 65001:
+        return (
+            "the app has no consent for the Partner Center API in this tenant",
+            "have an administrator grant consent to the app's Partner Center permission (user_impersonation)",
+        )
+    if error == "invalid_scope" or code in {70011, 1002012}:
+        return (
+            f"Entra refused the scope {ctx.scope or ''}".rstrip(),
+            "leave extra scope empty (https://api.partnercenter.microsoft.com/.default)",
+        )
+    if error == "invalid_grant" and user_flow:
+        return (
+            "the refresh token is not valid for this app (revoked, malformed or minted for another client)",
+            _renew_refresh_token(ctx),
+        )
+    credential = f"the {ctx.credential_kind}" + (" and the refresh token" if user_flow else "")
+    return (first_sentence(description), f"check tenant_id, login (the client id) and {credential}")
+
+
+def sign_in_message(
+    cause: str, fix: str, ctx: InsightsSettings, *, code: int | None = None, correlation_id: str | None = None
+) -> str:
+    """The two lines a person reads: cause (with the AADSTS code), then fix (with the correlation id)."""
+    tag = f" (AADSTS{code})" if code else ""
+    quote = f" Correlation id: {correlation_id}." if correlation_id else ""
+    return (
+        f"Could not sign in to Microsoft Entra ID as client {ctx.client_id} in tenant {ctx.tenant_id}: "
+        f"{cause}{tag}.\nFix: {fix}.{quote}"
+    )
+
+
+# ---------------------------------------------------------------------------------- rotated refresh tokens
+
+
+def airflow_tasks_can_write_connections() -> bool:
+    return int(version("apache-airflow").split(".")[0]) < 3
+
+
+@dataclass(frozen=True)
+class StoreRotatedRefreshToken:
+    """A token source listener; equal for one connection, so many hooks register it once."""
+
+    conn_id: str
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    def __call__(self, new: str, previous: str | None) -> None:
+        from airflow_provider_pcinsights.signin._store import ABSENT, CHANGED, store_refresh_token
+
+        with self._lock:
+            outcome = store_refresh_token(self.conn_id, new, previous=previous)
+        if outcome == ABSENT:
+            warn_once(
+                self.conn_id,
+                "absent",
+                "Connection %r is not in Airflow's database (an environment variable or a secrets backend "
+                "holds it), so the rotated refresh token cannot be stored there; it is kept in memory. "
+                "Renew the stored one before 90 days pass without use: "
+                "python -m airflow_provider_pcinsights.signin --conn-id %s",
+                self.conn_id,
+                self.conn_id,
+            )
+        elif outcome == CHANGED:
+            log.info("Connection %r already holds a newer refresh token; left as it is", self.conn_id)
+        else:
+            log.info("Stored the rotated refresh token in connection %r", self.conn_id)
+
+
+def register_write_back(source: Any, conn_id: str) -> None:
+    """Store the tokens ``source`` rotates into ``conn_id``, where this Airflow line allows it."""
+    if not airflow_tasks_can_write_connections():
+        warn_once(
+            conn_id,
+            "airflow3",
+            "store_rotated_refresh_token is ignored for connection %r: Airflow 3 tasks cannot write "
+            "connections. The newest refresh token is kept in memory; renew the stored one with "
+            "python -m airflow_provider_pcinsights.signin --conn-id %s --update where Airflow's "
+            "database is reachable",
+            conn_id,
+            conn_id,
+        )
+        return
+    source.on_refresh_token(StoreRotatedRefreshToken(conn_id))

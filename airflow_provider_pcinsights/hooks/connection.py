@@ -1,8 +1,10 @@
-"""Connection fields turned into one validated, immutable settings object.
+"""What the hook is configured with, validated: the connection's fields as one immutable settings
+object, and the hook's retry policy.
 
 Everything a user can get wrong in a connection is caught here, with the field
 named, before a single byte is sent: a typo in ``program`` should not surface
-as a puzzling 404 from Microsoft ten minutes into a DAG run.
+as a puzzling 404 from Microsoft ten minutes into a DAG run. Standard library
+only: the hook builds both when it is created, before ``requests`` is imported.
 """
 
 from __future__ import annotations
@@ -21,16 +23,6 @@ from airflow_provider_pcinsights import connection_fields as fields
 from airflow_provider_pcinsights.exceptions import ConnectionConfigError
 
 log = logging.getLogger(__name__)
-
-# Every field, its default and its description live in ``connection_fields``; these names
-# are re-exported for the modules that read them from here.
-DEFAULT_HOST = fields.DEFAULT_HOST
-DEFAULT_AUTHORITY_HOST = fields.DEFAULT_AUTHORITY_HOST
-DEFAULT_SCOPE = fields.DEFAULT_SCOPE
-DEFAULT_TIMEOUT = fields.DEFAULT_TIMEOUT
-DEFAULT_API_VERSIONS = fields.DEFAULT_API_VERSIONS
-PROGRAMS = fields.PROGRAMS
-AUTH_TYPES = fields.AUTH_TYPES
 
 _LEGACY_PREFIX = fields.LEGACY_EXTRA_PREFIX
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -107,12 +99,12 @@ def settings_from_connection(conn: Any) -> InsightsSettings:
         )
 
     program = (_text(extras.get("program")) or "mpn").lower()
-    if program not in PROGRAMS:
+    if program not in fields.PROGRAMS:
         raise ConnectionConfigError(
-            f"Connection {_conn_id(conn)!r}: extra program must be one of {', '.join(PROGRAMS)}, "
+            f"Connection {_conn_id(conn)!r}: extra program must be one of {', '.join(fields.PROGRAMS)}, "
             f"got {program!r}"
         )
-    api_version = _text(extras.get("api_version")) or DEFAULT_API_VERSIONS[program]
+    api_version = _text(extras.get("api_version")) or fields.DEFAULT_API_VERSIONS[program]
     if not _API_VERSION.match(api_version):
         raise ConnectionConfigError(
             f"Connection {_conn_id(conn)!r}: extra api_version must look like 'v1' or 'v1.1', "
@@ -120,9 +112,9 @@ def settings_from_connection(conn: Any) -> InsightsSettings:
         )
 
     auth_type = (_text(extras.get("auth_type")) or "client_credentials").lower()
-    if auth_type not in AUTH_TYPES:
+    if auth_type not in fields.AUTH_TYPES:
         raise ConnectionConfigError(
-            f"Connection {_conn_id(conn)!r}: extra auth_type must be one of {', '.join(AUTH_TYPES)}, "
+            f"Connection {_conn_id(conn)!r}: extra auth_type must be one of {', '.join(fields.AUTH_TYPES)}, "
             f"got {auth_type!r}"
         )
     refresh_token = _text(extras.get("refresh_token"))
@@ -161,7 +153,17 @@ def settings_from_connection(conn: Any) -> InsightsSettings:
             raise ConnectionConfigError(f"Connection {_conn_id(conn)!r}: extra {name} {path!r} is not a file")
 
     if program == "mpn" and auth_type == "client_credentials":
-        _warn_app_only_mpn_once(_conn_id(conn))
+        # Accepted (the emulator and the interface's defaults allow it), but the real service refuses it.
+        warn_once(
+            _conn_id(conn),
+            "app-only mpn",
+            "Connection %r uses program mpn with app-only sign-in (auth_type client_credentials); the real "
+            "Partner Center service answers mpn calls only with App+User sign-in. Set auth_type "
+            "refresh_token and mint a refresh token with: python -m airflow_provider_pcinsights.signin "
+            "--conn-id %s",
+            _conn_id(conn),
+            _conn_id(conn),
+        )
 
     return InsightsSettings(
         conn_id=getattr(conn, "conn_id", None),
@@ -172,9 +174,9 @@ def settings_from_connection(conn: Any) -> InsightsSettings:
         host=_host(conn),
         auth_type=auth_type,
         authority_host=_https_root(
-            _text(extras.get("authority_host")) or DEFAULT_AUTHORITY_HOST, "extra authority_host", conn
+            _text(extras.get("authority_host")) or fields.DEFAULT_AUTHORITY_HOST, "extra authority_host", conn
         ),
-        scope=_text(extras.get("scope")) or DEFAULT_SCOPE,
+        scope=_text(extras.get("scope")) or fields.DEFAULT_SCOPE,
         verify=_verify(extras.get("verify"), conn),
         proxies=_proxies(extras.get("proxies"), conn),
         timeout=_timeout(extras.get("timeout"), conn),
@@ -247,28 +249,21 @@ def _refuse_unknown_extras(conn: Any, names: list[str]) -> None:
     )
 
 
-_WARNED_APP_ONLY_MPN: set[str] = set()
+_WARNED: set[tuple[str, str]] = set()
 _WARNED_LOCK = threading.Lock()
 
 
-def _warn_app_only_mpn_once(conn_id: str) -> None:
-    """Accepted (the emulator and the interface's defaults allow it), but the real service will refuse it."""
+def warn_once(conn_id: str, reason: str, message: str, *args: object) -> None:
+    """Log a warning about a connection once per process: a task calls the hook many times."""
     with _WARNED_LOCK:
-        if conn_id in _WARNED_APP_ONLY_MPN:
+        if (conn_id, reason) in _WARNED:
             return
-        _WARNED_APP_ONLY_MPN.add(conn_id)
-    log.warning(
-        "Connection %r uses program mpn with app-only sign-in (auth_type client_credentials); the real "
-        "Partner Center service answers mpn calls only with App+User sign-in. Set auth_type "
-        "refresh_token and mint a refresh token with: python -m airflow_provider_pcinsights.signin "
-        "--conn-id %s",
-        conn_id,
-        conn_id,
-    )
+        _WARNED.add((conn_id, reason))
+    log.warning(message, *args)
 
 
 def _host(conn: Any) -> str:
-    host = _text(getattr(conn, "host", None)) or DEFAULT_HOST
+    host = _text(getattr(conn, "host", None)) or fields.DEFAULT_HOST
     if "://" not in host:
         port = getattr(conn, "port", None)
         host = f"https://{host}{f':{port}' if port else ''}"
@@ -331,7 +326,7 @@ def _proxies(value: Any, conn: Any) -> Mapping[str, str] | None:
 
 def _timeout(value: Any, conn: Any) -> float:
     if value is None or value == "":
-        return DEFAULT_TIMEOUT
+        return fields.DEFAULT_TIMEOUT
     try:
         if isinstance(value, bool):
             raise TypeError
@@ -345,3 +340,36 @@ def _timeout(value: Any, conn: Any) -> float:
             f"Connection {_conn_id(conn)!r}: extra timeout must be more than 0 seconds, got {value!r}"
         )
     return seconds
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try before giving up on a transient failure.
+
+    The wait is bounded, and never zero: the k-th retry waits
+    ``backoff_factor * 2 ** (k - 1)`` seconds capped at ``backoff_max`` (the
+    first included: Microsoft asks clients to "avoid retrying immediately", so a
+    429 without ``Retry-After`` still waits), unless the service sent
+    ``Retry-After``, which is honoured but capped at ``max_retry_after``. So all
+    the sleeping one call can do is at most ``retries * max(backoff_max,
+    max_retry_after)`` seconds, plus ``retries + 1`` attempts each bounded by
+    the connection's timeout (connect, each read, and the whole body). With the
+    defaults (5 retries, factor 1 s, 30 s and 60 s caps) that is
+    1 + 2 + 4 + 8 + 16 = 31 s of backoff for a dead service, and at most
+    5 minutes when it keeps asking to wait a minute. Failures retrying cannot
+    mend (a host name that does not resolve, TLS verification, a refusing
+    proxy) are not retried at all.
+    """
+
+    retries: int = 5
+    backoff_factor: float = 1.0
+    backoff_max: float = 30.0
+    max_retry_after: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.retries, int) or isinstance(self.retries, bool) or self.retries < 0:
+            raise ValueError(f"retries must be a whole number >= 0, got {self.retries!r}")
+        for name in ("backoff_factor", "backoff_max", "max_retry_after"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")

@@ -1,0 +1,722 @@
+"""Reading the service's answers: the envelope, record keys, paging, and the typed error an answer stands for.
+
+Pure (standard library only): bytes, a status and headers in; an ``Envelope`` or a raised
+``PartnerCenterInsightsError`` out. So every shape the service is known to send is tested
+without a server, and the hook imports this at parse time for free. What is read, and how:
+
+- Bytes as sent: a UTF-8 byte-order mark before the JSON is skipped, the declared charset honoured.
+- Keys in any case: Microsoft documents PascalCase (``Value``, ``ReportStatus``) while its samples
+  show camelCase, mix the two in one answer, and one has a key with a leading space. Callers get
+  the documented names, with the values as sent.
+- Errors in the Insights shape (``statusCode``, ``message``), Partner Center's general one
+  (``code``, ``description``), OData's, Entra's, or an HTTP 200 whose body carries a failing
+  ``statusCode``: the service's words always go in ``api_message``.
+- A 404 with JSON means "nothing matches" (an empty listing, or an unknown report); a 404 that is
+  not JSON, or names a missing route, means the URL is wrong (host, program or api_version).
+- Anything else (not JSON, cut short, not an object, no ``value`` where records are expected, a
+  record without its id or status, a status the docs do not name) is an ``UnexpectedResponseError``.
+- ``nextLink`` is followed on the API's own origin only, and a listing that loops fails loudly:
+  returning what was read so far would pass a partial listing off as whole. A loop shows as a link
+  to a page already read (perhaps spelled differently), or as records that came on an earlier page.
+
+Every message names what was attempted, the HTTP status, the service's own message and the
+``MS-RequestId`` to quote to Microsoft support, and passes through ``redact``: a misbehaving
+service or proxy may echo the request's headers back, bearer token and all.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit
+
+from airflow_provider_pcinsights.exceptions import (
+    AuthenticationError,
+    BadRequestError,
+    PagingLoopError,
+    PartnerCenterInsightsError,
+    PermissionDeniedError,
+    ReportNotFoundError,
+    ServiceUnavailableError,
+    ThrottledError,
+    UnexpectedResponseError,
+    UnreadableStatusError,
+    excerpt,
+    redact,
+)
+from airflow_provider_pcinsights.waiting import EXECUTION_STATUSES, KNOWN_STATUSES
+
+# Documented record fields of reports, executions, queries and datasets.
+KNOWN_FIELDS = (
+    "ReportId",
+    "ReportName",
+    "Description",
+    "QueryId",
+    "Query",
+    "User",
+    "CreatedTime",
+    "ModifiedTime",
+    "ExecuteNow",
+    "StartTime",
+    "EndTime",
+    "ReportStatus",
+    "RecurrenceInterval",
+    "RecurrenceCount",
+    "CallbackUrl",
+    "CallbackMethod",
+    "Format",
+    "QueryStartTime",
+    "QueryEndTime",
+    "ExecutionId",
+    "ExecutionStatus",
+    "ReportLocation",
+    "ReportAccessSecureLink",
+    "ReportExpiryTime",
+    "ReportGeneratedTime",
+    "Name",
+    "DatasetName",
+)
+_BY_LOWER = {name.lower(): name for name in KNOWN_FIELDS}
+_ENVELOPE_KEYS = frozenset({"value", "totalcount", "message", "statuscode", "nextlink", "dataredacted"})
+
+
+# A 404 that names a missing route, not a missing item: ASP.NET's "No HTTP resource was found that
+# matches the request URI", a gateway's "Resource not found".
+_WRONG_ROUTE = re.compile(r"(?i)no http resource|resource not found|api version|no route|not a valid route")
+_CHARSET = re.compile(r"(?i)charset\s*=\s*\"?([\w.:-]+)")
+
+# Which field names a record and which its status, and the statuses the docs name, by record kind.
+RECORD_KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "report": ("ReportId", "ReportStatus", KNOWN_STATUSES),
+    "execution": ("ExecutionId", "ExecutionStatus", EXECUTION_STATUSES),
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer, as received: the final one, after the transport's retries."""
+
+    status: int
+    headers: Mapping[str, str]  # names in lower case
+    body: bytes
+    url: str
+    request_id: str
+
+    @property
+    def where(self) -> str:
+        """The URL without its query, for messages."""
+        return self.url.split("?", 1)[0]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asked: what error messages name, and which secrets they must never show."""
+
+    program: str
+    auth_type: str
+    client_id: str
+    tenant_id: str
+    secrets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Call:
+    """What was asked, and so what the answer must hold.
+
+    :param action: what was attempted, for messages: ``"pause report X"``.
+    :param report_id: the report the call is about; a 404 then means it is unknown.
+    :param record: ``"report"`` or ``"execution"``: every record must carry that kind's
+        id and a status the docs name. ``None`` checks nothing of the records.
+    :param records_required: the answer must carry ``value`` (a listing), rather than
+        maybe (pause and resume, read back when the answer has no record).
+    :param nothing_matches_is_empty: a 404 with JSON is an empty listing, not an error.
+    :param only_ids: when set (folded ids), only those records must carry a status the docs
+        name: a listing of the whole account read for a few reports is not failed by a
+        record of another report. Every record must still name itself.
+    """
+
+    action: str
+    report_id: str | None = None
+    record: str | None = None
+    records_required: bool = True
+    nothing_matches_is_empty: bool = False
+    only_ids: frozenset[str] | None = None
+
+
+# ---------------------------------------------------------------------------------- the envelope
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One parsed answer: the records plus what the service said about them."""
+
+    records: list[dict[str, Any]]
+    total_count: int | None
+    message: str | None
+    status_code: int | None
+    next_link: str | None
+    has_value: bool = True  # whether the answer carried a ``value`` key at all
+
+
+class NotAnEnvelope(ValueError):
+    """The JSON body is not the documented envelope; the caller names the HTTP details."""
+
+
+def normalize_key(key: str) -> str:
+    """The documented name for ``key``; unknown keys only get their first letter upper-cased."""
+    stripped = key.strip()
+    known = _BY_LOWER.get(stripped.lower())
+    if known:
+        return known
+    return stripped[:1].upper() + stripped[1:]
+
+
+def normalize_record(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The record under the documented names; ``NotAnEnvelope`` if two spellings of one name disagree.
+
+    ``reportStatus`` and ``ReportStatus`` in one record with different values leave no way to
+    tell which is meant; picking one would act on a guess.
+    """
+    return _folded(raw, normalize_key, "a record")
+
+
+def _lower_keys(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(key).strip().lower(): value for key, value in body.items()}
+
+
+def _folded(body: Mapping[str, Any], name_of: Any, what: str) -> dict[str, Any]:
+    folded: dict[str, Any] = {}
+    spelt: dict[str, str] = {}
+    for key, value in body.items():
+        name = name_of(str(key))
+        if name in folded and folded[name] != value:
+            raise NotAnEnvelope(
+                f"{what} gives {name} twice, as {spelt[name]!r} and {str(key)!r}, with different values"
+            )
+        folded[name], spelt[name] = value, str(key)
+    return folded
+
+
+def looks_like_envelope(body: Any) -> bool:
+    """Whether a JSON body is the envelope at all (an error answer carries one too)."""
+    return isinstance(body, Mapping) and bool(_ENVELOPE_KEYS & _lower_keys(body).keys())
+
+
+def parse_envelope(body: Any) -> Envelope:
+    """Read the envelope from a decoded JSON body; raise ``NotAnEnvelope`` if it is something else."""
+    if not looks_like_envelope(body):
+        raise NotAnEnvelope("the JSON body has none of value, totalCount, message, statusCode, nextLink")
+    fields = _folded(body, lambda key: key.strip().lower(), "the envelope")
+    value = fields.get("value")
+    has_value = "value" in fields
+    if value is None:
+        records: list[dict[str, Any]] = []
+    elif isinstance(value, Mapping):
+        records = [normalize_record(value)]
+    elif isinstance(value, list) and all(isinstance(item, Mapping) for item in value):
+        records = [normalize_record(item) for item in value]
+    else:
+        raise NotAnEnvelope(f"value is a {type(value).__name__}, not a list of records")
+    message = fields.get("message")
+    next_link = fields.get("nextlink")
+    status_code = _as_int(fields.get("statuscode"))
+    if status_code is None and fields.get("statuscode") not in (None, ""):
+        # It decides whether an HTTP 200 is a failure: one that cannot be read cannot be ignored.
+        raise NotAnEnvelope("statusCode is not a whole number, so whether the call failed cannot be told")
+    return Envelope(
+        records=records,
+        total_count=_as_int(fields.get("totalcount")),
+        message=str(message) if message not in (None, "") else None,
+        status_code=status_code,
+        next_link=str(next_link).strip() or None if next_link else None,
+        has_value=has_value,
+    )
+
+
+def empty_envelope() -> Envelope:
+    """What an answer that says "nothing matches" holds: no records, no next page."""
+    return Envelope(records=[], total_count=0, message=None, status_code=None, next_link=None)
+
+
+def service_error(body: Any) -> tuple[str | None, str | None]:
+    """``(text, code)`` of an error body in any shape the service or Entra uses.
+
+    The Insights envelope says ``message``; Partner Center's general shape says
+    ``description`` with a ``code`` (``{"code": 2000, "description": "Account Id
+    has to be set.", "data": [], "source": "PartnerFD"}``); OData nests
+    ``{"error": {"code", "message"}}``; Entra says ``error_description``.
+    """
+    if not isinstance(body, Mapping):
+        return None, None
+    fields = _lower_keys(body)
+    code = fields.get("code")
+    for key in ("message", "description", "error_description", "errormessage", "error"):
+        value = fields.get(key)
+        if isinstance(value, Mapping):  # {"error": {"code": ..., "message": ...}}
+            nested = _lower_keys(value)
+            value, code = nested.get("message"), nested.get("code", code)
+        if value not in (None, "") and not isinstance(value, (Mapping, list)):
+            return str(value), (str(code) if code not in (None, "") else None)
+    return None, None
+
+
+def _as_int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 reads as an infinite float
+        return None
+
+
+def wants_new_token(answer: Answer) -> bool:
+    """A 401 a fresh token may mend; not one asking for multi-factor sign-in, which a new token lacks too."""
+    if answer.status != 401:
+        return False
+    text, _ = service_error(_json_or_none(answer))
+    return not asks_for_mfa(text)
+
+
+def read_answer(answer: Answer, call: Call, caller: Caller) -> Envelope:
+    """The envelope of a successful answer; raise the typed error of anything else."""
+    text, decode_problem = _decode(answer)
+    body, parse_problem = _parse(text)
+    problem = decode_problem or parse_problem
+
+    if answer.status >= 400:
+        return _failure(answer, call, caller, body if problem is None else None, text)
+    if 300 <= answer.status < 400:
+        raise _unexpected(answer, call, caller, _redirect(answer, caller), None)
+    if problem is not None:
+        if text is None or not text.strip():
+            if not call.records_required:
+                return empty_envelope()
+            problem = "an empty body"
+        raise _unexpected(answer, call, caller, f"a body that is not JSON ({problem})", text)
+    if not isinstance(body, Mapping):
+        raise _unexpected(
+            answer,
+            call,
+            caller,
+            f"JSON {_json_type(body)} where the Insights envelope (an object) belongs",
+            text,
+        )
+    try:
+        envelope = parse_envelope(body)
+    except NotAnEnvelope as err:
+        raise _unexpected(
+            answer, call, caller, f"JSON that is not the Insights envelope ({err})", text
+        ) from None
+    if envelope.status_code is not None and envelope.status_code >= 400:  # an error inside an HTTP 2xx
+        return _failure(answer, call, caller, body, text, status=envelope.status_code)
+    if call.records_required and not envelope.has_value:
+        raise _unexpected(
+            answer, call, caller, "an envelope without value, where records were expected", text
+        )
+    if call.record is not None:
+        _check_records(envelope, answer, call, caller)
+    return envelope
+
+
+# ---------------------------------------------------------------------------------- failures
+
+
+def _failure(
+    answer: Answer,
+    call: Call,
+    caller: Caller,
+    body: Any,
+    text: str | None,
+    *,
+    status: int | None = None,
+) -> Envelope:
+    """An error answer: the typed error with the service's words, or an empty listing for a 404."""
+    status = status or answer.status
+    api_message, code = service_error(body)
+    if status == 404:
+        if body is None:
+            raise UnexpectedResponseError(
+                f"Could not {call.action}: {answer.where} answered HTTP 404 with a body that is not JSON "
+                f"({_quote(text, caller)!r}; MS-RequestId {answer.request_id}). Check the connection's "
+                "host, program and api_version",
+                status_code=404,
+                api_message=_quote(text, caller) or None,
+                report_id=call.report_id,
+            )
+        wrong_route = bool(api_message and _WRONG_ROUTE.search(api_message))
+        if not wrong_route and call.nothing_matches_is_empty:
+            return empty_envelope()
+        raise error_for_status(404, answer, call, caller, api_message, code, known_report=not wrong_route)
+    body_excerpt = None if body is not None else _quote(text, caller)
+    raise error_for_status(status, answer, call, caller, api_message, code, body_excerpt=body_excerpt)
+
+
+def _unexpected(
+    answer: Answer, call: Call, caller: Caller, what: str, text: str | None
+) -> UnexpectedResponseError:
+    quoted = _quote(text, caller)
+    return UnexpectedResponseError(
+        f"Could not {call.action}: HTTP {answer.status} with {what}"
+        f"{f': {quoted!r}' if quoted else ''}; MS-RequestId {answer.request_id}",
+        status_code=answer.status,
+        report_id=call.report_id,
+    )
+
+
+def _check_records(envelope: Envelope, answer: Answer, call: Call, caller: Caller) -> None:
+    """Every record names itself and carries a status the docs name; anything else cannot be acted on."""
+    id_field, status_field, statuses = RECORD_KINDS[call.record or ""]
+    folded = {status.casefold() for status in statuses}
+    for record in envelope.records:
+        record_id = record.get(id_field)
+        status = record.get(status_field)
+        where = f"MS-RequestId {answer.request_id}"
+        if not isinstance(record_id, str) or not record_id:
+            keys = ", ".join(sorted(record)) or "none"
+            raise UnexpectedResponseError(
+                f"Could not {call.action}: the service answered a {call.record} without {id_field} "
+                f"(its keys: {redact(keys, caller.secrets)}; {where})",
+                status_code=answer.status,
+                report_id=call.report_id,
+            )
+        if call.only_ids is not None and record_id.casefold() not in call.only_ids:
+            continue
+        named = redact(record_id, caller.secrets)
+        if status is None:
+            raise UnreadableStatusError(
+                f"Could not {call.action}: the service answered {call.record} {named} without a "
+                f"{status_field} ({where})",
+                status_code=answer.status,
+                report_id=call.report_id or record_id,
+            )
+        if not isinstance(status, str) or status.strip().casefold() not in folded:
+            raise UnreadableStatusError(
+                f"Could not {call.action}: the service answered {call.record} {named} with {status_field} "
+                f"{redact(repr(status), caller.secrets)}, which the docs do not name (known: "
+                f"{', '.join(statuses)}); refusing to guess what it means ({where})",
+                status_code=answer.status,
+                report_id=call.report_id or record_id,
+            )
+
+
+# ---------------------------------------------------------------------------------- bytes
+
+
+def _decode(answer: Answer) -> tuple[str | None, str | None]:
+    """The body as text, without a byte-order mark; ``(text, problem)``."""
+    if not answer.body:
+        return None, "an empty body"
+    declared = _CHARSET.search(answer.headers.get("content-type", ""))
+    encoding = declared.group(1).lower() if declared else "utf-8"
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        codec = "utf-8"
+    if codec == "utf-8":
+        codec = "utf-8-sig"  # the same, but a BOM in front is skipped rather than kept as text
+    try:
+        return answer.body.decode(codec), None
+    except UnicodeDecodeError as err:
+        return answer.body.decode(codec, errors="replace"), f"not valid {encoding}: {err.reason}"
+
+
+def _parse(text: str | None) -> tuple[Any, str | None]:
+    if text is None:
+        return None, "an empty body"
+    try:
+        return json.loads(text), None
+    except RecursionError:  # arrays or objects nested past the parser's depth: no envelope is that deep
+        return None, "JSON nested too deeply to read"
+    except ValueError as err:
+        position = getattr(err, "pos", None)
+        message = str(getattr(err, "msg", ""))
+        if message.startswith("Unterminated") or (position is not None and position >= len(text.rstrip())):
+            return None, "it ends in the middle: the answer was cut short"
+        return None, str(getattr(err, "msg", err))
+
+
+def _json_or_none(answer: Answer) -> Any:
+    text, _ = _decode(answer)
+    return _parse(text)[0]
+
+
+def _redirect(answer: Answer, caller: Caller) -> str:
+    """What a 3xx said, for the message: where it pointed (scheme and host only), and why not followed."""
+    where = origin(answer.headers.get("location")) or "the same host"
+    return (
+        f"a redirect to {redact(where, caller.secrets)}, which is not followed: the service does not "
+        "redirect, and the access token goes to the API's host only. Check the connection's host"
+    )
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {list: "array", str: "string", bool: "true/false", int: "number", float: "number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _quote(text: str | None, caller: Caller) -> str:
+    return redact(excerpt(text), caller.secrets) if text else ""
+
+
+def _retry_after(answer: Answer) -> float | None:
+    try:
+        return float(answer.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------------- status -> typed error
+
+
+ROLE_HINTS = {
+    "cmp": "the Entra app must be added to the Partner Center account with the Manager role",
+    "mpn": "the signed-in user needs the Executive Report Viewer role in Partner Center",
+}
+APP_PLUS_USER_HINT = (
+    "set the connection's auth_type to refresh_token, with the refresh token of a user who passed "
+    "multi-factor sign-in (interactive or device code: python -m airflow_provider_pcinsights.signin)"
+)
+
+
+def _suffix(
+    status: int | None,
+    api_message: str | None,
+    request_id: str | None,
+    body_excerpt: str | None = None,
+    service_code: str | None = None,
+) -> str:
+    parts = []
+    if status is not None:
+        parts.append(f"HTTP {status}")
+    if api_message:
+        code = f" (code {service_code})" if service_code and service_code not in api_message else ""
+        parts.append(f"service said: {api_message}{code}")
+    elif body_excerpt:
+        parts.append(f"body: {body_excerpt!r}")
+    if request_id:
+        parts.append(f"MS-RequestId {request_id}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+_MFA = re.compile(r"(?i)\bMFA\b|multi-?factor|\(10001\)")
+
+
+def asks_for_mfa(api_message: str | None) -> bool:
+    """Whether the service says the token lacks multi-factor sign-in (``MFA required. (10001)``)."""
+    return bool(api_message and _MFA.search(api_message))
+
+
+def error_for_status(
+    status: int,
+    answer: Answer,
+    call: Call,
+    caller: Caller,
+    api_message: str | None,
+    service_code: str | None,
+    *,
+    known_report: bool = True,
+    body_excerpt: str | None = None,
+) -> PartnerCenterInsightsError:
+    """The typed error for a failed answer, worded with what was attempted (``call.action``).
+
+    ``known_report`` is false for a 404 that names a missing route: the URL is wrong, not the id.
+    """
+    action, program = call.action, caller.program
+    report_id = call.report_id if known_report else None
+    if api_message:
+        api_message = redact(api_message, caller.secrets)
+    detail = _suffix(status, api_message, answer.request_id, body_excerpt, service_code)
+    # The service's words, always: its message, or for a body that is not JSON, a piece of it.
+    message_of_service = api_message or body_excerpt
+    report = call.report_id
+
+    def error(
+        kind: type[PartnerCenterInsightsError], message: str, **more: Any
+    ) -> PartnerCenterInsightsError:
+        return kind(message, status_code=status, api_message=message_of_service, report_id=report, **more)
+
+    if status == 404 and report_id:
+        return error(
+            ReportNotFoundError, f"Could not {action}: report {report_id} is unknown to this account{detail}"
+        )
+    if status == 404:
+        return error(
+            BadRequestError,
+            f"Could not {action}: not found{detail}. Check the connection's host, program and api_version",
+        )
+    if status == 401 and asks_for_mfa(api_message):
+        return error(
+            AuthenticationError,
+            f"Could not {action}: Partner Center requires multi-factor authentication for this call"
+            f"{detail}. It needs an App+User token from a sign-in that passed MFA: {APP_PLUS_USER_HINT}",
+        )
+    if status in (401, 403) and program == "mpn" and caller.auth_type == "client_credentials":
+        return error(
+            AuthenticationError if status == 401 else PermissionDeniedError,
+            f"Could not {action}: Partner Center refused the app-only token{detail}. The mpn program "
+            f"(Partner Center insights) needs App+User sign-in: {APP_PLUS_USER_HINT}. Commercial "
+            "marketplace analytics (program cmp) take app-only tokens",
+        )
+    if status == 401:
+        return error(
+            AuthenticationError,
+            f"Could not {action}: Partner Center rejected the access token even after signing in again"
+            f"{detail}. Check the tenant id ({caller.tenant_id}), the client id ({caller.client_id}), the "
+            "client secret or certificate, and for App+User sign-in the refresh token",
+        )
+    if status == 403:
+        return error(
+            PermissionDeniedError,
+            f"Could not {action}: permission denied{detail}. For the {program} program "
+            f"{ROLE_HINTS.get(program, ROLE_HINTS['mpn'])} (client id {caller.client_id})",
+        )
+    if status == 429:
+        retry_after = _retry_after(answer)
+        wait = f"; the service asked to wait {retry_after:g} s" if retry_after is not None else ""
+        message = f"Could not {action}: still throttled after every retry{detail}{wait}"
+        return error(ThrottledError, message, retry_after=retry_after)
+    if status >= 500:
+        return error(
+            ServiceUnavailableError, f"Could not {action}: Partner Center failed after every retry{detail}"
+        )
+    return error(BadRequestError, f"Could not {action}: Partner Center refused the request{detail}")
+
+
+# ---------------------------------------------------------------------------------- paging
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def origin(url: str | None) -> str | None:
+    """``scheme://host[:port]`` of a URL, as two origins are compared: scheme and host in lower case,
+    a default port left out. ``None`` when the URL names no host (a relative link)."""
+    parts = urlsplit((url or "").strip())
+    if not parts.hostname:
+        return None
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # not a number: compared (and shown) as written
+        return f"{scheme}://{parts.netloc.lower()}"
+    shown_port = f":{port}" if port and port != _DEFAULT_PORTS.get(scheme) else ""
+    return f"{scheme}://{parts.hostname.lower()}{shown_port}"
+
+
+def with_query(url: str, params: Mapping[str, str] | None) -> str:
+    """``url`` with ``params`` added to its query, as the request will carry it."""
+    if not params:
+        return url
+    return f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(list(params.items()))}"
+
+
+def same_page_key(url: str) -> str:
+    """One spelling for every URL that names the same page of this API.
+
+    Scheme and host are case-insensitive and the default port implied; ASP.NET
+    routes and query parameter names are case-insensitive, escapes mean what
+    they escape, and the order of parameters carries nothing. Parameter values
+    (continuation tokens) stay case-sensitive.
+    """
+    parts = urlsplit(url)
+    path = unquote(parts.path).lower().rstrip("/")
+    query = sorted((name.lower(), value) for name, value in parse_qsl(parts.query, keep_blank_values=True))
+    return f"{origin(url)}{path}?{urlencode(query)}"
+
+
+class Pages:
+    """The pages of one listing read so far, and what they held.
+
+    :param base_url: the API root; every page must be on its scheme and host.
+    :param action: what is being listed, for messages ("list reports").
+    :param max_pages: how many pages one listing may take before it is refused as a runaway.
+    :param record: the record kind (``"report"``, ``"execution"``) whose id tells records apart;
+        ``None`` compares whole records.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        action: str,
+        max_pages: int,
+        record: str | None = None,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        self._base_url = base_url
+        self._action = action
+        self._max_pages = max_pages
+        self._id_field = RECORD_KINDS[record][0] if record else None
+        self._secrets = tuple(secrets)
+        self._page_of_url: dict[str, int] = {}
+        self._page_of_record: dict[str, int] = {}
+        self.read = 0
+
+    def add(self, url: str, records: Iterable[Mapping[str, Any]]) -> None:
+        """Count a page read from ``url`` (its query included); raise if its records came before."""
+        self.read += 1
+        self._page_of_url.setdefault(same_page_key(url), self.read)
+        keys: dict[str, Mapping[str, Any]] = {}
+        for record in records:
+            key = self._record_key(record)
+            if key in keys and key.startswith("id:"):  # two records named alike: which one is true?
+                raise PagingLoopError(
+                    f"Could not {self._action}: page {self.read} holds {self._name(record)} twice; "
+                    "the listing cannot be trusted"
+                )
+            keys[key] = record
+        for key, record in keys.items():
+            earlier = self._page_of_record.get(key)
+            if earlier is not None:
+                raise PagingLoopError(
+                    f"Could not {self._action}: page {self.read} repeats {self._name(record)} from page "
+                    f"{earlier}; the service's paging is looping, so the listing cannot be trusted"
+                )
+        for key in keys:
+            self._page_of_record[key] = self.read
+
+    def next_url(self, current_url: str, next_link: str | None) -> str | None:
+        """The URL of the next page, or ``None`` at the end; raise on another host, a loop or a runaway."""
+        if not next_link:
+            return None
+        base = self._base_url
+        # Absolute links stand alone; a relative one is read against the API root, where
+        # the service's paths live, unless it is clearly relative to the host or the page.
+        anchor = current_url if next_link.startswith(("/", "?")) else base
+        resolved = urljoin(anchor, next_link)
+        if origin(resolved) != origin(base):
+            raise UnexpectedResponseError(
+                f"Could not {self._action}: nextLink points to {origin(resolved)}, not to {origin(base)}; "
+                "refusing to send the access token to another host"
+            )
+        earlier = self._page_of_url.get(same_page_key(resolved))
+        if earlier is not None:
+            again = "the same page" if earlier == self.read else f"page {earlier}"
+            raise PagingLoopError(
+                f"Could not {self._action}: the nextLink of page {self.read} leads back to {again} "
+                f"({redact(next_link, self._secrets)}); the service's paging is looping, so the listing "
+                "cannot be trusted"
+            )
+        if self.read >= self._max_pages:
+            raise UnexpectedResponseError(
+                f"Could not {self._action}: the service kept returning nextLink after {self._max_pages} "
+                "pages; refusing to follow more (raise max_pages if this listing is really that long)"
+            )
+        return resolved
+
+    def _record_key(self, record: Mapping[str, Any]) -> str:
+        if self._id_field and isinstance(record.get(self._id_field), str):
+            return f"id:{record[self._id_field].casefold()}"
+        return "record:" + json.dumps(record, sort_keys=True, default=str)
+
+    def _name(self, record: Mapping[str, Any]) -> str:
+        if self._id_field and isinstance(record.get(self._id_field), str):
+            return f"{self._id_field} {redact(record[self._id_field], self._secrets)}"
+        return "a record"
