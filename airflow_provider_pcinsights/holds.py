@@ -14,7 +14,7 @@ reports. A Variable write replaces the whole value and has no compare-and-set,
 so every task that reads and writes the table runs in the pool ``POOL`` of one
 slot (the operators' default pool): the scheduler never runs two of them at once.
 The pool and the shards are created when an Airflow component starts with this
-provider installed (the listener below), or by ``python -m
+provider installed (the listener of :mod:`airflow_provider_pcinsights.plugin`), or by ``python -m
 airflow_provider_pcinsights.holds setup``; a shard is never deleted, so a task
 never asks for a Variable that is not there (Airflow 3.0 and 3.1 log that at
 error level).
@@ -70,11 +70,11 @@ class Holder:
     @classmethod
     def of(cls, context: Mapping[str, Any] | None, task_id: str | None = None) -> Holder | None:
         """The running task (or ``task_id`` in the same DAG run); ``None`` outside a DAG run."""
-        ti = (context or {}).get("ti")
+        ti: Any = (context or {}).get("ti")
         dag_id, run_id = getattr(ti, "dag_id", None), getattr(ti, "run_id", None)
         if not isinstance(dag_id, str) or not isinstance(run_id, str):
             return None
-        if task_id is not None and task_id != getattr(ti, "task_id", None):
+        if task_id is not None and task_id != ti.task_id:
             return cls(dag_id, run_id, task_id)
         map_index, try_number = getattr(ti, "map_index", -1), getattr(ti, "try_number", None)
         return cls(
@@ -87,8 +87,6 @@ class Holder:
 
     @classmethod
     def load(cls, value: Any) -> Holder | None:
-        if not isinstance(value, dict):
-            return None
         try:
             return cls(
                 str(value["dag_id"]),
@@ -97,7 +95,7 @@ class Holder:
                 int(value.get("map_index", -1)),
                 value.get("try_number"),
             )
-        except (KeyError, TypeError, ValueError):
+        except (AttributeError, KeyError, TypeError, ValueError):
             return None
 
     def is_task(self, other: Holder) -> bool:
@@ -109,33 +107,40 @@ class Holder:
             other.map_index,
         )
 
-    def same_run(self, other: Holder) -> bool:
-        return (self.dag_id, self.run_id) == (other.dag_id, other.run_id)
-
     def __str__(self) -> str:
         index = f"[{self.map_index}]" if self.map_index >= 0 else ""
         return f"{self.dag_id}/{self.run_id}/{self.task_id}{index}"
 
 
-class _SdkStore:
-    """Airflow's Variables as tasks reach them: the Task SDK on Airflow 3, the model on 2.11."""
+class Variables:
+    """Where the hold table lives: Airflow's Variables as a task reaches them (the Task SDK on
+    Airflow 3, the model on 2.11), or with ``model`` through Airflow's models, for the command
+    line, which has the database."""
+
+    def __init__(self, model: bool = False) -> None:
+        self.model = model
+
+    def _variable(self) -> Any:
+        if self.model:
+            from airflow.models.variable import Variable as Model
+
+            return Model
+        from airflow.providers.common.compat.sdk import Variable
+
+        return Variable
 
     def get(self, key: str) -> Any:
-        from airflow.providers.common.compat.sdk import Variable
-
-        return Variable.get(key, None, deserialize_json=True)  # default_var on 2, default on 3
+        return self._variable().get(key, None, deserialize_json=True)  # default_var on 2, default on 3
 
     def set(self, key: str, value: Any) -> None:
-        from airflow.providers.common.compat.sdk import Variable
-
-        Variable.set(key, value, description=SHARD_DESCRIPTION, serialize_json=True)
+        self._variable().set(key, value, description=SHARD_DESCRIPTION, serialize_json=True)
 
 
 class HoldTable:
     """The hold table as one task sees it: read whole, changed in memory, the changed shards written."""
 
     def __init__(self, store: Any = None) -> None:
-        self.store = store or _SdkStore()
+        self.store = store or Variables()
         self.holds: dict[str, list[Holder]] = {}
         self._dirty: set[str] = set()
         self.reads = self.writes = 0
@@ -199,7 +204,9 @@ class HoldTable:
             kept = []
             for h in held:
                 run = (h.dag_id, h.run_id)
-                if (keep is not None and h.same_run(keep)) or cache.setdefault(run, is_live(h)):
+                if (keep is not None and run == (keep.dag_id, keep.run_id)) or cache.setdefault(
+                    run, is_live(h)
+                ):
                     kept.append(h)
                 else:
                     log.warning(
@@ -258,9 +265,6 @@ def _status_code(exc: BaseException) -> int | None:
     return code if isinstance(code, int) else None
 
 
-# -- the store: created when a component starts ---------------------------------------------------
-
-
 def ensure_store() -> list[str]:
     """Create the pool (one slot) and the empty shards where missing; returns what it created.
 
@@ -284,49 +288,7 @@ def ensure_store() -> list[str]:
     return created
 
 
-class _Listener:
-    """Airflow listener: when a scheduler, triggerer or dag-processor starts, make sure the store exists."""
-
-    @staticmethod
-    def on_starting(component: Any) -> None:
-        if not any(c.__name__ == "Job" for c in type(component).__mro__):
-            return  # a task runner or a CLI task: no database here
-        try:
-            created = ensure_store()
-        except Exception as exc:  # another component created them at the same moment, or no database
-            log.info("pcinsights holds: the pool and hold Variables were not created here: %s", exc)
-        else:
-            if created:
-                log.info("pcinsights holds: created %s", ", ".join(created))
-
-
-def _hookimpl(fn: Any) -> Any:
-    try:
-        from airflow.listeners import hookimpl
-    except ImportError:  # pragma: no cover
-        return fn
-    return hookimpl(fn)
-
-
-_Listener.on_starting = staticmethod(_hookimpl(_Listener.on_starting))  # type: ignore[method-assign]
-listener = _Listener()
-
-
 # -- the command line -----------------------------------------------------------------------------
-
-
-class _ModelStore:
-    """The Variables through Airflow's models, for the command line (it has the database)."""
-
-    def get(self, key: str) -> Any:
-        from airflow.models.variable import Variable
-
-        return Variable.get(key, default_var=None, deserialize_json=True)
-
-    def set(self, key: str, value: Any) -> None:
-        from airflow.models.variable import Variable
-
-        Variable.set(key, value, description=SHARD_DESCRIPTION, serialize_json=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "setup":
         print("\n".join(f"created {c}" for c in ensure_store()) or "nothing to create")
         return 0
-    table = HoldTable(_ModelStore()).load()
+    table = HoldTable(Variables(model=True)).load()
     if args.command == "list":
         is_live = run_is_live(None)
         for rid, holders in sorted(table.holds.items()):

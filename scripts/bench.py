@@ -676,8 +676,8 @@ def bench_overlapping_runs(sizes: Sizes) -> Row:
         store_calls["set"] += 1
         table[key] = json.loads(json.dumps(value))
 
-    saved = holds._SdkStore.get, holds._SdkStore.set
-    holds._SdkStore.get, holds._SdkStore.set = get, put  # type: ignore[method-assign]
+    saved = holds.Variables.get, holds.Variables.set
+    holds.Variables.get, holds.Variables.set = get, put  # type: ignore[method-assign]
     try:
         with _emulator("--reports", str(n), "--program", "cmp") as emu:
             os.environ.update(emu.env)
@@ -699,7 +699,7 @@ def bench_overlapping_runs(sizes: Sizes) -> Row:
             elapsed = time.perf_counter() - start
             calls = _api_calls(emu)
     finally:
-        holds._SdkStore.get, holds._SdkStore.set = saved  # type: ignore[method-assign]
+        holds.Variables.get, holds.Variables.set = saved  # type: ignore[method-assign]
     puts = [c for c in calls if c["method"] == "PUT"]
     reads = len(calls) - len(puts)
     pauses = sum(1 for c in puts if "/pause/" in c["path"])

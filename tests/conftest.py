@@ -146,8 +146,8 @@ def _no_holds_from_earlier_tests(request):
     earlier test's hold on an id (a run that ended without its restore) must not carry over. The
     hold Variables are written empty, as the provider's listener creates them in a deployment."""
     if "pcinsights_emulator" in request.fixturenames:
-        from airflow_provider_pcinsights.holds import SHARD_KEYS, _ModelStore
+        from airflow_provider_pcinsights.holds import SHARD_KEYS, Variables
 
         for key in SHARD_KEYS:
-            _ModelStore().set(key, {})
+            Variables(model=True).set(key, {})
     return

@@ -251,10 +251,13 @@ def run_bulk(
     """
     _check_whole("max_attempts", max_attempts)
     limit = limit or AdaptiveLimit()
-    if not callable(items):
-        items, most_items = list(items), len(items)
+    workers = limit.ceiling * WORKERS_PER_SLOT
+    if callable(items):
+        find, workers = items, min(workers, most_items or workers)
+    else:
+        given = list(items)
+        find, workers = (lambda: given), min(workers, len(given))
     run: _Run[T, R] = _Run(function, on_outcome)
-    workers = min(limit.ceiling * WORKERS_PER_SLOT, len(items) if most_items is None else most_items)
 
     def worker() -> None:
         try:
@@ -283,7 +286,7 @@ def run_bulk(
                 except BaseException:
                     run.worker_done()
                     raise
-        run.give(items() if callable(items) else items)
+        run.give(find())
         run.wait_for_workers()
     except BaseException:
         run.stop()

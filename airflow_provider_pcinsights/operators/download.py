@@ -15,10 +15,7 @@ from airflow.providers.common.compat.sdk import BaseOperator
 from airflow_provider_pcinsights.report_ids import validate_report_id
 
 if TYPE_CHECKING:
-    try:
-        from airflow.sdk.definitions.context import Context
-    except ImportError:  # Airflow 2
-        from airflow.utils.context import Context
+    from airflow.providers.common.compat.sdk import Context
 
 
 def close_hook(hook: Any) -> None:

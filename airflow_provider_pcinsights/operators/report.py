@@ -30,19 +30,16 @@ from airflow_provider_pcinsights.exceptions import (
     ReportActionError,
 )
 from airflow_provider_pcinsights.holds import POOL, Holder, HoldTable, run_is_live
-from airflow_provider_pcinsights.operators._actions import Look, ReportAction
+from airflow_provider_pcinsights.operators._actions import Look, Prepare, ReportAction
 from airflow_provider_pcinsights.operators.bulk import DEFAULT_CEILING
 from airflow_provider_pcinsights.operators.download import DownloadReportOperator, close_hook
 from airflow_provider_pcinsights.report_ids import normalize_report_ids, validate_report_id
 from airflow_provider_pcinsights.waiting import same_status, status_of
 
 if TYPE_CHECKING:
-    from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
+    from airflow.providers.common.compat.sdk import Context
 
-    try:
-        from airflow.sdk.definitions.context import Context
-    except ImportError:  # Airflow 2
-        from airflow.utils.context import Context
+    from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
 # The XCom key under which PauseReportOperator lists the reports it paused (public interface).
 PAUSED_REPORT_IDS = "paused_report_ids"
@@ -88,19 +85,72 @@ class _ReportActionOperator(BaseOperator):
         if not isinstance(self.conn_id, str) or not self.conn_id.strip():
             raise ValueError(f"conn_id must be a non-empty string, got {self.conn_id!r}")
 
-    def _make_hook(self) -> PartnerCenterInsightsHook:
+    def _act(
+        self, name: str, report_ids: list[str], single: bool = False, prepare: Prepare | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Pause or resume (``name``) the reports: one batched read, then one call per report not in
+        the wanted status yet; their records after, by id (see ``ReportAction.run``)."""
         # Imported here so DAG files that name the operator never load requests or msal.
         from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
-        hook = PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
-        # Sign in once, up front: a wrong secret or connection fails the task with its own
-        # error, instead of once per report, and the threads then share the cached token.
+        hook: PartnerCenterInsightsHook = PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
         try:
+            # Sign in once, up front: a wrong secret or connection fails the task with its own
+            # error, instead of once per report, and the threads then share the cached token.
             hook.get_token()
-        except BaseException:
+            return ReportAction(name, self.log).run(
+                hook, report_ids, self.max_concurrency, prepare, single=single
+            )
+        finally:
             close_hook(hook)
-            raise
-        return hook
+
+    def _give_back(
+        self, context: Context, table: HoldTable, holder: Holder, report_ids: list[str]
+    ) -> GiveBack:
+        """Release ``holder``'s holds on ``report_ids``: resume each report no other live hold keeps paused.
+
+        Holds of DAG runs that have ended are treated as released first (said in the log). The
+        resumes are sent before the table is written: a kill in between leaves the holds, and the
+        next try resumes again (a no-op) and releases them; the other way round, a kill would leave
+        a report Paused with no hold, as if a person had paused it.
+        """
+        table.drop_dead(report_ids, run_is_live(context, self.log), self.log, keep=holder)
+        given = GiveBack()
+        for rid in report_ids:
+            others = [h for h in table.holders(rid) if not h.is_task(holder)]
+            if others:
+                given.still_held[rid] = others
+                self.log.info("Report %s stays Paused: still held by %s", rid, ", ".join(map(str, others)))
+        to_resume = [rid for rid in report_ids if rid not in given.still_held]
+        if to_resume:
+            try:
+                given.resumed = self._act(
+                    "resume",
+                    to_resume,
+                    prepare=lambda looks: given.befores.update({r: look.status for r, look in looks.items()}),
+                )
+            except ReportActionError as partial:
+                given.failures = dict(partial.failures)
+                given.resumed = {rid: dict(rec) for rid, rec in partial.records.items() if rid in to_resume}
+        for rid in report_ids:
+            if rid not in given.failures:
+                table.remove(rid, holder)
+        table.save()
+        return given
+
+
+@dataclass
+class GiveBack:
+    """What releasing a task's holds did: resumed (and changed), still held by others, failed."""
+
+    resumed: dict[str, dict[str, Any]] = field(default_factory=dict)  # report id -> its record after
+    befores: dict[str, str | None] = field(default_factory=dict)
+    still_held: dict[str, list[Holder]] = field(default_factory=dict)
+    failures: dict[str, BaseException] = field(default_factory=dict)
+
+    @property
+    def rolled_back(self) -> list[str]:
+        return [rid for rid in self.resumed if not same_status(self.befores.get(rid), "Active")]
 
 
 class PauseReportOperator(_ReportActionOperator):
@@ -156,7 +206,7 @@ class PauseReportOperator(_ReportActionOperator):
         def prepare(looks: dict[str, Look]) -> dict[str, BaseException]:
             """After the read, before the first pause: write every hold about to be taken, at once."""
             befores.update({rid: look.status for rid, look in looks.items()})
-            unread = {
+            unread: dict[str, BaseException] = {
                 rid: PartnerCenterInsightsError(
                     f"Did not pause report {rid}: its status could not be read first, so a restore "
                     "could not tell whether to resume it",
@@ -179,7 +229,7 @@ class PauseReportOperator(_ReportActionOperator):
                 table.save()
             return unread
 
-        def holds(report_id: str, record: dict[str, Any]) -> bool:
+        def holds(report_id: str, record: Mapping[str, Any]) -> bool:
             """Paused now, and held by this task (outside a DAG run: moved from Active by it)."""
             if not same_status(status_of(record), "Paused"):
                 return False
@@ -191,13 +241,7 @@ class PauseReportOperator(_ReportActionOperator):
             return [rid for rid in dict.fromkeys([*report_ids, *earlier]) if rid in ids]
 
         try:
-            hook = self._make_hook()
-            try:
-                done = ReportAction("pause", self.log).run(
-                    hook, report_ids, self.max_concurrency, prepare, single=single
-                )
-            finally:
-                close_hook(hook)
+            done = self._act("pause", report_ids, single, prepare)
         except Exception as exc:
             partial = exc.records if isinstance(exc, ReportActionError) else {}
             # What an earlier try held and this one could not confirm stays held: giving back a
@@ -240,7 +284,7 @@ class PauseReportOperator(_ReportActionOperator):
             raise exc
         self.log.warning("Last try failed: giving back the reports this task paused: %s", ", ".join(held))
         try:
-            given = _give_back(self, context, table, me, held)
+            given = self._give_back(context, table, me, held)
         except Exception as sign_in:
             given = GiveBack(failures=dict.fromkeys(held, sign_in))
         left = [rid for rid in held if rid in given.failures]
@@ -251,59 +295,6 @@ class PauseReportOperator(_ReportActionOperator):
             not_rolled_back=given.failures,
             still_held={rid: [str(h) for h in hs] for rid, hs in given.still_held.items()},
         ) from exc
-
-
-@dataclass
-class GiveBack:
-    """What releasing a task's holds did: resumed (and changed), still held by others, failed."""
-
-    resumed: dict[str, dict[str, Any]] = field(default_factory=dict)  # report id -> its record after
-    befores: dict[str, str | None] = field(default_factory=dict)
-    still_held: dict[str, list[Holder]] = field(default_factory=dict)
-    failures: dict[str, BaseException] = field(default_factory=dict)
-
-    @property
-    def rolled_back(self) -> list[str]:
-        return [rid for rid in self.resumed if not same_status(self.befores.get(rid), "Active")]
-
-
-def _give_back(
-    op: _ReportActionOperator, context: Context, table: HoldTable, holder: Holder, report_ids: list[str]
-) -> GiveBack:
-    """Release ``holder``'s holds on ``report_ids``: resume each report no other live hold keeps paused.
-
-    Holds of DAG runs that have ended are treated as released first (said in the log). The
-    resumes are sent before the table is written: a kill in between leaves the holds, and the
-    next try resumes again (a no-op) and releases them; the other way round, a kill would leave
-    a report Paused with no hold, as if a person had paused it.
-    """
-    table.drop_dead(report_ids, run_is_live(context, op.log), op.log, keep=holder)
-    result = GiveBack()
-    for rid in report_ids:
-        others = [h for h in table.holders(rid) if not h.is_task(holder)]
-        if others:
-            result.still_held[rid] = others
-            op.log.info("Report %s stays Paused: still held by %s", rid, ", ".join(map(str, others)))
-    to_resume = [rid for rid in report_ids if rid not in result.still_held]
-    if to_resume:
-        hook = op._make_hook()
-        try:
-            result.resumed = ReportAction("resume", op.log).run(
-                hook,
-                to_resume,
-                op.max_concurrency,
-                prepare=lambda looks: result.befores.update({r: look.status for r, look in looks.items()}),
-            )
-        except ReportActionError as partial:
-            result.failures = dict(partial.failures)
-            result.resumed = {rid: record for rid, record in partial.records.items() if rid in to_resume}
-        finally:
-            close_hook(hook)
-    for rid in report_ids:
-        if rid not in result.failures:
-            table.remove(rid, holder)
-    table.save()
-    return result
 
 
 class ResumeReportOperator(_ReportActionOperator):
@@ -347,14 +338,7 @@ class ResumeReportOperator(_ReportActionOperator):
                 raise ValueError("report_id is required unless paused_by names the pause task to restore")
             report_ids, single = normalize_report_ids(self.report_id)
             self._check_settings()
-            hook = self._make_hook()
-            try:
-                done = ReportAction("resume", self.log).run(
-                    hook, report_ids, self.max_concurrency, single=single
-                )
-            finally:
-                close_hook(hook)
-            records = list(done.values())
+            records = list(self._act("resume", report_ids, single).values())
             return records[0] if single else records
         return self._restore(context)
 
@@ -398,7 +382,7 @@ class ResumeReportOperator(_ReportActionOperator):
             )
             return []
         self.log.info("Restoring from %s: %s", source, ", ".join(to_release))
-        given = _give_back(self, context, table, pause, to_release)
+        given = self._give_back(context, table, pause, to_release)
         if given.failures:
             raise ReportActionError(
                 ReportAction("resume", self.log).summary(to_release, given.resumed, given.failures),

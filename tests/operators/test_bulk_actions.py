@@ -87,13 +87,13 @@ def test_the_pause_records_every_hold_before_its_first_call_in_one_write_per_sha
     for rid in (first, second):
         emu.set_report_status("mpn", rid, "Active")
     writes: list[tuple[str, list[str], int]] = []
-    store = holds._SdkStore.set
+    store = holds.Variables.set
 
     def spy(self, key, value):  # type: ignore[no-untyped-def]
         writes.append((key, sorted(value), len(emu.api_requests(method="PUT"))))
         return store(self, key, value)
 
-    monkeypatch.setattr(holds._SdkStore, "set", spy)
+    monkeypatch.setattr(holds.Variables, "set", spy)
     module = dag_module("restore_dags")
 
     module.retried.test(run_conf={"ids": [before, first, second]})

@@ -14,6 +14,7 @@ from dag_runs import task_states
 
 from airflow_provider_pcinsights import holds
 from airflow_provider_pcinsights.holds import Holder, HoldTable
+from airflow_provider_pcinsights.plugin import listener
 
 
 class DictStore:
@@ -107,7 +108,7 @@ def test_two_chains_in_one_run_resume_the_shared_report_only_after_the_last_back
     ]
     assert by_id["a"][only_a]["resumed"] is True
     assert {rid: r["resumed"] for rid, r in by_id["b"].items()} == {shared: True, only_b: True}
-    assert HoldTable(holds._ModelStore()).load().holds == {}
+    assert HoldTable(holds.Variables(model=True)).load().holds == {}
 
 
 def test_a_hold_whose_dag_run_is_gone_is_released_by_the_next_run_touching_the_report(
@@ -115,7 +116,7 @@ def test_a_hold_whose_dag_run_is_gone_is_released_by_the_next_run_touching_the_r
 ):
     shared, only_a, only_b, _person = reports
     emu.set_report_status("mpn", shared, "Paused")  # paused by a run that is no more
-    table = HoldTable(holds._ModelStore()).load()
+    table = HoldTable(holds.Variables(model=True)).load()
     table.add(shared, Holder("pcinsights_deleted_dag", "manual__gone", "pause"))
     table.save()
     module = dag_module("hold_dags")
@@ -126,11 +127,11 @@ def test_a_hold_whose_dag_run_is_gone_is_released_by_the_next_run_touching_the_r
     assert module.SEEN["backfill_a"][shared] == "Paused"
     assert emu.report("mpn", shared)["ReportStatus"] == "Active"  # the gone run held it no more
     assert "pcinsights_deleted_dag/manual__gone/pause is treated as released" in logs()
-    assert HoldTable(holds._ModelStore()).load().holds == {}
+    assert HoldTable(holds.Variables(model=True)).load().holds == {}
 
 
 def test_holds_command_lists_and_releases_a_hold(capsys):
-    table = HoldTable(holds._ModelStore()).load()
+    table = HoldTable(holds.Variables(model=True)).load()
     for run in ("manual__one", "manual__two"):
         table.add("rep-cli", Holder("pcinsights_cli_dag", run, "pause"))
     table.save()
@@ -144,7 +145,7 @@ def test_holds_command_lists_and_releases_a_hold(capsys):
     assert "still held by: pcinsights_cli_dag/manual__two/pause" in capsys.readouterr().out
     assert holds.main(["release", "rep-cli"]) == 0
     assert "no hold left" in capsys.readouterr().out
-    assert HoldTable(holds._ModelStore()).load().holders("rep-cli") == []
+    assert HoldTable(holds.Variables(model=True)).load().holders("rep-cli") == []
 
 
 def test_a_starting_scheduler_creates_the_pool_of_one_slot_and_the_hold_variables():
@@ -157,10 +158,10 @@ def test_a_starting_scheduler_creates_the_pool_of_one_slot_and_the_hold_variable
     with create_session() as session:
         session.query(Pool).filter(Pool.pool == holds.POOL).delete()
         session.query(Variable).filter(Variable.key == holds.SHARD_KEYS[0]).delete()
-    holds.listener.on_starting(type("TaskRunnerMarker", (), {})())  # not a job: no database there
+    listener.on_starting(type("TaskRunnerMarker", (), {})())  # not a job: no database there
     assert Pool.get_pool(holds.POOL) is None
 
-    holds.listener.on_starting(type("SchedulerJob", (type("Job", (), {}),), {})())
+    listener.on_starting(type("SchedulerJob", (type("Job", (), {}),), {})())
 
     assert Pool.get_pool(holds.POOL).slots == 1
     assert Variable.get(holds.SHARD_KEYS[0], deserialize_json=True) == {}

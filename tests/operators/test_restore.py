@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from dag_runs import on_date, task_states
 
-from airflow_provider_pcinsights.holds import Holder, HoldTable, _ModelStore
+from airflow_provider_pcinsights.holds import Holder, HoldTable, Variables
 from airflow_provider_pcinsights.operators.report import PauseReportOperator, ResumeReportOperator
 
 DAGS = Path(__file__).parent / "dags"
@@ -62,7 +62,7 @@ def _calls(emu, action: str) -> list[str]:
 
 def _ledger(dag_id: str, run_id: str, task_id: str = "pause_reports") -> list[str] | None:
     """The ids that task instance holds (what its restore still owes), straight from Airflow's Variables."""
-    held = HoldTable(_ModelStore()).load().held_by(Holder(dag_id, run_id, task_id))
+    held = HoldTable(Variables(model=True)).load().held_by(Holder(dag_id, run_id, task_id))
     return sorted(held) or None
 
 
