@@ -578,7 +578,7 @@ def bench_plain_pool(sizes: Sizes) -> Row:
     Both sign in afresh on each run (the operator's process token cache is emptied first, as in a
     new task process); the runs are interleaved, and each side's median is compared.
     """
-    from airflow_provider_pcinsights.hooks import _auth
+    from airflow_provider_pcinsights.hooks import entra
     from airflow_provider_pcinsights.operators.report import PauseReportOperator
 
     n, latency, page = sizes.pool_reports, sizes.latency, sizes.pool_page_size
@@ -593,7 +593,7 @@ def bench_plain_pool(sizes: Sizes) -> Row:
             _fresh(emu, latency)
             pool_runs.append(_pause_with_a_plain_pool(emu, ids))
             _fresh(emu, latency)
-            _auth.forget_all_token_sources()
+            entra.forget_all_token_sources()
             began, cpu = time.monotonic(), time.process_time()
             start = time.perf_counter()
             records = PauseReportOperator(task_id="pause_reports", report_id=ids).execute(context={})
