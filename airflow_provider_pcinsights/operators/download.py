@@ -17,15 +17,36 @@ from airflow_provider_pcinsights.report_ids import validate_report_id
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-
-def close_hook(hook: Any) -> None:
-    """Release the hook's HTTP connections; a hook without ``close`` has nothing to release."""
-    close = getattr(hook, "close", None)
-    if callable(close):
-        close()
+    from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
 
-class DownloadReportOperator(BaseOperator):
+class InsightsOperator(BaseOperator):
+    """What every operator of the provider shares: the connection, the hook's settings, the hook.
+
+    :param conn_id: the ``pcinsights`` connection (templated).
+    :param hook_params: keyword arguments for the hook, such as ``retries`` or ``backoff_factor``.
+    """
+
+    def __init__(
+        self, *, conn_id: str = "pcinsights_default", hook_params: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self.hook_params = dict(hook_params or {})
+
+    def check_conn_id(self) -> None:
+        if not isinstance(self.conn_id, str) or not self.conn_id.strip():
+            raise ValueError(f"conn_id must be a non-empty string, got {self.conn_id!r}")
+
+    def make_hook(self) -> PartnerCenterInsightsHook:
+        """The hook, imported here so that DAG files naming an operator never load requests or msal."""
+        self.check_conn_id()
+        from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
+
+        return PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
+
+
+class DownloadReportOperator(InsightsOperator):
     """Download a report's latest completed export (or a given execution's) to any object storage path.
 
     The file behind the execution's ``ReportAccessSecureLink`` is streamed to
@@ -61,16 +82,12 @@ class DownloadReportOperator(BaseOperator):
         report_id: str,
         destination: Any,
         execution_id: str | None = None,
-        conn_id: str = "pcinsights_default",
-        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.report_id = report_id
         self.destination = destination
         self.execution_id = execution_id
-        self.conn_id = conn_id
-        self.hook_params = dict(hook_params or {})
         # What execute() read and wrote, for the lineage of the completed task (set as it goes).
         self._lineage_source: tuple[str, str] | None = None
         self._lineage_target: Any = None
@@ -82,14 +99,10 @@ class DownloadReportOperator(BaseOperator):
             if self.execution_id in (None, "")
             else validate_report_id(self.execution_id, name="execution_id")
         )
-        if not isinstance(self.conn_id, str) or not self.conn_id.strip():
-            raise ValueError(f"conn_id must be a non-empty string, got {self.conn_id!r}")
         destination = self.destination
         if destination is None or (isinstance(destination, str) and not destination.strip()):
             raise ValueError(f"destination must be a path or an ObjectStoragePath, got {destination!r}")
-        from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
-
-        hook = PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
+        hook = self.make_hook()
         try:
             self._lineage_source = (hook.settings.tenant_id, hook.settings.program)
             execution = hook.get_completed_execution(report_id, execution_id)
@@ -104,7 +117,7 @@ class DownloadReportOperator(BaseOperator):
             )
             download = _write_atomically(target, lambda sink: hook.download_report_file(execution, sink))
         finally:
-            close_hook(hook)
+            hook.close()
         execution = download.execution
         result = {
             "destination": str(target),
@@ -151,9 +164,7 @@ class DownloadReportOperator(BaseOperator):
         """
         from airflow.providers.openlineage.extractors import OperatorLineage
 
-        from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
-
-        settings = PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params).settings
+        settings = self.make_hook().settings
         inputs = [_report_dataset(settings.tenant_id, settings.program, str(self.report_id))]
         outputs = []
         destination = self.destination

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
+from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_provider_pcinsights.exceptions import (
     PartnerCenterInsightsError,
@@ -32,14 +32,13 @@ from airflow_provider_pcinsights.exceptions import (
 from airflow_provider_pcinsights.holds import POOL, Holder, HoldTable, run_is_live
 from airflow_provider_pcinsights.operators._actions import Look, Prepare, ReportAction
 from airflow_provider_pcinsights.operators.bulk import DEFAULT_CEILING
-from airflow_provider_pcinsights.operators.download import DownloadReportOperator, close_hook
+from airflow_provider_pcinsights.operators.download import DownloadReportOperator, InsightsOperator
 from airflow_provider_pcinsights.report_ids import normalize_report_ids, validate_report_id
 from airflow_provider_pcinsights.waiting import same_status, status_of
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
 # The XCom key under which PauseReportOperator lists the reports it paused (public interface).
 PAUSED_REPORT_IDS = "paused_report_ids"
@@ -48,7 +47,7 @@ PAUSED_REPORT_IDS = "paused_report_ids"
 __all__ = ["DownloadReportOperator", "PauseReportOperator", "ResumeReportOperator"]
 
 
-class _ReportActionOperator(BaseOperator):
+class _ReportActionOperator(InsightsOperator):
     """What the pause and resume operators share: their arguments, checks and hook.
 
     :param report_id: one report id, or a list of ids (templated). One id gives
@@ -67,33 +66,25 @@ class _ReportActionOperator(BaseOperator):
         self,
         *,
         report_id: str | list[str] | None,
-        conn_id: str = "pcinsights_default",
         max_concurrency: int = DEFAULT_CEILING,
-        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.report_id = report_id
-        self.conn_id = conn_id
         self.max_concurrency = max_concurrency
-        self.hook_params = dict(hook_params or {})
 
     def _check_settings(self) -> None:
         limit = self.max_concurrency
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError(f"max_concurrency must be an integer of at least 1, got {limit!r}")
-        if not isinstance(self.conn_id, str) or not self.conn_id.strip():
-            raise ValueError(f"conn_id must be a non-empty string, got {self.conn_id!r}")
+        self.check_conn_id()
 
     def _act(
         self, name: str, report_ids: list[str], single: bool = False, prepare: Prepare | None = None
     ) -> dict[str, dict[str, Any]]:
         """Pause or resume (``name``) the reports: one batched read, then one call per report not in
         the wanted status yet; their records after, by id (see ``ReportAction.run``)."""
-        # Imported here so DAG files that name the operator never load requests or msal.
-        from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
-
-        hook: PartnerCenterInsightsHook = PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
+        hook = self.make_hook()
         try:
             # Sign in once, up front: a wrong secret or connection fails the task with its own
             # error, instead of once per report, and the threads then share the cached token.
@@ -102,7 +93,7 @@ class _ReportActionOperator(BaseOperator):
                 hook, report_ids, self.max_concurrency, prepare, single=single
             )
         finally:
-            close_hook(hook)
+            hook.close()
 
     def _give_back(
         self, context: Context, table: HoldTable, holder: Holder, report_ids: list[str]
