@@ -220,18 +220,20 @@ def _read_extras(conn: Any) -> dict[str, Any]:
         ) from None
     if not isinstance(raw, Mapping):
         raise ConnectionConfigError(f"Connection {_conn_id(conn)!r}: extra must be a JSON object")
-    plain = {k: v for k, v in raw.items() if not k.startswith(_LEGACY_PREFIX)}
-    prefixed = {k[len(_LEGACY_PREFIX) :]: v for k, v in raw.items() if k.startswith(_LEGACY_PREFIX)}
-    _refuse_unknown_extras(conn, [*plain, *prefixed])
-    extras: dict[str, Any] = {}
-    for name in fields.KNOWN_EXTRAS:
-        # Airflow 2's form may store an empty prefixed value beside a real plain one, or the reverse.
-        value = plain.get(name)
-        if value is None or value == "":
-            value = prefixed.get(name, value)
-        if value is not None:
-            extras[name] = value
-    return extras
+    _refuse_unknown_extras(conn, [str(key).removeprefix(_LEGACY_PREFIX) for key in raw])
+    return plain_extras(raw)
+
+
+def plain_extras(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Extras under their plain names, whether stored with the legacy ``extra__pcinsights__`` prefix
+    or without; empty values left out. Airflow 2's form may store an empty prefixed value beside a
+    real plain one, or the reverse: the plain name wins unless it is empty."""
+    merged: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = str(key).removeprefix(_LEGACY_PREFIX)
+        if value is not None and value != "" and (name not in merged or key == name):
+            merged[name] = value
+    return merged
 
 
 def _refuse_unknown_extras(conn: Any, names: list[str]) -> None:

@@ -31,7 +31,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
-from typing import Any
+from itertools import islice
+from typing import Any, TypeVar
 
 import msal
 
@@ -49,6 +50,7 @@ from airflow_provider_pcinsights.hooks.connection import InsightsSettings, Retry
 from airflow_provider_pcinsights.hooks.http import (
     SIGN_IN_RETRY_METHODS,
     PinnedSession,
+    failure_chain,
     new_session,
     transport_error,
 )
@@ -57,6 +59,7 @@ log = logging.getLogger(__name__)
 
 # MSAL's reserved scopes: it adds them itself and refuses them from callers.
 _RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
+_T = TypeVar("_T")
 
 
 def credential_key(settings: InsightsSettings) -> tuple[str, ...]:
@@ -188,29 +191,13 @@ def is_known_authority_host(authority_host: str) -> bool:
 
 
 class EntraHttpFailure(Exception):
-    """An answer from Entra that is not an OAuth answer: throttling, a server failure, an HTML page.
+    """An answer from Entra that is not an OAuth answer: throttling, a server failure, a redirect, an
+    HTML page. Raised from the session's response hook, after the retries, so that MSAL never tries
+    to read it as JSON and ``SignInError`` can say what really happened."""
 
-    Raised from the session's response hook, after the retries, so that MSAL
-    never tries to read it as JSON and the message can say what really happened.
-    """
-
-    def __init__(
-        self,
-        status: int,
-        url: str,
-        *,
-        retry_after: str | None,
-        correlation_id: str | None,
-        body: str,
-        redirect_to: str | None = None,
-    ):
-        super().__init__(f"HTTP {status} from {url}")
-        self.status = status
-        self.url = url
-        self.retry_after = retry_after
-        self.correlation_id = correlation_id
-        self.body = body
-        self.redirect_to = redirect_to  # a 3xx's Location, scheme and host only
+    def __init__(self, response: Any) -> None:
+        super().__init__(f"HTTP {response.status_code} from {response.url.split('?', 1)[0]}")
+        self.response = response
 
 
 def _refuse_non_oauth_answers(response: Any, *args: Any, **kwargs: Any) -> Any:
@@ -219,16 +206,7 @@ def _refuse_non_oauth_answers(response: Any, *args: Any, **kwargs: Any) -> Any:
     status = response.status_code
     is_json = "json" in response.headers.get("Content-Type", "").lower()
     if status == 429 or status >= 500 or 300 <= status < 400 or not is_json or not _json_object(response):
-        raise EntraHttpFailure(
-            status,
-            response.url.split("?", 1)[0],
-            retry_after=response.headers.get("Retry-After"),
-            correlation_id=response.request.headers.get("client-request-id"),
-            body=excerpt(response.text),
-            redirect_to=(origin(response.headers.get("Location")) or "the same host")
-            if 300 <= status < 400
-            else None,
-        )
+        raise EntraHttpFailure(response)
     return response
 
 
@@ -295,6 +273,15 @@ class SignInError:
         self._retries = retries
         self._ctx = settings
 
+    def call(self, call: Callable[[], _T]) -> _T:
+        """Run one MSAL call; what it raises becomes the provider's typed error."""
+        try:
+            return call()
+        except PartnerCenterInsightsError:
+            raise
+        except (OSError, ValueError, EntraHttpFailure) as err:
+            raise self.from_exception(err) from None
+
     def from_result(self, result: dict[str, Any]) -> AuthenticationError:
         description = redact(str(result.get("error_description") or ""), self._secrets())
         code = aadsts_code(description, codes=result.get("error_codes"))
@@ -319,7 +306,8 @@ class SignInError:
                 config_error=AuthenticationError,
             )
         # MSAL raises ValueError when the tenant's OpenID configuration cannot be read.
-        detail = redact(_chain_text(err), self._secrets())
+        # MSAL re-raises and hides the AADSTS code: the messages of what caused it are read too.
+        detail = redact(" <- ".join(str(e) for e in islice(failure_chain(err), 5)), self._secrets())
         code = aadsts_code(detail)
         if code is None and "authority" not in detail.lower():
             return AuthenticationError(f"Could not sign in to Microsoft Entra ID: {excerpt(detail)}")
@@ -329,39 +317,42 @@ class SignInError:
         )
 
     def _http_failure(self, err: EntraHttpFailure) -> PartnerCenterInsightsError:
-        ctx = self._ctx
-        where = f"{ctx.authority_host} answered HTTP {err.status}"
-        quote = f" Correlation id: {err.correlation_id}." if err.correlation_id else ""
+        ctx, status, headers = self._ctx, err.response.status_code, err.response.headers
+        where = f"{ctx.authority_host} answered HTTP {status}"
+        correlation_id = err.response.request.headers.get("client-request-id")
+        quote = f" Correlation id: {correlation_id}." if correlation_id else ""
         head = (
             f"Could not sign in to Microsoft Entra ID as client {ctx.client_id} in tenant {ctx.tenant_id}: "
         )
-        if err.status == 429:
-            wait = f" (it asked to wait {err.retry_after} s)" if err.retry_after else ""
+        if status == 429:
+            retry_after = headers.get("Retry-After")
+            wait = f" (it asked to wait {retry_after} s)" if retry_after else ""
             return ThrottledError(
                 f"{head}{where}: throttled, still after {self._retries} retries{wait}.\n"
                 "Fix: run fewer sign-ins at once (a process signs in once an hour per credential) "
                 f"and retry later.{quote}",
                 status_code=429,
-                retry_after=_as_float(err.retry_after),
+                retry_after=_as_float(retry_after),
             )
-        if err.status >= 500:
+        if status >= 500:
             return ServiceUnavailableError(
                 f"{head}{where} after {self._retries} retries: the sign-in service is failing.\n"
                 f"Fix: retry later; if it persists, check authority_host and proxies.{quote}",
-                status_code=err.status,
+                status_code=status,
             )
-        if err.redirect_to is not None:
+        if 300 <= status < 400:
+            redirect_to = origin(headers.get("Location")) or "the same host"
             return AuthenticationError(
-                f"{head}{where}, a redirect to {redact(err.redirect_to, self._secrets())}, which is not "
+                f"{head}{where}, a redirect to {redact(redirect_to, self._secrets())}, which is not "
                 "followed: it would carry the client's credential to another place.\n"
                 f"Fix: check authority_host (it must be the Entra sign-in host) and proxies.{quote}",
-                status_code=err.status,
+                status_code=status,
             )
-        body = redact(err.body, self._secrets())
+        body = redact(excerpt(err.response.text), self._secrets())
         return AuthenticationError(
             f"{head}{where} with a page that is not Entra's ({body!r}).\n"
             f"Fix: check authority_host (it must be the Entra sign-in host) and proxies.{quote}",
-            status_code=err.status,
+            status_code=status,
         )
 
 
@@ -410,12 +401,7 @@ class TokenSource:
 
     def token(self) -> str:
         with self._lock:
-            try:
-                result = self._acquire(self._application())
-            except PartnerCenterInsightsError:
-                raise
-            except (OSError, ValueError, EntraHttpFailure) as err:
-                raise self._errors.from_exception(err) from None
+            result = self._errors.call(lambda: self._acquire(self._application()))
             if not isinstance(result, dict) or "access_token" not in result:
                 raise self._errors.from_result(result if isinstance(result, dict) else {})
             token = str(result["access_token"])
@@ -497,16 +483,6 @@ class TokenSource:
             settings.credential_kind,
             result.get("expires_in", "?"),
         )
-
-
-def _chain_text(err: BaseException) -> str:
-    """The messages of an error and of what caused it: MSAL re-raises and hides the AADSTS code."""
-    texts: list[str] = []
-    current: BaseException | None = err
-    while current is not None and len(texts) < 5:
-        texts.append(str(current))
-        current = current.__cause__ or current.__context__
-    return " <- ".join(texts)
 
 
 def _as_float(value: str | None) -> float | None:

@@ -59,7 +59,7 @@ _NO_SUCH_NAME = frozenset(
 # ---------------------------------------------------------------------------------- failures
 
 
-def _chain(err: BaseException) -> Iterator[BaseException]:
+def failure_chain(err: BaseException) -> Iterator[BaseException]:
     """The error and every error behind it: causes, contexts, and what urllib3 and requests wrap."""
     pending: list[Any] = [err]
     seen: set[int] = set()
@@ -95,7 +95,7 @@ def classify_failure(err: BaseException) -> str | None:
     proxy that refuses the tunnel answer the same way on the next try. A resolver
     that is briefly down (``EAI_AGAIN``) is not among them.
     """
-    for current in _chain(err):
+    for current in failure_chain(err):
         if isinstance(current, (Urllib3ProxyError, requests.exceptions.ProxyError)):
             return "proxy"
         if _raised_while_opening_a_tunnel(current):
@@ -109,7 +109,7 @@ def classify_failure(err: BaseException) -> str | None:
 
 def proxy_of(err: BaseException) -> str | None:
     """The proxy a failed call went through, as ``scheme://host:port`` (never its credentials)."""
-    for current in _chain(err):
+    for current in failure_chain(err):
         proxy = getattr(getattr(current, "pool", None), "proxy", None)
         if proxy is not None and getattr(proxy, "host", None):
             port = f":{proxy.port}" if proxy.port else ""
@@ -126,7 +126,6 @@ def transport_error(
     retries: int | str = "every",
     request_id: str | None = None,
     config_error: type[PartnerCenterInsightsError] = NetworkSetupError,
-    host_setting: str | None = None,
 ) -> PartnerCenterInsightsError:
     """A failure below HTTP, for the sign-in and the API alike.
 
@@ -134,15 +133,14 @@ def transport_error(
     failed, the proxy refused) was not retried and names the host and the
     connection setting to check, as ``config_error``; anything else the network
     did, once the retries are spent, is the service being unavailable.
-    ``host_setting`` names the setting that gave the host (default: ``authority_host``
-    for the sign-in, ``host`` otherwise).
+    The host setting named is ``authority_host`` for the sign-in, ``host`` otherwise.
     """
     reason = redact(str(err), secrets)
     host = urlsplit(origin).hostname or origin
     check_verify = "check the connection's verify setting (true, false or a CA bundle path)"
     kind = classify_failure(err)
     if kind == "name_resolution":
-        setting = host_setting or ("authority_host" if doing.startswith("sign in") else "host")
+        setting = "authority_host" if doing.startswith("sign in") else "host"
         return config_error(
             f"Could not {doing}: the host name {host} does not resolve ({reason}); check the "
             f"connection's {setting} setting (not retried: asking again cannot make it resolve)"

@@ -12,12 +12,10 @@ import sys
 from types import SimpleNamespace
 from typing import Any, TextIO
 
-from airflow_provider_pcinsights.connection_fields import (
-    DEFAULT_AUTHORITY_HOST,
-    KNOWN_EXTRAS,
-    LEGACY_EXTRA_PREFIX,
-)
+from airflow_provider_pcinsights.connection_fields import DEFAULT_AUTHORITY_HOST, KNOWN_EXTRAS
 from airflow_provider_pcinsights.exceptions import PartnerCenterInsightsError
+from airflow_provider_pcinsights.hooks.connection import plain_extras, settings_from_connection
+from airflow_provider_pcinsights.signin._store import ABSENT, store_refresh_token, stored_connection_to_update
 
 SECRET_ENV = "PCINSIGHTS_CLIENT_SECRET"
 _PLACEHOLDER_TOKEN = "minted-by-this-sign-in"
@@ -104,7 +102,7 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
     try:
         # --update checks the row it will write before anyone signs in: a person's multi-factor
         # sign-in must never be thrown away for a connection that cannot be written.
-        stored = _stored_connection_to_update(args.conn_id) if args.update else None
+        stored = stored_connection_to_update(args.conn_id) if args.update else None
         if args.tenant_id:
             connection = _connection_from_args(args)
         elif stored is not None:
@@ -218,18 +216,8 @@ def _connection_dict(conn: Any) -> dict[str, Any]:
         value = getattr(conn, name, None)
         if value not in (None, ""):
             result[name] = value
-    result["extra"] = _plain_extras(conn.extra_dejson)
+    result["extra"] = plain_extras(conn.extra_dejson)
     return result
-
-
-def _plain_extras(extra: dict[str, Any]) -> dict[str, Any]:
-    """Extras under their plain names (an Airflow 2 form stores them with a prefix too)."""
-    plain = {k: v for k, v in extra.items() if not k.startswith(LEGACY_EXTRA_PREFIX)}
-    for key, value in extra.items():
-        name = key.removeprefix(LEGACY_EXTRA_PREFIX)
-        if key.startswith(LEGACY_EXTRA_PREFIX) and plain.get(name) in (None, "") and value not in (None, ""):
-            plain[name] = value
-    return {k: v for k, v in plain.items() if v not in (None, "")}
 
 
 def _apply_overrides(conn: dict[str, Any], args: argparse.Namespace) -> None:
@@ -246,8 +234,6 @@ def _apply_overrides(conn: dict[str, Any], args: argparse.Namespace) -> None:
 
 def _settings_for_sign_in(conn_id: str, conn: dict[str, Any]) -> Any:
     """The connection checked like the hook checks it, as it will be once it holds a refresh token."""
-    from airflow_provider_pcinsights.hooks.connection import settings_from_connection
-
     extra = {**conn.get("extra", {}), "auth_type": "refresh_token", "refresh_token": _PLACEHOLDER_TOKEN}
     candidate = SimpleNamespace(
         conn_id=conn_id,
@@ -278,12 +264,6 @@ def _print_connection(conn_id: str, conn: dict[str, Any], fmt: str, out: TextIO)
     out.flush()
 
 
-def _stored_connection_to_update(conn_id: str) -> Any:
-    from airflow_provider_pcinsights.signin._store import stored_connection_to_update
-
-    return stored_connection_to_update(conn_id)
-
-
 def _warn_if_shadowed(conn_id: str, stderr: TextIO) -> None:
     """Airflow reads ``AIRFLOW_CONN_<ID>`` before its database: where that is set, the token
     written here is never read. Say so before the sign-in, while it can still be fixed."""
@@ -301,8 +281,6 @@ def _warn_if_shadowed(conn_id: str, stderr: TextIO) -> None:
 
 def _update_stored_connection(conn_id: str, refresh_token: str) -> None:
     """Replace the refresh token of the connection in Airflow's metadata database, in place."""
-    from airflow_provider_pcinsights.signin._store import ABSENT, store_refresh_token
-
     if store_refresh_token(conn_id, refresh_token, previous=None) == ABSENT:
         raise LookupError(
             f"connection {conn_id!r} is not in Airflow's database (it may come from an environment "

@@ -12,16 +12,14 @@ redemption of the token.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import msal
 
 from airflow_provider_pcinsights.exceptions import AuthenticationError, PartnerCenterInsightsError
 from airflow_provider_pcinsights.hooks.connection import InsightsSettings, RetryPolicy
 from airflow_provider_pcinsights.hooks.entra import (
-    EntraHttpFailure,
     SignInError,
     new_application,
     sign_in_message,
@@ -29,7 +27,6 @@ from airflow_provider_pcinsights.hooks.entra import (
 )
 
 USER_IMPERSONATION = "user_impersonation"
-_T = TypeVar("_T")
 
 
 class _DeviceCodeConfidentialClient(msal.ConfidentialClientApplication):
@@ -62,7 +59,7 @@ class DeviceCodeSignIn:
         self._errors = SignInError(settings, lambda: settings.secrets, policy.retries)
         self._session = sign_in_session(settings, policy, "airflow-provider-pcinsights-signin")
         try:  # MSAL reads the tenant's OpenID configuration right here
-            self._app = self._call(
+            self._app = self._errors.call(
                 lambda: new_application(settings, self._session, app_class=_DeviceCodeConfidentialClient)
             )
         except BaseException:
@@ -71,7 +68,9 @@ class DeviceCodeSignIn:
 
     def start(self) -> dict[str, Any]:
         """Ask Entra for a device code; the flow's ``message`` says where to enter ``user_code``."""
-        flow = self._call(lambda: self._app.initiate_device_flow(scopes=[delegated_scope(self._settings)]))
+        flow = self._errors.call(
+            lambda: self._app.initiate_device_flow(scopes=[delegated_scope(self._settings)])
+        )
         if "user_code" not in flow:
             raise self._errors.from_result(flow)
         return flow
@@ -80,7 +79,7 @@ class DeviceCodeSignIn:
         """Poll until the user approves, declines or the code expires (MSAL honours ``slow_down``)."""
         if timeout is not None:
             flow["expires_at"] = min(float(flow.get("expires_at", 0)), time.time() + timeout)
-        result = self._call(lambda: self._app.acquire_token_by_device_flow(flow))
+        result = self._errors.call(lambda: self._app.acquire_token_by_device_flow(flow))
         if "access_token" in result and result.get("refresh_token"):
             claims = result.get("id_token_claims") or {}
             return SignedIn(
@@ -92,14 +91,6 @@ class DeviceCodeSignIn:
 
     def close(self) -> None:
         self._session.close()
-
-    def _call(self, call: Callable[[], _T]) -> _T:
-        try:
-            return call()
-        except PartnerCenterInsightsError:
-            raise
-        except (OSError, ValueError, EntraHttpFailure) as err:
-            raise self._errors.from_exception(err) from None
 
     def _device_flow_error(self, result: dict[str, Any]) -> PartnerCenterInsightsError:
         ctx = self._settings
