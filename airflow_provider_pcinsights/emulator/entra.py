@@ -22,13 +22,7 @@ from urllib.parse import parse_qs
 
 from cryptography import x509
 
-from .assertions import (
-    AssertionRejected,
-    b64encode,
-    is_certificate_assertion,
-    parse_jwt,
-    verify_certificate_assertion,
-)
+from .assertions import AssertionRejected, b64encode, check_client_assertion
 from .devicecode import DEVICE_CODE_GRANT, DeviceCodes
 from .messages import Request, Response
 from .tokens import TokenRegistry
@@ -261,26 +255,16 @@ class Entra:
         self, request: Request, client: RegisteredClient, assertion: str, tenant: str
     ) -> None:
         try:
-            parts = parse_jwt(assertion)
-            if is_certificate_assertion(parts):
-                if client.certificate is None:
-                    raise AssertionRejected(700027, "No certificate is registered on the application.")
-                token_endpoint = f"{request.base_url}/{tenant}/oauth2/v2.0/token"
-                verify_certificate_assertion(
-                    parts,
-                    client.certificate,
-                    client_id=client.client_id,
-                    audiences={token_endpoint, f"{request.base_url}/{tenant}/v2.0"},
-                )
-                return
-            if client.federated_token is None or not hmac.compare_digest(
-                assertion.encode(), client.federated_token.encode()
-            ):
-                raise AssertionRejected(
-                    70021,
-                    "No matching federated identity record found for presented assertion. Assertion Issuer: "
-                    f"'{parts.claims.get('iss')}'. Assertion Subject: '{parts.claims.get('sub')}'.",
-                )
+            check_client_assertion(
+                assertion,
+                client_id=client.client_id,
+                certificate=client.certificate,
+                federated_token=client.federated_token,
+                audiences={
+                    f"{request.base_url}/{tenant}/oauth2/v2.0/token",
+                    f"{request.base_url}/{tenant}/v2.0",
+                },
+            )
         except AssertionRejected as rejected:
             raise EntraError(401, "invalid_client", rejected.code, rejected.description) from None
 
