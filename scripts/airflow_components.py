@@ -36,8 +36,7 @@ from typing import IO, Any
 
 import requests
 from cryptography.fernet import Fernet
-
-from airflow_provider_pcinsights.emulator import EmulatorProcess, EmulatorProcessError
+from emulator_extras import EmulatorProcess, EmulatorProcessError
 
 AIRFLOW_VERSION = version("apache-airflow")
 AIRFLOW_MAJOR = int(AIRFLOW_VERSION.split(".")[0])

@@ -162,7 +162,7 @@ def _environment() -> dict[str, str]:
 
 
 def _emulator(*args: str) -> Any:
-    from airflow_provider_pcinsights.emulator import EmulatorProcess
+    from emulator_extras import EmulatorProcess
 
     return EmulatorProcess(*args, start_timeout=180, admin_timeout=60)
 

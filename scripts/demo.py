@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_pcinsights.emulator import EmulatorProcess, EmulatorProcessError
+from emulator_extras import EmulatorProcess, EmulatorProcessError
 
 REPO = Path(__file__).resolve().parents[1]
 HOME = REPO / ".airflow-demo"

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from .behaviour import Behaviour
 from .core import Emulator
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Faults apply to Insights API calls, never to the token endpoint. The periodic ones "
         "(--throttle-every, --drop-every, --hang-every) are deterministic: each counts API calls "
         "from startup, and when two fall on the same call, throttle wins over drop over hang. "
-        "Every faulted call is logged with its fault (see --request-log).",
+        "Every faulted call is logged with its fault.",
     )
     faults.add_argument(
         "--latency",
@@ -148,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         "runs",
         "A resumed (or ExecuteNow) report's run is Pending, then Running, then Completed with a file "
         "served from https://localhost:PORT behind a link that expires, on the emulator's clock "
-        "(real time, plus what the admin endpoint POST /_emulator/clock moves it).",
+        "(real time, plus what tests move it by).",
     )
     runs.add_argument(
         "--pending-seconds",
@@ -178,14 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="the clock moves this far after each answered read of executions (default 0)",
     )
-    parser.add_argument("--request-log", type=Path, help="append every call as a JSON line to this file")
     parser.add_argument(
         "--state-dir", type=Path, help="keep the certificates here (default: a temporary directory)"
-    )
-    parser.add_argument(
-        "--state-file",
-        type=Path,
-        help="keep reports, runs and tokens in this file, so a restart (same --port, --state-dir) resumes",
     )
     parser.add_argument(
         "--conn-id",
@@ -208,22 +203,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    args = parse_args(parser, argv)
+    emulator = Emulator(**emulator_options(args))
+    configure(emulator, args)
+    return serve(emulator, args)
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The options, with the checks that involve two of them (argparse's error, exit status 2)."""
     args = parser.parse_args(argv)
     if args.hang_seconds is not None and not args.hang_every:
         parser.error("--hang-seconds needs --hang-every")
     if args.rate_burst is not None and not args.rate_limit:
         parser.error("--rate-burst needs --rate-limit")
-    emulator = Emulator(
-        reports=args.reports,
-        page_size=args.page_size,
-        token_lifetime=args.token_lifetime,
-        seed=args.seed,
-        host=args.host,
-        port=args.port,
-        state_dir=args.state_dir,
-        request_log=args.request_log,
-        state_file=args.state_file,
-    )
+    return args
+
+
+def emulator_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``Emulator(...)`` keyword arguments the options give."""
+    return {
+        "reports": args.reports,
+        "page_size": args.page_size,
+        "token_lifetime": args.token_lifetime,
+        "seed": args.seed,
+        "host": args.host,
+        "port": args.port,
+        "state_dir": args.state_dir,
+    }
+
+
+def configure(emulator: Emulator, args: argparse.Namespace) -> None:
+    """Behaviour, run times and faults as the options say, before the emulator serves."""
     emulator.behaviour.update({name: getattr(args, name) for name in Behaviour.choices()})
     emulator.runs.update(
         {
@@ -244,6 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         held = {} if args.hang_seconds is None else {"seconds": args.hang_seconds}
         emulator.faults.hang_every(args.hang_every, **held)
 
+
+def serve(emulator: Emulator, args: argparse.Namespace) -> int:
+    """Start, print the connection line, serve until SIGINT or SIGTERM, stop."""
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -261,8 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(
             f"pcinsights emulator at {emulator.url} (CA {emulator.ca_path}); "
-            f"sign-in page: {emulator.url}/devicelogin; admin: {emulator.url}/_emulator/requests; "
-            "stop with Ctrl-C or SIGTERM",
+            f"sign-in page: {emulator.url}/devicelogin; stop with Ctrl-C or SIGTERM",
             file=sys.stderr,
             flush=True,
         )

@@ -17,8 +17,6 @@ from typing import Any
 
 from cryptography import x509
 
-from . import persistence
-from .admin import Admin
 from .assertions import make_federated_token
 from .behaviour import Behaviour
 from .devicecode import DeviceCodes
@@ -31,7 +29,7 @@ from .router import Router
 from .runs import Clock, RunTimes
 from .server import ConnectionStats, EmulatorHTTPServer, make_ssl_context
 from .state import STATUSES, EmulatorState
-from .tls import tls_material, write_tls_files
+from .tls import TlsMaterial, tls_material, write_tls_files
 from .tokens import TokenRegistry
 
 # Well-known dummy credentials: fixed so a printed connection stays valid across restarts.
@@ -67,11 +65,10 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         state_dir: str | Path | None = None,
-        request_log: str | Path | None = None,
         device_code_lifetime: int = 900,
         device_code_interval: int = 5,
         file_host: str = "localhost",
-        state_file: str | Path | None = None,
+        tls: TlsMaterial | None = None,
     ) -> None:
         if reports < 0:
             raise ValueError(f"reports must be >= 0, got {reports}")
@@ -88,10 +85,8 @@ class Emulator:
         self._port = port
         self._own_dir = state_dir is None
         self._dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="pcinsights-emulator-"))
-        # Reports, executions, tokens and certificates kept across a restart of the process (persistence).
-        self._state_file = Path(state_file) if state_file else None
-        snapshot = persistence.load(self._state_file) if self._state_file else None
-        self.tls_material = snapshot.tls if snapshot else tls_material()
+        # ``tls``: certificates to reuse (a restarted emulator keeps the CA its clients trust).
+        self.tls_material = tls or tls_material()
 
         self.behaviour = Behaviour()
         self.behaviour.page_size = page_size
@@ -104,7 +99,7 @@ class Emulator:
         self.tokens = TokenRegistry(lifetime=token_lifetime)
         self.tokens.register_refresh_token(refresh_token, client_id)
         self.device_codes = DeviceCodes(lifetime=device_code_lifetime, interval=device_code_interval)
-        self.request_log = RequestLog(request_log)
+        self.request_log = RequestLog()
         self.connection_stats = ConnectionStats()
         self._stopping = threading.Event()
         self._server: EmulatorHTTPServer | None = None
@@ -155,15 +150,11 @@ class Emulator:
             entra=self.entra,
             insights=self.insights,
             files=self.files,
-            admin=Admin(self).handle,
             faults=self.faults,
             log=self.request_log,
             behaviour=self.behaviour,
             stopping=self._stopping,
-            after_change=self._persist if self._state_file else None,
         )
-        if snapshot is not None:
-            persistence.restore(self, snapshot)
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> Emulator:
@@ -197,8 +188,6 @@ class Emulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        if server is not None:
-            self._persist()
         if self._own_dir:
             shutil.rmtree(self._dir, ignore_errors=True)
 
@@ -213,11 +202,6 @@ class Emulator:
     def __repr__(self) -> str:
         where = self.url if self._server is not None else "stopped"
         return f"<Emulator {where} tenant={self.tenant_id} client={self.client_id}>"
-
-    def _persist(self) -> None:
-        """Write the state file, when there is one (after every change, and at stop)."""
-        if self._state_file is not None:
-            persistence.save(self, self._state_file)
 
     # -- where it is ----------------------------------------------------------
     @property

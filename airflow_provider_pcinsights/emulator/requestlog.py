@@ -54,12 +54,13 @@ class RequestRecord:
 
 
 class RequestLog:
-    """Thread-safe, ordered log; optionally mirrored as JSON lines to a file."""
+    """Thread-safe, ordered log; mirrored as JSON lines to ``path`` when it is set, so that
+    another process (the project's scripts, with ``--request-log``) can read it as it grows."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []
-        self._path = Path(path) if path else None
+        self.path: Path | None = None
 
     def add(self, **fields: Any) -> RequestRecord:
         with self._lock:
@@ -67,8 +68,8 @@ class RequestLog:
                 seq=len(self._records) + 1, monotonic=time.monotonic(), wall_time=time.time(), **fields
             )
             self._records.append(record)
-            if self._path is not None:
-                with self._path.open("a", encoding="utf-8") as handle:
+            if self.path is not None:
+                with self.path.open("a", encoding="utf-8") as handle:
                     handle.write(json.dumps(record.to_dict(), sort_keys=True) + "\n")
             return record
 

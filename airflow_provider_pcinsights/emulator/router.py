@@ -1,4 +1,4 @@
-"""Send each call to Entra, the Insights API or the admin endpoints, applying faults and logging it.
+"""Send each call to Entra, the Insights API, the file host or an added handler; fault and log it.
 
 Faults are decided here, before the handler runs, so a faulted call changes
 nothing in the store, exactly as a call lost in front of the real service.
@@ -39,22 +39,22 @@ class Router:
         entra: Entra,
         insights: Insights,
         files: FileHost,
-        admin: Callable[[Request], Response],
         faults: Faults,
         log: RequestLog,
         behaviour: Behaviour,
         stopping: threading.Event,
-        after_change: Callable[[], None] | None = None,
     ) -> None:
         self.entra = entra
         self.insights = insights
         self.files = files
-        self.admin = admin
+        # Handler of ``/_emulator/`` calls, when one is added (the project's scripts add theirs).
+        self.admin: Callable[[Request], Response] | None = None
         self.faults = faults
         self.log = log
         self.behaviour = behaviour
         self.stopping = stopping
-        self.after_change = after_change  # called after each call that may change the state
+        # Called after each call that may change the state (the scripts' persistence sets it).
+        self.after_change: Callable[[], None] | None = None
 
     def handle(self, request: Request) -> Response:
         response = self._route(request)
@@ -63,7 +63,7 @@ class Router:
         return response
 
     def _route(self, request: Request) -> Response:
-        if request.path.startswith(ADMIN_PREFIX):
+        if self.admin is not None and request.path.startswith(ADMIN_PREFIX):
             return self.admin(request)
         if is_device_login_path(request.path):  # the person's page, never faulted, as the admin calls
             return handle_device_login(request, self.entra.device_codes)

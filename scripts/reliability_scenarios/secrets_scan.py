@@ -478,7 +478,8 @@ def run(size: str = "full") -> ScenarioResult:
     try:
         requests_log = workdir / "requests.jsonl"
         forget_sign_ins()
-        with Emulator(reports=15, device_code_interval=1, request_log=requests_log) as emu:
+        with Emulator(reports=15, device_code_interval=1) as emu:
+            emu.request_log.path = requests_log
             bench = Bench(emu=emu, workdir=workdir)
             connections = bench.connections()
             env = _child_environment(bench, connections)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from emulator_clients import Api, VerifyingSession, app_plus_user_token
+from emulator_support.fixtures import api, session, token  # noqa: F401  (fixtures)
 
 from airflow_provider_pcinsights.emulator import Emulator
 
@@ -17,19 +17,9 @@ def emu() -> Iterator[Emulator]:
 
 
 @pytest.fixture
-def session(emu: Emulator) -> Iterator[VerifyingSession]:
-    with VerifyingSession(emu.ca_path) as client:
-        yield client
+def with_admin(emu: Emulator) -> Emulator:
+    """``emu`` with the admin endpoints of ``scripts/emulator_extras`` (for the tests that reach it
+    as another process would, through ``/_emulator/``)."""
+    from emulator_extras import admin
 
-
-@pytest.fixture
-def token(emu: Emulator, session: VerifyingSession) -> str:
-    """An App+User token: the emulator refuses app-only tokens on mpn, as the service does."""
-    answer = app_plus_user_token(emu, session)
-    assert answer.status_code == 200, answer.text
-    return answer.json()["access_token"]
-
-
-@pytest.fixture
-def api(emu: Emulator, session: VerifyingSession, token: str) -> Api:
-    return Api(emu, session, token)
+    return admin.attach(emu)

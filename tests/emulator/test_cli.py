@@ -7,8 +7,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +14,9 @@ from typing import Any
 import msal
 import pytest
 import requests
-from emulator_clients import strip_bom, values
+from emulator_support.clients import strip_bom, values
 
-from airflow_provider_pcinsights.emulator import Behaviour
+from airflow_provider_pcinsights.emulator import Behaviour, Emulator, cli
 from airflow_provider_pcinsights.emulator.cli import build_parser
 
 MODULE = "airflow_provider_pcinsights.emulator"
@@ -88,11 +86,6 @@ def _sign_in_and_list(conn: dict[str, Any]) -> list[dict[str, Any]]:
     return values(answer)
 
 
-def _api_log(log: Path) -> list[dict[str, Any]]:
-    lines = log.read_text().splitlines() if log.exists() else []
-    return [record for record in map(json.loads, lines) if record["kind"] == "api"]
-
-
 class _Verifying(requests.Session):
     def __init__(self, ca: str) -> None:
         super().__init__()
@@ -105,20 +98,14 @@ class _Verifying(requests.Session):
         return super().request(*args, **kwargs)
 
 
-def test_prints_a_connection_that_works_from_another_process(start_cli: Any, tmp_path: Path) -> None:
-    log = tmp_path / "requests.jsonl"
-    process, env = start_cli("--reports", "4", "--program", "cmp", "--request-log", str(log))
+def test_prints_a_connection_that_works_from_another_process(start_cli: Any) -> None:
+    process, env = start_cli("--reports", "4", "--program", "cmp")
     assert list(env) == ["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"]
     conn = json.loads(env["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"])
     assert conn["conn_type"] == "pcinsights"
     assert conn["extra"]["program"] == "cmp"
     records = _sign_in_and_list(conn)
     assert len(records) == 4
-    assert [json.loads(line)["kind"] for line in log.read_text().splitlines()] == [
-        "discovery",
-        "token",
-        "api",
-    ]
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 0
@@ -139,10 +126,10 @@ def test_options_shape_the_service(start_cli: Any, tmp_path: Path) -> None:
         str(tmp_path / "state"),
     )
     conn = json.loads(env["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"])
-    state = requests.get(f"{conn['host']}/_emulator/state", verify=conn["extra"]["verify"], timeout=10).json()
-    assert state["behaviour"]["key_case"] == "pascal"
-    assert state["behaviour"]["key_spacing"] == "stray_space"
-    assert state["behaviour"]["page_size"] == 2
+    token = _sign_in(conn)
+    page = _list(conn, token).json()
+    assert len(page["Value"]) == 2  # --page-size; PascalCase keys (--key-case pascal)
+    assert " RecurrenceCount" in page["Value"][0]  # --key-spacing stray_space
     assert json.loads((tmp_path / "state" / "connection.json").read_text()) == conn
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=20) == 0
@@ -160,9 +147,8 @@ def test_throttle_every_from_the_command_line(start_cli: Any) -> None:
     assert process.wait(timeout=20) == 0
 
 
-def test_drop_every_from_the_command_line(start_cli: Any, tmp_path: Path) -> None:
-    log = tmp_path / "requests.jsonl"
-    process, env = start_cli("--drop-every", "2", "--request-log", str(log))
+def test_drop_every_from_the_command_line(start_cli: Any) -> None:
+    process, env = start_cli("--drop-every", "2")
     conn = json.loads(env["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"])
     token = _sign_in(conn)  # token calls are never dropped, nor counted
     outcomes: list[int | str] = []
@@ -172,19 +158,12 @@ def test_drop_every_from_the_command_line(start_cli: Any, tmp_path: Path) -> Non
         except requests.exceptions.ConnectionError:
             outcomes.append("dropped")
     assert outcomes == [200, "dropped", 200, "dropped"]
-    assert [(r["status"], r["fault"]) for r in _api_log(log)] == [
-        (200, None),
-        (None, "drop"),
-        (200, None),
-        (None, "drop"),
-    ]
     process.terminate()
     assert process.wait(timeout=20) == 0
 
 
-def test_hang_every_from_the_command_line(start_cli: Any, tmp_path: Path) -> None:
-    log = tmp_path / "requests.jsonl"
-    process, env = start_cli("--hang-every", "2", "--hang-seconds", "3", "--request-log", str(log))
+def test_hang_every_from_the_command_line(start_cli: Any) -> None:
+    process, env = start_cli("--hang-every", "2", "--hang-seconds", "3")
     conn = json.loads(env["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"])
     token = _sign_in(conn)
     assert _list(conn, token).status_code == 200
@@ -192,12 +171,6 @@ def test_hang_every_from_the_command_line(start_cli: Any, tmp_path: Path) -> Non
     with pytest.raises(requests.exceptions.ReadTimeout):
         _list(conn, token, timeout=0.2)
     assert _list(conn, token).status_code == 200
-    # The held call is logged once the emulator lets it go, as the answer it then gave.
-    deadline = time.monotonic() + 60
-    while len(_api_log(log)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    logged = [(r["status"], r["fault"]) for r in _api_log(log)]
-    assert Counter(logged) == {(200, None): 2, (200, "hang:3:answer"): 1}  # in the order they ended
     process.terminate()
     assert process.wait(timeout=20) == 0
 
@@ -220,10 +193,11 @@ def test_help_explains_every_option_in_one_line() -> None:
 
 
 def test_behaviours_from_the_command_line(start_cli: Any) -> None:
-    process, env = start_cli("--bom", "off", "--error-shape", "general", "--app-only-on-mpn", "allow")
+    argv = ("--bom", "off", "--error-shape", "general", "--app-only-on-mpn", "allow")
+    behaviour = _configured(*argv).behaviour.to_dict()
+    process, env = start_cli(*argv)
     conn = json.loads(env["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"])
-    state = requests.get(f"{conn['host']}/_emulator/state", verify=conn["extra"]["verify"], timeout=10).json()
-    assert {k: state["behaviour"][k] for k in ("bom", "error_shape", "app_only_on_mpn", "key_case")} == {
+    assert {k: behaviour[k] for k in ("bom", "error_shape", "app_only_on_mpn", "key_case")} == {
         "bom": "off",
         "error_shape": "general",
         "app_only_on_mpn": "allow",
@@ -235,17 +209,21 @@ def test_behaviours_from_the_command_line(start_cli: Any) -> None:
     assert process.wait(timeout=20) == 0
 
 
-def test_run_times_and_the_clock_from_the_command_line(start_cli: Any) -> None:
-    process, env = start_cli(
+def test_run_times_and_the_clock_from_the_command_line() -> None:
+    emulator = _configured(
         "--pending-seconds", "1", "--running-seconds", "2", "--link-seconds", "30", "--step-per-read", "5"
     )
-    conn = json.loads(env["AIRFLOW_CONN_PCINSIGHTS_DEFAULT"])
-    state = requests.get(f"{conn['host']}/_emulator/state", verify=conn["extra"]["verify"], timeout=10).json()
-    assert state["runs"] == {"pending_seconds": 1.0, "running_seconds": 2.0, "link_seconds": 30.0}
-    assert state["clock"]["step_per_read"] == 5.0
-    assert state["file_url"] == conn["host"].replace("127.0.0.1", "localhost")
-    process.terminate()
-    assert process.wait(timeout=20) == 0
+    assert emulator.runs.to_dict() == {"pending_seconds": 1.0, "running_seconds": 2.0, "link_seconds": 30.0}
+    assert emulator.clock.step_per_read == 5.0
+
+
+def _configured(*argv: str) -> Emulator:
+    """The emulator the command line would serve with these options (in this process, not started)."""
+    args = cli.parse_args(cli.build_parser(), argv)
+    emulator = Emulator(**cli.emulator_options(args))
+    emulator.stop()  # never started: this only removes its temporary files
+    cli.configure(emulator, args)
+    return emulator
 
 
 @pytest.mark.parametrize(

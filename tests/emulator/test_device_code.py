@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from emulator_clients import VerifyingSession, client_credentials_token
+from emulator_support.clients import VerifyingSession, client_credentials_token
 
 from airflow_provider_pcinsights.emulator import Emulator
 
@@ -29,7 +29,7 @@ def person(emu: Emulator, session: VerifyingSession, user_code: str, action: str
     return session.post(f"{emu.url}/_emulator/device-codes", json=body).status_code
 
 
-def test_pending_until_approved_then_tokens_once(emu, session):
+def test_pending_until_approved_then_tokens_once(with_admin, emu, session):
     flow = start(emu, session)
     assert flow["status"] == 200
     assert flow["user_code"] in flow["message"]
@@ -57,7 +57,7 @@ def test_pending_until_approved_then_tokens_once(emu, session):
     ("action", "error", "code"),
     [("decline", "authorization_declined", 65004), ("expire", "expired_token", 70020)],
 )
-def test_declined_or_expired(emu, session, action, error, code):
+def test_declined_or_expired(with_admin, emu, session, action, error, code):
     flow = start(emu, session)
     assert person(emu, session, flow["user_code"], action) == 200
     answer = poll(emu, session, flow["device_code"])
@@ -88,7 +88,7 @@ def test_an_unknown_client_or_tenant_gets_no_code(emu, session):
     assert emu.device_codes.pending() == []
 
 
-def test_the_person_acts_on_known_codes_only(emu, session):
+def test_the_person_acts_on_known_codes_only(with_admin, emu, session):
     assert person(emu, session, "NOSUCHCOD", "approve") == 400
     flow = start(emu, session)
     assert person(emu, session, flow["user_code"], "dance") == 400

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from emulator_clients import Api, VerifyingSession, app_plus_user_token
+from emulator_support.clients import Api, VerifyingSession, app_plus_user_token
 
 from airflow_provider_pcinsights.emulator import Emulator
 

@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from emulator_clients import VerifyingSession, client_credentials_token, msal_app
+from emulator_support.clients import VerifyingSession, client_credentials_token, msal_app
 from msal.oauth2cli.assertion import JwtAssertionCreator
 
 from airflow_provider_pcinsights.emulator import Emulator

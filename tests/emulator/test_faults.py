@@ -7,7 +7,14 @@ import threading
 import pytest
 import requests
 import urllib3
-from emulator_clients import BOM, Api, VerifyingSession, app_plus_user_token, client_credentials_token, values
+from emulator_support.clients import (
+    BOM,
+    Api,
+    VerifyingSession,
+    app_plus_user_token,
+    client_credentials_token,
+    values,
+)
 
 from airflow_provider_pcinsights.emulator import Emulator
 
@@ -119,7 +126,9 @@ def test_setting_a_periodic_fault_again_restarts_its_count_and_zero_turns_it_off
     assert _statuses(api, 4) == [200] * 4
 
 
-def test_periodic_faults_from_the_admin_endpoint(emu: Emulator, session: VerifyingSession, api: Api) -> None:
+def test_periodic_faults_from_the_admin_endpoint(
+    with_admin, emu: Emulator, session: VerifyingSession, api: Api
+) -> None:
     answer = session.post(
         f"{emu.url}/_emulator/faults",
         json={"drop_every": 2, "hang_every": {"every": 3, "seconds": 0}, "throttle_every": {"every": 4}},

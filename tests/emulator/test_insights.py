@@ -6,7 +6,7 @@ import datetime
 from typing import Any
 
 import pytest
-from emulator_clients import BOM, Api, documented, values
+from emulator_support.clients import BOM, Api, documented, values
 
 from airflow_provider_pcinsights.emulator import Behaviour, Emulator
 from airflow_provider_pcinsights.emulator.insights import EXECUTIONS_NOT_FOUND_MESSAGE
@@ -195,7 +195,7 @@ def _follow(api: Api, emu: Emulator, **params: str) -> tuple[list[dict[str, Any]
 
 @pytest.mark.parametrize("style", ["absolute", "relative"])
 def test_paging_follows_next_link_to_every_report(style: str) -> None:
-    from emulator_clients import VerifyingSession, app_plus_user_token
+    from emulator_support.clients import VerifyingSession, app_plus_user_token
 
     with Emulator(reports=5, page_size=2) as emu, VerifyingSession(emu.ca_path) as session:
         emu.behaviour.next_link = style

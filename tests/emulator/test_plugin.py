@@ -20,10 +20,9 @@ def test_fixture_points_the_default_connection_at_a_running_emulator(pcinsights_
     assert conn["extra"]["program"] == "mpn"
     assert conn["extra"]["auth_type"] == "refresh_token"  # App+User on mpn, as a real tenant signs in
     assert conn["extra"]["refresh_token"] == pcinsights_emulator.refresh_token
-    reports = requests.get(
-        f"{pcinsights_emulator.url}/_emulator/reports", verify=conn["extra"]["verify"], timeout=10
-    ).json()
-    assert len(reports) == 3
+    discovery = f"{conn['host']}/{conn['extra']['tenant_id']}/v2.0/.well-known/openid-configuration"
+    assert requests.get(discovery, verify=conn["extra"]["verify"], timeout=10).status_code == 200
+    assert len(pcinsights_emulator.report_ids("mpn")) == 3
 
 
 def test_factory_starts_custom_emulators_under_their_own_connection_ids(

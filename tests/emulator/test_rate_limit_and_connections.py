@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import requests
-from emulator_clients import Api, VerifyingSession, values
+from emulator_support.clients import Api, VerifyingSession, values
 
 from airflow_provider_pcinsights.emulator import Emulator
 from airflow_provider_pcinsights.emulator.cli import build_parser
@@ -87,7 +87,7 @@ def test_the_rate_limit_answers_429_once_the_bucket_is_empty_with_and_without_re
 def test_queued_faults_and_token_calls_take_no_token_and_clear_lifts_the_limit(
     emu: Emulator, api: Api, session: VerifyingSession
 ) -> None:
-    from emulator_clients import app_plus_user_token
+    from emulator_support.clients import app_plus_user_token
 
     emu.faults.rate_limit(NO_REFILL, burst=1)
     emu.faults.fail(count=1, status=503)
@@ -99,7 +99,7 @@ def test_queued_faults_and_token_calls_take_no_token_and_clear_lifts_the_limit(
 
 
 def test_the_rate_limit_from_the_admin_endpoint_and_in_the_state(
-    emu: Emulator, api: Api, session: VerifyingSession
+    with_admin: Emulator, emu: Emulator, api: Api, session: VerifyingSession
 ) -> None:
     admin = f"{emu.url}/_emulator"
     answer = session.post(f"{admin}/faults", json={"rate_limit": {"rate": NO_REFILL, "burst": 1}})
@@ -113,7 +113,7 @@ def test_the_rate_limit_from_the_admin_endpoint_and_in_the_state(
 
 
 def test_the_rate_limit_from_the_command_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from airflow_provider_pcinsights.emulator import EmulatorProcess
+    from emulator_extras import EmulatorProcess
 
     with EmulatorProcess(
         "--rate-limit", str(NO_REFILL), "--rate-burst", "1", "--retry-after-header", "always"
@@ -156,7 +156,7 @@ def test_help_documents_the_rate_limit() -> None:
 
 
 def test_connections_are_counted_and_each_request_names_the_one_it_came_on(emu: Emulator) -> None:
-    from emulator_clients import app_plus_user_token
+    from emulator_support.clients import app_plus_user_token
 
     emu.reset()
     first, second = VerifyingSession(emu.ca_path), VerifyingSession(emu.ca_path)
@@ -175,7 +175,7 @@ def test_connections_are_counted_and_each_request_names_the_one_it_came_on(emu: 
 
 
 def test_connection_counts_from_the_admin_endpoint(
-    emu: Emulator, api: Api, session: VerifyingSession
+    with_admin, emu: Emulator, api: Api, session: VerifyingSession
 ) -> None:
     api.get("ScheduledReport")
     counts = session.get(f"{emu.url}/_emulator/connections").json()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from emulator_clients import Api, VerifyingSession, client_credentials_token, msal_app
+from emulator_extras import admin
+from emulator_support.clients import Api, VerifyingSession, client_credentials_token, msal_app
 
 from airflow_provider_pcinsights.emulator import Emulator
 from airflow_provider_pcinsights.hooks.entra import certificate_credential
@@ -71,7 +72,8 @@ def _secrets(emu: Emulator, issued: list[str]) -> list[str]:
 
 def test_no_secret_reaches_the_log_the_admin_endpoint_or_the_log_file(tmp_path: Path) -> None:
     log_file = tmp_path / "requests.jsonl"
-    with Emulator(reports=2, request_log=log_file) as emu, VerifyingSession(emu.ca_path) as session:
+    with admin.attach(Emulator(reports=2)) as emu, VerifyingSession(emu.ca_path) as session:
+        emu.request_log.path = log_file  # as ``--request-log`` sets it
         issued = []
         secret_app = msal_app(emu, emu.client_secret)
         issued.append(secret_app.acquire_token_for_client([emu.scope])["access_token"])
@@ -98,7 +100,8 @@ def test_no_secret_reaches_the_log_the_admin_endpoint_or_the_log_file(tmp_path: 
 
 def test_log_file_lines_are_json_records(tmp_path: Path) -> None:
     log_file = tmp_path / "requests.jsonl"
-    with Emulator(reports=1, request_log=log_file) as emu, VerifyingSession(emu.ca_path) as session:
+    with Emulator(reports=1) as emu, VerifyingSession(emu.ca_path) as session:
+        emu.request_log.path = log_file  # as ``--request-log`` sets it
         client_credentials_token(emu, session)
         records = [json.loads(line) for line in log_file.read_text().splitlines()]
     assert records[-1]["kind"] == "token"

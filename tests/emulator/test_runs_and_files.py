@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from emulator_clients import BOM, values
+from emulator_support.clients import BOM, values
 
 from airflow_provider_pcinsights.emulator import Emulator
 
@@ -222,7 +222,7 @@ def test_expire_links_expires_every_link_handed_out_so_far(emu, api, files):
     assert files.get(_latest_completed(api, record["ReportId"])["ReportAccessSecureLink"]).status_code == 200
 
 
-def test_the_next_links_can_be_handed_out_already_expired(emu, api, files, session):
+def test_the_next_links_can_be_handed_out_already_expired(with_admin, emu, api, files, session):
     record = _completed(emu, api)
     emu.expire_next_links(1)
     stale = _latest_completed(api, record["ReportId"])["ReportAccessSecureLink"]
@@ -265,7 +265,7 @@ def test_a_file_download_is_faulted_only_by_a_rule_naming_its_path(emu, api, fil
     assert emu.file_requests()[-1].query["sig"] == "***"  # logged as a file call even when faulted
 
 
-def test_admin_endpoints_steer_runs_clock_and_links(emu, session, api, files):
+def test_admin_endpoints_steer_runs_clock_and_links(with_admin, emu, session, api, files):
     admin = f"{emu.url}/_emulator"
     report_id = emu.report_ids()[1]
     assert session.post(f"{admin}/runs", json={"pending_seconds": 1, "running_seconds": 2}).json() == {

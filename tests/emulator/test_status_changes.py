@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from emulator_clients import Api, VerifyingSession, app_plus_user_token, values
+from emulator_support.clients import Api, VerifyingSession, app_plus_user_token, values
 
 from airflow_provider_pcinsights.emulator import Emulator
 
@@ -155,7 +155,7 @@ def test_reset_forgets_reads_and_changes_and_deleting_a_report_drops_its_changes
 
 
 def test_admin_schedules_changes_counts_reads_and_shows_them_in_state(
-    emu: Emulator, api: Api, session: VerifyingSession
+    with_admin, emu: Emulator, api: Api, session: VerifyingSession
 ) -> None:
     report_id = emu.report_ids()[0]
     admin = f"{emu.url}/_emulator"

@@ -12,13 +12,15 @@ from airflow_provider_pcinsights.emulator import Emulator
 
 
 def test_requests_trusts_the_emulator_with_its_ca(emu: Emulator) -> None:
-    answer = requests.get(f"{emu.url}/_emulator/reports", verify=emu.ca_path, timeout=10)
+    answer = requests.get(
+        f"{emu.authority}/v2.0/.well-known/openid-configuration", verify=emu.ca_path, timeout=10
+    )
     assert answer.status_code == 200
 
 
 def test_the_system_trust_store_does_not_trust_it(emu: Emulator) -> None:
     with pytest.raises(requests.exceptions.SSLError):
-        requests.get(f"{emu.url}/_emulator/reports", verify=True, timeout=10)
+        requests.get(f"{emu.authority}/v2.0/.well-known/openid-configuration", verify=True, timeout=10)
 
 
 @pytest.mark.parametrize("server_name", ["127.0.0.1", "localhost"])
@@ -35,7 +37,9 @@ def test_strict_openssl_verification_accepts_the_chain(emu: Emulator, server_nam
 def test_a_silent_client_does_not_stall_other_clients(emu: Emulator) -> None:
     """The handshake runs per connection, so a client that never speaks TLS blocks nobody."""
     with socket.create_connection(("127.0.0.1", emu.port), timeout=10):
-        answer = requests.get(f"{emu.url}/_emulator/reports", verify=emu.ca_path, timeout=5)
+        answer = requests.get(
+            f"{emu.authority}/v2.0/.well-known/openid-configuration", verify=emu.ca_path, timeout=5
+        )
     assert answer.status_code == 200
 
 
@@ -45,4 +49,6 @@ def test_certificates_are_shared_but_each_emulator_has_its_own_files() -> None:
         assert first.port != second.port
         with open(first.ca_path) as a, open(second.ca_path) as b:
             assert a.read() == b.read()
-        requests.get(f"{second.url}/_emulator/reports", verify=first.ca_path, timeout=10).raise_for_status()
+        requests.get(
+            f"{second.authority}/v2.0/.well-known/openid-configuration", verify=first.ca_path, timeout=10
+        ).raise_for_status()

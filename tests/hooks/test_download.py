@@ -10,8 +10,8 @@ import gzip
 import io
 
 import pytest
+from emulator_support.proxy import RefusingProxy
 
-from airflow_provider_pcinsights.emulator.proxy import RefusingProxy
 from airflow_provider_pcinsights.exceptions import (
     NetworkSetupError,
     ReportFileError,

@@ -11,8 +11,9 @@ import contextlib
 import threading
 
 import pytest
+from emulator_support.proxy import RefusingProxy
 
-from airflow_provider_pcinsights.emulator import Emulator, RefusingProxy
+from airflow_provider_pcinsights.emulator import Emulator
 from airflow_provider_pcinsights.exceptions import (
     AuthenticationError,
     BadRequestError,

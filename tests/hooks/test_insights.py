@@ -16,9 +16,10 @@ import sys
 
 import pytest
 import requests
+from emulator_extras import EmulatorProcess
 
 from airflow_provider_pcinsights import get_provider_info
-from airflow_provider_pcinsights.emulator import Emulator, EmulatorProcess
+from airflow_provider_pcinsights.emulator import Emulator
 from airflow_provider_pcinsights.emulator.behaviour import FOREIGN_HOST
 from airflow_provider_pcinsights.exceptions import (
     AuthenticationError,

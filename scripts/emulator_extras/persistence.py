@@ -1,4 +1,4 @@
-"""The emulator's state kept across a restart of its process: ``Emulator(state_file=...)``, ``--state-file``.
+"""The emulator's state kept across a restart of its process: ``PersistentEmulator``, ``--state-file``.
 
 A test that restarts the emulator in the middle of a DAG run (the real service
 goes away and comes back) needs it back as it was: the reports and their
@@ -20,12 +20,10 @@ import pickle
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .tls import TlsMaterial
-
-if TYPE_CHECKING:
-    from .core import Emulator
+from airflow_provider_pcinsights.emulator import Emulator
+from airflow_provider_pcinsights.emulator.tls import TlsMaterial
 
 FORMAT = 2
 
@@ -83,3 +81,25 @@ def restore(emulator: Emulator, snapshot: Snapshot) -> None:
     emulator.clock.advance(snapshot.clock_offset)
     if snapshot.link_key:
         emulator.files._key, emulator.files._generation = snapshot.link_key, snapshot.link_generation
+
+
+class PersistentEmulator(Emulator):
+    """An ``Emulator`` that starts from ``state_file`` when it exists and writes it after every
+    call that may change the state (not a GET) and at ``stop()``."""
+
+    def __init__(self, state_file: str | os.PathLike[str], **options: Any) -> None:
+        self.state_file = Path(state_file)
+        snapshot = load(self.state_file)
+        super().__init__(tls=snapshot.tls if snapshot else None, **options)
+        if snapshot is not None:
+            restore(self, snapshot)
+        self.router.after_change = self.save
+
+    def save(self) -> None:
+        save(self, self.state_file)
+
+    def stop(self) -> None:
+        started = self._server is not None
+        super().stop()
+        if started:
+            self.save()

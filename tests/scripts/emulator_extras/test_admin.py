@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emulator_clients import Api, VerifyingSession
+from emulator_support.clients import Api, VerifyingSession
 
 from airflow_provider_pcinsights.emulator import Emulator
 

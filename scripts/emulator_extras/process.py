@@ -1,4 +1,4 @@
-"""Run ``python -m airflow_provider_pcinsights.emulator`` as a process of its own, from Python.
+"""Run the emulator (``python -m emulator_extras``) as a process of its own, from Python.
 
 For scripts and tests that need the emulator in another process (the demo, the
 triggerer end-to-end check, a test of a hook in a subprocess)::
@@ -35,7 +35,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-MODULE = "airflow_provider_pcinsights.emulator"
+MODULE = "emulator_extras"  # the package's command line, with the admin endpoints and --state-file
+SCRIPTS = Path(__file__).resolve().parents[1]
 _CONNECTION_WORD = re.compile(r"(AIRFLOW_CONN_[A-Za-z0-9_]+)=(.*)", re.DOTALL)
 _TAIL_LINES = 20
 
@@ -59,7 +60,7 @@ def parse_connection_line(line: str) -> tuple[str, str] | None:
 
 
 class EmulatorProcess:
-    """``python -m airflow_provider_pcinsights.emulator *args`` until ``stop()``.
+    """``python -m emulator_extras *args`` (``scripts/`` on its path) until ``stop()``.
 
     ``start()`` (or ``with``) returns once the process printed its connection
     line, else raises :class:`EmulatorProcessError` with its last output lines
@@ -85,7 +86,10 @@ class EmulatorProcess:
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.admin_timeout = admin_timeout
-        self._popen_env = dict(env) if env is not None else None
+        self._popen_env = dict(os.environ if env is None else env)
+        self._popen_env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(SCRIPTS), self._popen_env.get("PYTHONPATH")])
+        )
         self._start_new_session = start_new_session
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None

@@ -1,14 +1,24 @@
-"""Admin endpoints under ``/_emulator/`` so another process (the demo, a shell) can steer the emulator."""
+"""Admin endpoints under ``/_emulator/`` so another process (the demo, the e2e scripts) can steer it.
+
+In-process tests call the ``Emulator`` handle instead; ``attach(emulator)`` adds these
+endpoints to one (``python -m emulator_extras`` does, for ``EmulatorProcess``).
+"""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
 
-from .messages import Request, Response
+from airflow_provider_pcinsights.emulator.messages import Request, Response
 
 if TYPE_CHECKING:
-    from .core import Emulator
+    from airflow_provider_pcinsights.emulator import Emulator
+
+
+def attach(emulator: Emulator) -> Emulator:
+    """Serve the admin endpoints from ``emulator``; returns it."""
+    emulator.router.admin = Admin(emulator).handle
+    return emulator
 
 
 class Admin:

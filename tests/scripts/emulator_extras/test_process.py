@@ -13,10 +13,9 @@ from typing import Any
 import msal
 import pytest
 import requests
-from emulator_clients import VerifyingSession, strip_bom, values
-
-from airflow_provider_pcinsights.emulator import EmulatorProcess, EmulatorProcessError
-from airflow_provider_pcinsights.emulator.process import parse_connection_line
+from emulator_extras import EmulatorProcess, EmulatorProcessError
+from emulator_extras.process import parse_connection_line
+from emulator_support.clients import VerifyingSession, strip_bom, values
 
 SCOPE = ["https://api.partnercenter.microsoft.com/.default"]
 

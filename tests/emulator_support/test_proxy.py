@@ -6,9 +6,10 @@ import socket
 
 import pytest
 import requests
-from emulator_clients import strip_bom
 
-from airflow_provider_pcinsights.emulator import Emulator, RefusingProxy
+from airflow_provider_pcinsights.emulator import Emulator
+from emulator_support.clients import strip_bom
+from emulator_support.proxy import RefusingProxy
 
 
 def _connect(proxy: RefusingProxy, target: str) -> bytes:
@@ -26,10 +27,11 @@ def test_forbid_answers_403_and_close_says_nothing() -> None:
         assert closing.requests == ["CONNECT api.example:443 HTTP/1.1"]
 
 
-def test_allowed_loopback_targets_are_tunnelled(emu: Emulator) -> None:
-    with RefusingProxy(allow=[f"127.0.0.1:{emu.port}"]) as proxy:
+def test_allowed_loopback_targets_are_tunnelled() -> None:
+    discovery = "v2.0/.well-known/openid-configuration"
+    with Emulator(reports=1) as emu, RefusingProxy(allow=[f"127.0.0.1:{emu.port}"]) as proxy:
         answer = requests.get(
-            f"{emu.url}/_emulator/state",
+            f"{emu.authority}/{discovery}",
             proxies={"https": proxy.url},
             verify=emu.ca_path,
             timeout=10,
@@ -39,7 +41,7 @@ def test_allowed_loopback_targets_are_tunnelled(emu: Emulator) -> None:
         assert proxy.refused() == []
         with pytest.raises(requests.exceptions.ProxyError):
             requests.get(
-                f"https://localhost:{emu.port}/_emulator/state",
+                f"https://localhost:{emu.port}/{emu.tenant_id}/{discovery}",
                 proxies={"https": proxy.url},
                 verify=emu.ca_path,
                 timeout=10,

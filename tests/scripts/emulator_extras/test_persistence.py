@@ -1,4 +1,4 @@
-"""``state_file``: a restarted emulator answers as the one before (reports, tokens, certificates)."""
+"""``PersistentEmulator`` (``--state-file``): a restarted emulator answers as the one before."""
 
 from __future__ import annotations
 
@@ -6,17 +6,22 @@ import json
 from pathlib import Path
 
 from airflow_components import free_port
-from emulator_clients import Api, VerifyingSession, app_plus_user_token
+from emulator_extras import EmulatorProcess
+from emulator_extras.persistence import PersistentEmulator
+from emulator_support.clients import Api, VerifyingSession, app_plus_user_token
 
-from airflow_provider_pcinsights.emulator import Emulator, EmulatorProcess
+from airflow_provider_pcinsights.emulator import Emulator
 
 
 def test_a_restarted_emulator_keeps_its_reports_tokens_and_certificates(tmp_path: Path) -> None:
     # Restarted on its port: one reserved for this test run, not one the OS may hand to another socket
     # between the two.
     port = free_port()
-    state = {"state_file": tmp_path / "state.pickle", "state_dir": tmp_path / "files"}
-    with Emulator(reports=2, port=port, **state) as first, VerifyingSession(first.ca_path) as session:
+    state_file, files = tmp_path / "state.pickle", tmp_path / "files"
+    with (
+        PersistentEmulator(state_file, reports=2, port=port, state_dir=files) as first,
+        VerifyingSession(first.ca_path) as session,
+    ):
         answer = app_plus_user_token(first, session).json()
         api = Api(first, session, answer["access_token"])
         report_id = first.report_ids("mpn")[0]
@@ -24,7 +29,10 @@ def test_a_restarted_emulator_keeps_its_reports_tokens_and_certificates(tmp_path
         added = first.add_report("mpn", ReportName="Added before the restart")
         ca = Path(first.ca_path).read_bytes()
 
-    with Emulator(reports=2, port=port, **state) as second, VerifyingSession(second.ca_path) as session:
+    with (
+        PersistentEmulator(state_file, reports=2, port=port, state_dir=files) as second,
+        VerifyingSession(second.ca_path) as session,
+    ):
         assert Path(second.ca_path).read_bytes() == ca  # a client's verify still holds
         assert second.report("mpn", report_id)["ReportStatus"] == "Paused"
         assert added in second.report_ids("mpn")
