@@ -470,6 +470,8 @@ def run(size: str = "full") -> ScenarioResult:
     clock = Stopwatch()
     result = ScenarioResult(number=5, title="Secrets", size=size)
     started = time.time()
+    from emulator_extras import admin
+
     from airflow_provider_pcinsights.emulator import Emulator
 
     # PCINSIGHTS_RELIABILITY_KEEP=1 keeps the captured files, to read what a search found.
@@ -478,7 +480,8 @@ def run(size: str = "full") -> ScenarioResult:
     try:
         requests_log = workdir / "requests.jsonl"
         forget_sign_ins()
-        with Emulator(reports=15, device_code_interval=1) as emu:
+        # The child process (secrets_child) steers it through the admin endpoints.
+        with admin.attach(Emulator(reports=15, device_code_interval=1)) as emu:
             emu.request_log.path = requests_log
             bench = Bench(emu=emu, workdir=workdir)
             connections = bench.connections()
