@@ -29,7 +29,7 @@ import argparse
 import hashlib
 import logging
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -181,44 +181,54 @@ class HoldTable:
             held.append(holder)
             self._dirty.add(shard_key(report_id))
 
-    def remove(self, report_id: str, holder: Holder, same_task_only: bool = True) -> None:
-        held = self.holds.get(report_id, [])
-        kept = [h for h in held if not (h.is_task(holder) if same_task_only else h == holder)]
-        if len(kept) != len(held):
-            self._set(report_id, kept)
+    def remove(self, report_id: str, holder: Holder) -> None:
+        """Release this task instance's hold (any try) on the report."""
+        self.release(report_id, holder.is_task)
 
-    def _set(self, report_id: str, holders: list[Holder]) -> None:
-        if holders:
-            self.holds[report_id] = holders
-        else:
-            self.holds.pop(report_id, None)
-        self._dirty.add(shard_key(report_id))
+    def release(self, report_id: str, which: Callable[[Holder], bool]) -> list[Holder]:
+        """Release the holds on the report that ``which`` picks; those released."""
+        held = self.holds.get(report_id, [])
+        gone = [h for h in held if which(h)]
+        if gone:
+            kept = [h for h in held if h not in gone]
+            if kept:
+                self.holds[report_id] = kept
+            else:
+                del self.holds[report_id]
+            self._dirty.add(shard_key(report_id))
+        return gone
 
     def drop_dead(
-        self, report_ids: Iterable[str], is_live: Any, log: Any, keep: Holder | None = None
+        self,
+        report_ids: Iterable[str],
+        is_live: Callable[[Holder], bool],
+        log: Any,
+        keep: Holder | None = None,
     ) -> None:
-        """Treat as released the holds of runs that have ended (or are gone), saying so in the log."""
-        cache: dict[tuple[str, str], bool] = {}
+        """Treat as released the holds of runs that have ended (or are gone), saying so in the log.
+
+        One question per DAG run, and none about ``keep``'s own run (it is running: it asks).
+        """
+        live: dict[tuple[str, str], bool] = {}
+        if keep is not None:
+            live[(keep.dag_id, keep.run_id)] = True
+
+        def dead(holder: Holder) -> bool:
+            run = (holder.dag_id, holder.run_id)
+            if run not in live:
+                live[run] = is_live(holder)
+            return not live[run]
+
         for rid in report_ids:
-            held = self.holds.get(rid, [])
-            kept = []
-            for h in held:
-                run = (h.dag_id, h.run_id)
-                if (keep is not None and run == (keep.dag_id, keep.run_id)) or cache.setdefault(
-                    run, is_live(h)
-                ):
-                    kept.append(h)
-                else:
-                    log.warning(
-                        "Report %s: the hold of %s is treated as released: its DAG run is no longer running",
-                        rid,
-                        h,
-                    )
-            if len(kept) != len(held):
-                self._set(rid, kept)
+            for h in self.release(rid, dead):
+                log.warning(
+                    "Report %s: the hold of %s is treated as released: its DAG run is no longer running",
+                    rid,
+                    h,
+                )
 
 
-def run_is_live(context: Mapping[str, Any] | None, log: Any = log) -> Any:
+def run_is_live(context: Mapping[str, Any] | None, log: Any = log) -> Callable[[Holder], bool]:
     """A function telling whether a holder's DAG run is still queued or running.
 
     On Airflow 3 the task asks through the Task SDK (``get_dagrun_state``); on 2.11
@@ -325,8 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         for h in table.holders(rid)
         if (args.dag_id in (None, h.dag_id)) and (args.run_id in (None, h.run_id))
     ]
-    for h in gone:
-        table.remove(rid, h, same_task_only=False)
+    table.release(rid, lambda h: h in gone)
     table.save()
     left = table.holders(rid)
     print(f"released {len(gone)} hold(s) on {rid}: {', '.join(map(str, gone)) or 'none matched'}")

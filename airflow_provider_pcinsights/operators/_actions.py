@@ -229,54 +229,56 @@ class ReportAction:
         its record after."""
         try:
             record = getattr(hook, f"{self.name}_report")(report_id)
-        except BadRequestError as exc:
-            return self._after_refusal(hook, report_id, exc)
+        except BadRequestError as refusal:
+            # The service may well refuse to pause a paused report; the user asked for a paused
+            # report, and has one: a refusal is success when a read shows the wanted status.
+            try:
+                record = hook.get_report(report_id)
+            except Exception as exc:
+                raise with_message(
+                    refusal,
+                    f"{refusal} (status unknown: could not read the report: {reason(exc)})",
+                    report_id,
+                ) from refusal
+            return self._judge(report_id, record, status_of(record), refusal)
         except _NOT_APPLIED:
             raise
         except Exception as exc:
             raise self._ambiguous(hook, report_id, exc) from exc
-        return self._after_success(hook, report_id, before, record)
-
-    def _after_success(
-        self, hook: PartnerCenterInsightsHook, report_id: str, before: str | None, record: dict[str, Any]
-    ) -> dict[str, Any]:
-        after = status_of(record)
-        if not same_status(after, self.target_status):
+        if not same_status(status_of(record), self.target_status):
             # An OK whose record still shows the old status: trust a fresh read over the answer.
             record = hook.get_report(report_id)
-            after = status_of(record)
-        if same_status(after, self.target_status):
-            self._log_outcome(report_id, record, before)
-            return record
-        if self.target_status == "Active" and same_status(after, "Inactive"):
-            raise self._inactive(report_id, record)
-        raise UnexpectedResponseError(
-            f"The service accepted the {self.name} of report {report_id} ({name_of(record)}) "
-            f"but its status is now {after or 'missing'}, not {self.target_status}",
-            report_id=report_id,
-        )
+        return self._judge(report_id, record, before)
 
-    def _after_refusal(
-        self, hook: PartnerCenterInsightsHook, report_id: str, refusal: BadRequestError
+    def _judge(
+        self,
+        report_id: str,
+        record: dict[str, Any],
+        before: str | None,
+        refusal: BadRequestError | None = None,
     ) -> dict[str, Any]:
-        """A refusal is success when the report already has the wanted status.
-
-        The service may well refuse to pause a paused report; the user asked for
-        a paused report, and has one.
-        """
-        try:
-            record = hook.get_report(report_id)
-        except Exception as exc:
-            raise with_message(
-                refusal, f"{refusal} (status unknown: could not read the report: {reason(exc)})", report_id
-            ) from refusal
+        """The record after the action if it shows the wanted status; else the error that says why not."""
         status = status_of(record)
         if same_status(status, self.target_status):
-            self._log_outcome(report_id, record, status)
+            self._log_outcome(report_id, record, before)
             return record
         if self.target_status == "Active" and same_status(status, "Inactive"):
-            raise self._inactive(report_id, record, refusal) from refusal
-        raise with_message(refusal, f"{refusal} (status now: {status or 'missing'})", report_id) from refusal
+            raise ReportInactiveError(
+                f"Report {report_id} ({name_of(record)}) is Inactive: its recurrences are used up, so it "
+                "cannot be resumed. Modify it (a new StartTime or RecurrenceCount) or create it again.",
+                status_code=refusal.status_code if refusal else None,
+                api_message=refusal.api_message if refusal else None,
+                report_id=report_id,
+            ) from refusal
+        if refusal is not None:
+            raise with_message(
+                refusal, f"{refusal} (status now: {status or 'missing'})", report_id
+            ) from refusal
+        raise UnexpectedResponseError(
+            f"The service accepted the {self.name} of report {report_id} ({name_of(record)}) "
+            f"but its status is now {status or 'missing'}, not {self.target_status}",
+            report_id=report_id,
+        )
 
     def _ambiguous(self, hook: PartnerCenterInsightsHook, report_id: str, exc: Exception) -> BaseException:
         """The call failed in a way that may or may not have applied it: say where the report stands."""
@@ -288,17 +290,6 @@ class ReportAction:
             f"{self.name} of report {report_id} may or may not have been applied: {reason(exc)} ({state})"
         )
         return with_message(exc, message, report_id)
-
-    def _inactive(
-        self, report_id: str, record: dict[str, Any], refusal: BadRequestError | None = None
-    ) -> ReportInactiveError:
-        return ReportInactiveError(
-            f"Report {report_id} ({name_of(record)}) is Inactive: its recurrences are used up, so it "
-            "cannot be resumed. Modify it (a new StartTime or RecurrenceCount) or create it again.",
-            status_code=refusal.status_code if refusal else None,
-            api_message=refusal.api_message if refusal else None,
-            report_id=report_id,
-        )
 
     def _log_outcome(self, report_id: str, record: dict[str, Any], before: str | None) -> None:
         prefix = f"{self.verb} report {report_id} ({name_of(record)})"
