@@ -231,18 +231,9 @@ def provider_conn_fields() -> dict[str, dict[str, Any]]:
 def ui_field_behaviour(*, kebab_case: bool) -> dict[str, Any]:
     """How the standard fields are hidden, relabelled and filled in: kebab-case keys for
     ``get_provider_info()``, snake_case for the hook's ``get_ui_field_behaviour``."""
-    keys = (
-        ("hidden-fields", "relabeling", "placeholders")
-        if kebab_case
-        else (
-            "hidden_fields",
-            "relabeling",
-            "placeholders",
-        )
-    )
     return {
-        keys[0]: list(HIDDEN_STANDARD_FIELDS),
-        keys[1]: {f.name: f.label for f in STANDARD_FIELDS},
+        ("hidden-fields" if kebab_case else "hidden_fields"): list(HIDDEN_STANDARD_FIELDS),
+        "relabeling": {f.name: f.label for f in STANDARD_FIELDS},
         # Airflow 2's form shows a placeholder in every field; Airflow 3 only in the standard ones.
-        keys[2]: {f.name: placeholder(f) for f in FIELDS},
+        "placeholders": {f.name: placeholder(f) for f in FIELDS},
     }

@@ -465,9 +465,11 @@ def _quote(text: str | None, caller: Caller) -> str:
     return redact(excerpt(text), caller.secrets) if text else ""
 
 
-def _retry_after(answer: Answer) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` in seconds, for a message and ``ThrottledError.retry_after``; ``None`` if
+    absent or a date (the retries themselves read both forms: ``http.BoundedRetry``)."""
     try:
-        return float(answer.headers.get("retry-after", ""))
+        return float(value) if value is not None else None
     except ValueError:
         return None
 
@@ -578,7 +580,7 @@ def error_for_status(
             f"{ROLE_HINTS.get(program, ROLE_HINTS['mpn'])} (client id {caller.client_id})",
         )
     if status == 429:
-        retry_after = _retry_after(answer)
+        retry_after = retry_after_seconds(answer.headers.get("retry-after"))
         wait = f"; the service asked to wait {retry_after:g} s" if retry_after is not None else ""
         message = f"Could not {action}: still throttled after every retry{detail}{wait}"
         return error(ThrottledError, message, retry_after=retry_after)

@@ -31,7 +31,7 @@ import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from airflow_provider_pcinsights.exceptions import ReportFileError, ServiceUnavailableError, excerpt, redact
-from airflow_provider_pcinsights.hooks.http import Bearer, PinnedSession, transport_error
+from airflow_provider_pcinsights.hooks.http import UTF8_BOM, Bearer, PinnedSession, transport_error
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ _CHUNK = 256 * 1024
 _MAX_REDIRECTS = 5
 _XML_TEXT = re.compile(r"<(Code|Message|AuthenticationErrorDetail)>(.*?)</\1>", re.S)
 GZIP_MAGIC = b"\x1f\x8b"
-UTF8_BOM = b"\xef\xbb\xbf"
 # A line feed (after any carriage returns) that ends a line with something on it.
 _RECORD_END = re.compile(rb"[^\r\n]\r*\n")
 _LINE_END_FIRST = re.compile(rb"\r*\n")

@@ -45,7 +45,7 @@ from airflow_provider_pcinsights.exceptions import (
     excerpt,
     redact,
 )
-from airflow_provider_pcinsights.hooks.answers import origin
+from airflow_provider_pcinsights.hooks.answers import origin, retry_after_seconds
 from airflow_provider_pcinsights.hooks.connection import InsightsSettings, RetryPolicy, warn_once
 from airflow_provider_pcinsights.hooks.http import (
     SIGN_IN_RETRY_METHODS,
@@ -332,7 +332,7 @@ class SignInError:
                 "Fix: run fewer sign-ins at once (a process signs in once an hour per credential) "
                 f"and retry later.{quote}",
                 status_code=429,
-                retry_after=_as_float(retry_after),
+                retry_after=retry_after_seconds(retry_after),
             )
         if status >= 500:
             return ServiceUnavailableError(
@@ -483,13 +483,6 @@ class TokenSource:
             settings.credential_kind,
             result.get("expires_in", "?"),
         )
-
-
-def _as_float(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 _SOURCES: dict[tuple[str, ...], TokenSource] = {}
