@@ -91,7 +91,7 @@ $(UV):
 
 install: $(foreach line,$(LINES) $(E2E_LINES),.venv-$(line)/.installed)
 
-# The engine suite (tests/engine): Airflow 3 on PostgreSQL with its real scheduler and two triggerers.
+# The engine suite (tests/e2e/test_holds_engine.py): Airflow 3 on PostgreSQL, real scheduler, 2 triggerers.
 # Its environment is the only one with the PostgreSQL drivers (psycopg2 for Airflow, asyncpg for its
 # asynchronous connections); the server itself is Debian's postgresql package (see the README).
 .venv-engine/.installed: pyproject.toml Makefile | $(UV)
@@ -126,7 +126,7 @@ test-floor-af3: .venv-floor-af3/.installed
 	$(call FLOOR_PYTEST,.venv-floor-af3)
 
 test-engine: .venv-engine/.installed
-	.venv-engine/bin/python -m pytest tests/engine $(PYTEST_ARGS)
+	.venv-engine/bin/python -m pytest tests/e2e/test_holds_engine.py $(PYTEST_ARGS)
 
 # Only the end-to-end triggerer test (the event-driven exports e2e runs on the newest 3.x in test-af3);
 # --confcutdir keeps tests/conftest.py (the suite's own Airflow home and database) out.

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -415,3 +418,80 @@ def error_lines(path: Path) -> list[str]:
         for line in path.read_text(errors="replace").splitlines()
         if ERROR_PATTERNS.search(line)
     ]
+
+
+class Interrupted(BaseException):
+    """SIGTERM: unwind through the ``finally`` blocks that stop everything."""
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def run_check(
+    home: Path,
+    title: str,
+    check: Callable[[Processes], list[str]],
+    *,
+    ok: str,
+    figures: dict[str, Any],
+    logs: tuple[str, ...] = (),
+    show_failure: Callable[[], None] | None = None,
+    cleanup: Callable[[], None] | None = None,
+) -> int:
+    """The ``main()`` of a script that checks the provider under Airflow's real components.
+
+    Starts from an empty ``home``, runs ``check`` (the problems it found; none is a pass) and
+    prints one verdict: ``OK: <ok>``, ``FAILED`` with the problems (or, when a component failed,
+    the error lines of the named ``logs``, or what ``show_failure`` prints), or ``INTERRUPTED``.
+    Whatever happens, SIGTERM and Ctrl-C included, every process is stopped (then ``cleanup``),
+    and ``figures`` (what ``check`` measured, with the time it all took) is printed.
+    Returns the exit status: 0, 1, or 130 when interrupted.
+    """
+
+    def interrupted(signum: int, frame: Any) -> None:
+        raise Interrupted(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    say(f"== {title}")
+    processes = Processes(home)
+    started = time.monotonic()
+    verdict = 1
+    try:
+        problems = check(processes)
+        if problems:
+            say("\nFAILED:\n - " + "\n - ".join(problems))
+        else:
+            say(f"\nOK: {ok}")
+            verdict = 0
+    except ComponentFailure as failure:
+        say(f"\nFAILED: {failure}")
+        if show_failure is not None:
+            show_failure()
+        for name in logs:
+            found = error_lines(home / f"{name}.log")
+            if found:
+                say(f"   {name}.log errors:\n      " + "\n      ".join(found[-10:]))
+    except Exception:
+        say("\nFAILED: the check itself broke:\n" + traceback.format_exc())
+    except (KeyboardInterrupt, Interrupted) as stop:
+        say(f"\nINTERRUPTED ({str(stop) or 'Ctrl-C'})")
+        verdict = 130
+    finally:
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short (it is bounded anyway).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stopping = time.monotonic()
+        processes.stop_all()
+        if cleanup is not None:
+            cleanup()
+        figures["stop s"] = round(time.monotonic() - stopping)
+        figures["total s"] = round(time.monotonic() - started)
+        say(
+            "   figures: "
+            + json.dumps({k: round(v) if isinstance(v, float) else v for k, v in figures.items()})
+        )
+        say(f"   logs: {home}/")
+    return verdict

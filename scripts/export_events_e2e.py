@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +40,8 @@ from airflow_components import (
     airflow_env,
     error_lines,
     query,
+    run_check,
+    say,
     start_components,
     start_emulator,
     triggerer_running,
@@ -57,14 +57,6 @@ PROGRAM = "mpn"
 EXPORTS = 3
 RUN_SECONDS = 90  # from an export to the end of its DAG run
 QUIET_SECONDS = 8  # polls after the last run, in which no further run may start
-
-
-class Interrupted(BaseException):
-    """SIGTERM: unwind through the ``finally`` blocks that stop everything."""
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
 
 
 def completed(emulator: Any, report_id: str) -> list[str]:
@@ -214,47 +206,16 @@ def main() -> int:
     if AIRFLOW_MAJOR < 3:
         say(f"SKIPPED: event-driven scheduling needs Airflow 3 (this is {AIRFLOW_VERSION})")
         return 0
-
-    def interrupted(signum: int, frame: Any) -> None:
-        raise Interrupted(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupted)
-    shutil.rmtree(HOME, ignore_errors=True)
-    HOME.mkdir(parents=True)
-    say(f"== A DAG scheduled on a report's exports, Airflow {AIRFLOW_VERSION}'s real triggerer")
-    processes = Processes(HOME)
     timings: dict[str, float] = {}
-    started = time.monotonic()
-    verdict = 1
-    try:
-        problems = run(processes, timings)
-        if problems:
-            say("\nFAILED:\n - " + "\n - ".join(problems))
-        else:
-            say(
-                f"\nOK: {EXPORTS} exports, a triggerer restart between two of them: {EXPORTS} DAG runs, "
-                "one per export, each downloading its own."
-            )
-            verdict = 0
-    except ComponentFailure as failure:
-        say(f"\nFAILED: {failure}")
-        for name in ("triggerer", "scheduler"):
-            found = error_lines(HOME / f"{name}.log")
-            if found:
-                say(f"   {name}.log errors:\n      " + "\n      ".join(found[-10:]))
-    except Exception:
-        say("\nFAILED: the check itself broke:\n" + traceback.format_exc())
-    except (KeyboardInterrupt, Interrupted) as stop:
-        say(f"\nINTERRUPTED ({str(stop) or 'Ctrl-C'})")
-        verdict = 130
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        processes.stop_all()
-        timings["total"] = time.monotonic() - started
-        say("   timings: " + ", ".join(f"{name} {seconds:.0f}s" for name, seconds in timings.items()))
-        say(f"   logs: {HOME.relative_to(REPO)}/")
-    return verdict
+    return run_check(
+        HOME,
+        f"A DAG scheduled on a report's exports, Airflow {AIRFLOW_VERSION}'s real triggerer",
+        lambda processes: run(processes, timings),
+        ok=f"{EXPORTS} exports, a triggerer restart between two of them: {EXPORTS} DAG runs, "
+        "one per export, each downloading its own.",
+        figures=timings,
+        logs=("triggerer", "scheduler"),
+    )
 
 
 if __name__ == "__main__":

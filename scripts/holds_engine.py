@@ -29,11 +29,9 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
-import traceback
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -46,6 +44,8 @@ from airflow_components import (
     airflow,
     airflow_env,
     error_lines,
+    run_check,
+    say,
     start_emulator,
     wait_until,
 )
@@ -60,14 +60,6 @@ BURST_RUNS = 8
 WAIT_SENSORS = 40  # x 5 reports = 200 report waits
 STARTUP = 120
 SCENARIO = 300
-
-
-class Interrupted(BaseException):
-    """SIGTERM: unwind through the ``finally`` blocks that stop everything."""
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
 
 
 class Engine:
@@ -393,49 +385,18 @@ def run(processes: Processes, pg: PgCluster, figures: dict[str, Any], only: set[
 
 
 def main() -> int:
-    def interrupted(signum: int, frame: Any) -> None:
-        raise Interrupted(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupted)
-    only = set(sys.argv[1:])
-    shutil.rmtree(HOME, ignore_errors=True)
-    HOME.mkdir(parents=True)
-    say(
-        f"== Holds on Airflow {AIRFLOW_VERSION} as production runs it: "
-        "PostgreSQL, LocalExecutor, two triggerers"
-    )
-    processes = Processes(HOME)
     pg = PgCluster(HOME / "pg")
     figures: dict[str, Any] = {}
-    started = time.monotonic()
-    verdict = 1
-    try:
-        problems = run(processes, pg, figures, only)
-        if problems:
-            say("\nFAILED:\n - " + "\n - ".join(problems))
-        else:
-            say("\nOK: every scenario held")
-            verdict = 0
-    except ComponentFailure as failure:
-        say(f"\nFAILED: {failure}")
-        for name in ("scheduler", "triggerer-1", "triggerer-2"):
-            found = error_lines(HOME / f"{name}.log")
-            if found:
-                say(f"   {name}.log errors:\n      " + "\n      ".join(found[-10:]))
-    except Exception:
-        say("\nFAILED: the check itself broke:\n" + traceback.format_exc())
-    except (KeyboardInterrupt, Interrupted) as stop:
-        say(f"\nINTERRUPTED ({str(stop) or 'Ctrl-C'})")
-        verdict = 130
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        processes.stop_all()
-        pg.stop()
-        figures["total s"] = round(time.monotonic() - started)
-        say("   figures: " + json.dumps(figures))
-        say(f"   logs: {HOME.relative_to(REPO)}/")
-    return verdict
+    return run_check(
+        HOME,
+        f"Holds on Airflow {AIRFLOW_VERSION} as production runs it: "
+        "PostgreSQL, LocalExecutor, two triggerers",
+        lambda processes: run(processes, pg, figures, set(sys.argv[1:])),
+        ok="every scenario held",
+        figures=figures,
+        logs=("scheduler", "triggerer-1", "triggerer-2"),
+        cleanup=pg.stop,
+    )
 
 
 if __name__ == "__main__":

@@ -56,22 +56,20 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import signal
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 from airflow_components import (
     AIRFLOW_VERSION,
-    ComponentFailure,
     Processes,
     airflow,
     airflow_env,
     error_lines,
     query,
+    run_check,
+    say,
     start_components,
     start_emulator,
     triggerer_running,
@@ -169,14 +167,6 @@ with DAG(dag_id="{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catc
         soft_fail=True,
     )
 '''
-
-
-class Interrupted(BaseException):
-    """SIGTERM: unwind through the ``finally`` blocks that stop everything."""
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
 
 
 def trigger_logs(task_id: str) -> list[Path]:
@@ -395,54 +385,27 @@ def log_problems(secrets: dict[str, str], link: re.Pattern[str]) -> list[str]:
 
 
 def main() -> int:
-    def interrupted(signum: int, frame: Any) -> None:
-        raise Interrupted(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupted)
-    shutil.rmtree(HOME, ignore_errors=True)
-    HOME.mkdir(parents=True)
-    say(
-        f"== Deferrable status and execution sensors in Airflow {AIRFLOW_VERSION}'s real triggerer, "
-        f"restarted mid-wait ({HOME.relative_to(REPO)})"
-    )
-    processes = Processes(HOME)
     timings: dict[str, float] = {}
-    started = time.monotonic()
-    verdict = 1
-    try:
-        problems = run(processes, timings)
-        if problems:
-            say("\nFAILED:\n - " + "\n - ".join(problems))
-        else:
-            say(
-                "\nOK: both sensors deferred, the triggerer was restarted mid-wait, the new one ran both "
-                "triggers to success events, the wait past its deadline was ended by its trigger and "
-                "skipped, and no Airflow log holds a crash, a traceback, a blocked loop, a secret or a link."
-            )
-            verdict = 0
-    except ComponentFailure as failure:
-        say(f"\nFAILED: {failure}")
-        for path in airflow_logs():
-            found = [line.strip()[:300] for line in path.read_text(errors="replace").splitlines()]
-            found = [line for line in found if FORBIDDEN.search(line) or line in error_lines(path)]
-            if found and (path.name == "triggerer.log" or FORBIDDEN.search("\n".join(found))):
-                say(f"   {path.relative_to(HOME)}:\n      " + "\n      ".join(found[-12:]))
-    except Exception:
-        say("\nFAILED: the check itself broke:\n" + traceback.format_exc())
-    except (KeyboardInterrupt, Interrupted) as stop:
-        say(f"\nINTERRUPTED ({str(stop) or 'Ctrl-C'})")
-        verdict = 130
-    finally:
-        # A second Ctrl-C or SIGTERM must not cut the clean-up short (it is bounded anyway).
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stopping = time.monotonic()
-        processes.stop_all()
-        timings["stop"] = time.monotonic() - stopping
-        timings["total"] = time.monotonic() - started
-        say("   timings: " + ", ".join(f"{name} {seconds:.0f}s" for name, seconds in timings.items()))
-        say(f"   logs: {HOME.relative_to(REPO)}/")
-    return verdict
+    return run_check(
+        HOME,
+        f"Deferrable status and execution sensors in Airflow {AIRFLOW_VERSION}'s real triggerer, "
+        f"restarted mid-wait ({HOME.relative_to(REPO)})",
+        lambda processes: run(processes, timings),
+        ok="both sensors deferred, the triggerer was restarted mid-wait, the new one ran both "
+        "triggers to success events, the wait past its deadline was ended by its trigger and "
+        "skipped, and no Airflow log holds a crash, a traceback, a blocked loop, a secret or a link.",
+        figures=timings,
+        show_failure=show_failing_logs,
+    )
+
+
+def show_failing_logs() -> None:
+    """The lines of each Airflow log that say what went wrong (the triggerer's always)."""
+    for path in airflow_logs():
+        found = [line.strip()[:300] for line in path.read_text(errors="replace").splitlines()]
+        found = [line for line in found if FORBIDDEN.search(line) or line in error_lines(path)]
+        if found and (path.name == "triggerer.log" or FORBIDDEN.search("\n".join(found))):
+            say(f"   {path.relative_to(HOME)}:\n      " + "\n      ".join(found[-12:]))
 
 
 if __name__ == "__main__":

@@ -9,18 +9,10 @@ About two minutes; Airflow 3 only; ``-m "not e2e"`` leaves it out.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from airflow_provider_pcinsights.triggers.report import BaseEventTrigger
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "export_events_e2e.py"
 TIMEOUT = 420
 
 pytestmark = [
@@ -30,25 +22,5 @@ pytestmark = [
 
 
 @pytest.mark.timeout(TIMEOUT + 60)
-def test_one_dag_run_per_export_across_a_triggerer_restart():
-    process = subprocess.Popen(
-        [sys.executable, str(SCRIPT)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = process.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            output, _ = process.communicate(timeout=45)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            output, _ = process.communicate()
-        pytest.fail(f"{SCRIPT.name} did not finish within {TIMEOUT}s:\n{output}")
-
-    assert process.returncode == 0, f"{SCRIPT.name} exited {process.returncode}:\n{output}"
-    assert "OK: 3 exports" in output, output
+def test_one_dag_run_per_export_across_a_triggerer_restart(run_script):
+    run_script("export_events_e2e.py", timeout=TIMEOUT, expect="OK: 3 exports")

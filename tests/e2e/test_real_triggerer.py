@@ -23,16 +23,8 @@ and a half per line; ``-m "not e2e"`` leaves it out.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "triggerer_e2e.py"
 # The script bounds each phase itself (about 80 s on 2 cores); this only catches a hang.
 TIMEOUT = 420
 
@@ -40,26 +32,5 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.timeout(TIMEOUT + 60)
-def test_deferrable_sensors_complete_through_the_real_triggerer_restarted_mid_wait():
-    process = subprocess.Popen(
-        [sys.executable, str(SCRIPT)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = process.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        # SIGTERM lets the script stop the components it started; SIGKILL only if it cannot.
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            output, _ = process.communicate(timeout=45)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            output, _ = process.communicate()
-        pytest.fail(f"{SCRIPT.name} did not finish within {TIMEOUT}s:\n{output}")
-
-    assert process.returncode == 0, f"{SCRIPT.name} exited {process.returncode}:\n{output}"
-    assert "OK: both sensors deferred" in output, output
+def test_deferrable_sensors_complete_through_the_real_triggerer_restarted_mid_wait(run_script):
+    run_script("triggerer_e2e.py", timeout=TIMEOUT, expect="OK: both sensors deferred")

@@ -4,7 +4,7 @@ The hold table on its own (any store: the number of reads and writes it costs),
 then real DAG runs against the emulator: the two-chain DAG of issue 14, a hold
 whose DAG run is gone, and the command that lists and releases holds.
 The same protocol under Airflow's real scheduler, many runs at once, is in
-tests/engine.
+tests/e2e/test_holds_engine.py.
 """
 
 from __future__ import annotations
