@@ -353,7 +353,7 @@ class Entra:
     # -- device code --------------------------------------------------------
     def _device_authorization(self, request: Request, tenant: str) -> Response:
         form = {k: v[-1] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
-        log = {"kind": "devicecode", "client_id": form.get("client_id")}
+        log: dict[str, Any] = {"kind": "devicecode", "client_id": form.get("client_id")}
         try:
             if tenant != self.tenant_id:
                 raise self._unknown_tenant(tenant)

@@ -180,8 +180,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.stats = stats or ConnectionStats()
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
-        host, port = self.server_address[:2]
-        self.base_url = f"https://{host}:{port}"
+        self.base_url = f"https://{address[0]}:{self.server_address[1]}"  # the port bound, if 0 was asked
 
     def track(self, connection: socket.socket) -> int:
         """Count and remember an accepted connection; its number."""

@@ -166,7 +166,7 @@ class ProgramStore:
         filled in when it is answered, on the emulator's file host (``files.FileHost``).
         """
         execution_id = str(uuid.uuid5(NAMESPACE, f"{self.program}:execution:{record['ReportId']}:{run}"))
-        done = status == "Completed" and generated is not None
+        file_made = generated if status == "Completed" else None  # a pending run has no file yet
         execution = {
             "ExecutionId": execution_id,
             "ReportId": record["ReportId"],
@@ -179,9 +179,9 @@ class ProgramStore:
             "ReportLocation": None,
             "ReportAccessSecureLink": None,
             "ReportExpiryTime": (
-                format_time(generated + datetime.timedelta(days=60)) if done and expires else None
+                format_time(file_made + datetime.timedelta(days=60)) if file_made and expires else None
             ),
-            "ReportGeneratedTime": format_time(generated) if done else None,
+            "ReportGeneratedTime": format_time(file_made) if file_made else None,
         }
         self.executions[record["ReportId"]].append(execution)
         if status != "Completed":
