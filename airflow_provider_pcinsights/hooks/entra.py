@@ -271,7 +271,6 @@ class SignInError:
         self._settings = settings
         self._secrets = secrets
         self._retries = retries
-        self._ctx = settings
 
     def call(self, call: Callable[[], _T]) -> _T:
         """Run one MSAL call; what it raises becomes the provider's typed error."""
@@ -286,9 +285,10 @@ class SignInError:
         description = redact(str(result.get("error_description") or ""), self._secrets())
         code = aadsts_code(description, codes=result.get("error_codes"))
         error = result.get("error")
-        cause, fix = explain(error, code, description, self._ctx)
+        ctx = self._settings
+        cause, fix = explain(error, code, description, ctx)
         return AuthenticationError(
-            sign_in_message(cause, fix, self._ctx, code=code, correlation_id=result.get("correlation_id")),
+            sign_in_message(cause, fix, ctx, code=code, correlation_id=result.get("correlation_id")),
             api_message=description or error,
         )
 
@@ -311,13 +311,13 @@ class SignInError:
         code = aadsts_code(detail)
         if code is None and "authority" not in detail.lower():
             return AuthenticationError(f"Could not sign in to Microsoft Entra ID: {excerpt(detail)}")
-        cause, fix = explain("invalid_tenant" if code is None else None, code or 90002, detail, self._ctx)
+        cause, fix = explain("invalid_tenant" if code is None else None, code or 90002, detail, settings)
         return AuthenticationError(
-            sign_in_message(cause, fix, self._ctx, code=code), api_message=excerpt(detail)
+            sign_in_message(cause, fix, settings, code=code), api_message=excerpt(detail)
         )
 
     def _http_failure(self, err: EntraHttpFailure) -> PartnerCenterInsightsError:
-        ctx, status, headers = self._ctx, err.response.status_code, err.response.headers
+        ctx, status, headers = self._settings, err.response.status_code, err.response.headers
         where = f"{ctx.authority_host} answered HTTP {status}"
         correlation_id = err.response.request.headers.get("client-request-id")
         quote = f" Correlation id: {correlation_id}." if correlation_id else ""
@@ -387,11 +387,6 @@ class TokenSource:
 
     def __repr__(self) -> str:
         return f"TokenSource(client_id={self._settings.client_id!r}, tenant_id={self._settings.tenant_id!r})"
-
-    @property
-    def refresh_token(self) -> str | None:
-        """The newest refresh token this process holds (App+User only)."""
-        return self._refresh_token
 
     def on_refresh_token(self, listener: Callable[[str, str | None], None]) -> None:
         """Call ``listener(new, previous)`` whenever Entra hands back a new refresh token."""
