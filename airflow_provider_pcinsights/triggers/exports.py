@@ -192,10 +192,18 @@ class ReadPlan:
         self.expecting: datetime.datetime | None = None  # an export generated at or after this may come
         self.watermark = watermark  # the cursor's last export (or its start): what came before is known
 
-    def should_read(self, record: Mapping[str, Any], now: datetime.datetime) -> bool:
-        """Whether this poll reads the executions, given the report's record just read."""
+    def should_read(
+        self, record: Mapping[str, Any], now: datetime.datetime, read_at: datetime.datetime | None = None
+    ) -> bool:
+        """Whether this poll reads the executions, given the report's record just read.
+
+        ``read_at``: a moment the record is no older than (when its read was sent; ``now`` if not
+        given). A change the next record shows happened after it, so its export is generated at or
+        after it: a later moment (such as ``now``, once the answer came back) could miss a change
+        made while the answer was on its way, and wait for an export that has already come.
+        """
         seen = tuple(str(record.get(name)) for name in _RECORD_FIELDS)
-        seen_before, self._seen_at = self._seen_at, now
+        seen_before, self._seen_at = self._seen_at, read_at or now
         if self._looked_at is None:
             # The first poll reads anyway; a change or a due run since the cursor's watermark (a resume
             # just before a start, a run due while the triggerer was down) may still be exporting.

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime
 import json
 import logging
 import math
@@ -215,6 +216,15 @@ class Reader:
         if not ids:
             return {}
         return await shared.read(self, ids)
+
+    def read_at(self) -> datetime.datetime | None:
+        """When the read that answered this reader last was gathered, before it was sent (UTC): the
+        records it gave are no older than that. A read in flight may answer a reader that asked
+        after it was sent, so the moment the reader asked is no such bound."""
+        if self._last_read_at is None:
+            return None
+        ago = asyncio.get_running_loop().time() - self._last_read_at
+        return datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=ago)
 
     async def call(self, function: Callable[..., Any], *args: Any) -> Any:
         """``function(hook, *args)`` in a worker thread with the shared hook (a read that cannot be

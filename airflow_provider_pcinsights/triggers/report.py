@@ -310,7 +310,7 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
                     if record is None:
                         raise ReportNotFoundError.unknown(report_id)
                     now = utc_now()
-                    if plan.should_read(record, now):
+                    if plan.should_read(record, now, reader.read_at()):
                         executions = await reader.call(_completed_executions, report_id)
                         plan.looked(now, newest_generated(executions))
                         for execution in new_exports(executions, cursor):

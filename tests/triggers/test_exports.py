@@ -78,3 +78,23 @@ def test_a_change_just_before_the_first_poll_is_looked_at_until_its_export():
     assert not plan.should_read(
         {**record, "ModifiedTime": "2026-03-02T10:00:05Z"}, at("2026-03-02T10:00:08+00:00")
     )
+
+
+def test_a_change_made_while_a_poll_was_on_its_way_is_not_waited_for_after_its_export():
+    """The record read at 10:00:00.5 was sent before a resume at 10:00:00.8, and came back at 10:00:01.2:
+    the next poll sees the change and reads the export, generated 10:00:00; that is the export the
+    change made, so the poll after does not read again (it would, every poll, were the change taken
+    to be after the answer came back)."""
+    at = datetime.datetime.fromisoformat
+    record = {"StartTime": "2026-03-01T00:00:00Z", "RecurrenceInterval": 24, "ReportStatus": "Active"}
+    plan = exports.ReadPlan("r1", at("2026-03-02T09:00:00+00:00"), catch_up_seconds=10**9)
+
+    first = at("2026-03-02T10:00:01.200000+00:00")
+    assert plan.should_read(record, first, at("2026-03-02T10:00:00.500000+00:00"))
+    plan.looked(first, at("2026-03-02T10:00:00+00:00"))  # the resume's export: announced on this poll
+    changed = {**record, "ModifiedTime": "2026-03-02T10:00:00Z"}
+    assert plan.should_read(changed, at("2026-03-02T10:00:02+00:00"), at("2026-03-02T10:00:01.900000+00:00"))
+    plan.looked(at("2026-03-02T10:00:02+00:00"), at("2026-03-02T10:00:00+00:00"))
+    assert not plan.should_read(
+        changed, at("2026-03-02T10:00:03+00:00"), at("2026-03-02T10:00:02.900000+00:00")
+    )
