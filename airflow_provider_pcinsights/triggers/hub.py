@@ -47,7 +47,7 @@ import logging
 import math
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_pcinsights._loop_threads import run_blocking
@@ -69,9 +69,6 @@ GATHER_SECONDS = 0.1
 # Readers that keep arriving (1,000 triggers started one a turn of the loop) are gathered until none
 # came for GATHER_SECONDS, but no longer than this.
 GATHER_MAX_SECONDS = 1.0
-# Readers woken per turn of the loop when an answer is handed out: each then judges its reports,
-# and a thousand doing so in one turn would hold the loop.
-DELIVERY_SLICE = 50
 # How long a looked-up connection is trusted before it is looked up again.
 CONNECTION_TTL = 300.0
 
@@ -159,7 +156,6 @@ class PollHub:
 
     def _leave(self, reader: Reader, shared: _Shared) -> None:
         shared.readers.discard(reader)
-        shared.forget(reader)
         if not shared.readers:
             if self._shared.get(shared.key) is shared:
                 del self._shared[shared.key]
@@ -240,7 +236,7 @@ class Reader:
         so readers of one interval wake together and their reads are one call; the time
         between two polls stays ``interval`` on average (half to one and a half of it). The
         tick is counted from when the last read was gathered, which the readers it served
-        share, so handing its answers out over several turns of the loop cannot split them.
+        share, so readers it served that wake at different moments still poll together.
         """
         if not interval > 0:
             await asyncio.sleep(0)
@@ -265,55 +261,43 @@ class _Lease:
     closing: bool = False
 
 
-@dataclass
-class _Request:
-    reader: Reader
-    ids: list[str]
-    future: asyncio.Future[dict[str, dict[str, Any]]] = field(default_factory=lambda: _new_future())
-    batched_at: float | None = None  # loop time the read serving it was gathered
+class _Read:
+    """One batched read: the ids it asks for and its answer, shared by every reader it serves (those
+    that gathered for it, and those whose ids it covers that fall due while it is under way)."""
 
-    @property
-    def folded(self) -> set[str]:
-        return {rid.casefold() for rid in self.ids}
-
-
-def _new_future() -> asyncio.Future[Any]:
-    return asyncio.get_running_loop().create_future()
-
-
-class _InFlight:
-    """The read under way: which ids it asks for, and its answer for readers that arrive meanwhile."""
-
-    def __init__(self, ids: list[str], batched_at: float | None) -> None:
-        self.folded = {rid.casefold() for rid in ids}
-        self.batched_at = batched_at
-        self.done = _new_future()
-        self.by_fold: dict[str, dict[str, Any]] = {}
+    def __init__(self) -> None:
+        self.readers: list[Reader] = []  # the readers that gathered for it
+        self.ids: dict[str, str] = {}  # folded id -> the id as first given
+        self.gathered_at: float | None = None  # loop time it was gathered, just before it was sent
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.records: dict[str, dict[str, Any]] = {}  # by folded id
         self.error: BaseException | None = None
         self.bad: dict[str, BaseException] = {}  # one report's error (unreadable): only its readers'
 
-    def settle(self, outcome: dict[str, dict[str, Any]] | BaseException, bad: str | None = None) -> None:
-        if self.done.done():
-            return
-        if bad is not None and isinstance(outcome, BaseException):
-            self.bad[bad] = outcome
-            self.folded.discard(bad)
-            return
-        if isinstance(outcome, BaseException):
-            self.error = outcome
-        else:
-            self.by_fold = outcome
-        self.done.set_result(None)
+    def covers(self, ids: list[str]) -> bool:
+        return not self.done.done() and {rid.casefold() for rid in ids} <= self.ids.keys()
 
-    async def answer_for(self, reader: Reader, ids: list[str]) -> dict[str, dict[str, Any]]:
-        await asyncio.shield(self.done)
-        reader._last_read_at = self.batched_at
+    def add(self, ids: Iterable[str]) -> None:
+        for rid in ids:
+            self.ids.setdefault(rid.casefold(), rid)
+
+    def settle(
+        self, records: dict[str, dict[str, Any]] | None = None, error: BaseException | None = None
+    ) -> None:
+        """Answer every reader of this read, once (a later answer is ignored)."""
+        if not self.done.done():
+            self.records, self.error = records or {}, error
+            self.done.set_result(None)
+
+    async def answer(self, reader: Reader, ids: list[str]) -> dict[str, dict[str, Any]]:
+        await asyncio.shield(self.done)  # a reader cancelled here leaves the read to the others
+        reader._last_read_at = self.gathered_at
         for rid in ids:
             if rid.casefold() in self.bad:
                 raise _own_copy(self.bad[rid.casefold()])
         if self.error is not None:
             raise _own_copy(self.error)
-        return _pick(ids, self.by_fold)
+        return _pick(ids, self.records)
 
 
 class _Shared:
@@ -325,7 +309,6 @@ class _Shared:
         self.conn_id = conn_id
         self.hook_params = hook_params
         self.readers: set[Reader] = set()
-        self.pending: list[_Request] = []
         self.stale = False  # an authentication failure: look the connection up again
         self._lease: _Lease | None = None
         self._fingerprint: str | None = None
@@ -333,7 +316,8 @@ class _Shared:
         self._lookup_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._retired = False
-        self._inflight: _InFlight | None = None  # the read under way
+        self._next: _Read | None = None  # the read being gathered
+        self._inflight: _Read | None = None  # the read under way (one at a time)
         self._calls: dict[tuple[Any, ...], asyncio.Future[Any]] = {}  # reader.call()s under way
 
     # -- reading ------------------------------------------------------------------------
@@ -341,125 +325,93 @@ class _Shared:
     async def read(self, reader: Reader, ids: list[str]) -> dict[str, dict[str, Any]]:
         reader.ids = ids
         self.hub.stats.requests += 1
-        inflight = self._inflight
-        if inflight is not None and {rid.casefold() for rid in ids} <= inflight.folded:
+        if self._inflight is not None and self._inflight.covers(ids):
             # A poll that fell due while a read covering it is under way: that read's answer.
             self.hub.stats.joined += 1
-            return await inflight.answer_for(reader, ids)
-        request = _Request(reader, ids)
-        self.pending.append(request)
+            return await self._inflight.answer(reader, ids)
+        if self._next is None:
+            self._next = _Read()
+        self._next.readers.append(reader)
+        self._next.add(ids)
+        read = self._next
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())
-        try:
-            return await request.future
-        finally:
-            reader._last_read_at = request.batched_at
-
-    def forget(self, reader: Reader) -> None:
-        for request in [r for r in self.pending if r.reader is reader]:
-            self.pending.remove(request)
-            request.future.cancel()
+        return await read.answer(reader, ids)
 
     async def _flush(self) -> None:
-        """Gather, read once for every pending request, hand the answers out; again while some wait."""
-        batch: list[_Request] = []
+        """Gather the next read, send it, answer its readers; again while another is gathering."""
         try:
-            while self.pending:
-                await self._gather()
-                batch = [r for r in self.pending if not r.future.done()]
-                self.pending = []
-                gathered = asyncio.get_running_loop().time()
-                for request in batch:
-                    request.batched_at = gathered
-                if batch:
-                    await self._serve(batch)
-                batch = []
+            while self._next is not None:
+                await self._gather(self._next)
+                read, self._next = self._next, None
+                read.gathered_at = asyncio.get_running_loop().time()
+                self._inflight = read
+                await self._serve(read)  # answers every reader, or raises (below)
+                self._inflight = None
         except BaseException as exc:  # a bug here must not leave a reader waiting for ever
-            # Every reader of the read under way and every one waiting for the next gets the
-            # error (its own copy; a RuntimeError for a BaseException, which not every reader
-            # catches). A cancelled flusher is a loop shutting down: its readers are
-            # cancelled with it, not failed.
-            waiting = [r for r in [*batch, *self.pending] if not r.future.done()]
-            self.pending = []
+            # Every reader of the read under way and of the next one gets the error (its own copy;
+            # a RuntimeError for a BaseException, which not every reader catches). A cancelled
+            # flusher is a loop shutting down: its readers are cancelled with it, not failed.
             failure = exc if isinstance(exc, Exception) else _hub_stopped(exc, self.conn_id)
-            for request in waiting:
-                if isinstance(exc, asyncio.CancelledError):
-                    request.future.cancel()
-                else:
-                    request.future.set_exception(_own_copy(failure))
+            for unanswered in (self._inflight, self._next):
+                if unanswered is not None and isinstance(exc, asyncio.CancelledError):
+                    unanswered.done.cancel()
+                elif unanswered is not None:
+                    unanswered.settle(error=failure)
+            self._inflight = self._next = None
             if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
                 raise
-            log.error(
-                "The poll hub failed to serve %d read(s) of %s", len(waiting), self.conn_id, exc_info=exc
-            )
+            log.error("The poll hub failed to serve a read of %s", self.conn_id, exc_info=exc)
 
-    async def _gather(self) -> None:
+    async def _gather(self, read: _Read) -> None:
         """Wait for the readers due together: until none came for ``GATHER_SECONDS`` (at most
         ``GATHER_MAX_SECONDS``), so a crowd that takes a while to arrive is still one read."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + GATHER_MAX_SECONDS
         while True:
-            count = len(self.pending)
+            count = len(read.readers)
             await asyncio.sleep(GATHER_SECONDS)
-            if len(self.pending) == count or loop.time() >= deadline:
+            if len(read.readers) == count or loop.time() >= deadline:
                 return
 
-    def _companions(self, batch: list[_Request]) -> list[str]:
-        """The ids of the readers that poll on the same interval as this batch's but did not make it
-        into the batch (they fell due together, and are on their way): read with it, a reader that
-        arrives while it is under way is answered by it instead of by a second read."""
-        intervals = {request.reader.interval for request in batch}
-        asking = {id(request.reader) for request in batch}
-        return [
-            rid
-            for reader in self.readers
-            if id(reader) not in asking and reader.interval in intervals
-            for rid in reader.ids
-        ]
+    def _add_companions(self, read: _Read) -> None:
+        """Add the ids of the readers that poll on the same interval as this read's but did not make it
+        into it (they fell due together, and are on their way): a reader that arrives while it is
+        under way is answered by it instead of by a second read."""
+        intervals = {reader.interval for reader in read.readers}
+        for reader in self.readers:
+            if reader.interval in intervals:
+                read.add(reader.ids)
 
-    async def _serve(self, batch: list[_Request]) -> None:
+    async def _serve(self, read: _Read) -> None:
         try:
             lease = await self.lease()
         except Exception as exc:
-            await self._deliver([(request, exc) for request in batch])
+            read.settle(error=exc)
             return
-        companions = self._companions(batch)
-        inflight = None
+        self._add_companions(read)
         try:
-            while batch:
-                asked = [rid for request in batch for rid in request.ids] + companions
-                ids = list({rid.casefold(): rid for rid in asked}.values())
-                inflight = self._inflight = _InFlight(ids, batch[0].batched_at)
+            while read.ids:
                 self.hub.stats.reads += 1
                 try:
-                    records = await run_blocking(lease.hook.get_reports, ids)
+                    records = await run_blocking(lease.hook.get_reports, list(read.ids.values()))
                 except UnreadableStatusError as exc:
-                    # One report nobody can read: that reader's error, not everyone's. The others
+                    # One report nobody can read: its readers' error, not everyone's. The others
                     # are read again without it.
                     bad = (exc.report_id or "").casefold()
-                    hit = [r for r in batch if bad in r.folded]
-                    if not hit and bad not in {rid.casefold() for rid in companions}:
+                    if bad not in read.ids:
                         raise
-                    inflight.settle(exc, bad)
-                    await self._deliver([(request, exc) for request in hit])
-                    batch = [r for r in batch if bad not in r.folded]
-                    companions = [rid for rid in companions if rid.casefold() != bad]
+                    read.bad[bad] = exc
+                    del read.ids[bad]
                     continue
-                by_fold = {rid.casefold(): record for rid, record in records.items()}
-                inflight.settle(by_fold)
-                await self._deliver([(request, _pick(request.ids, by_fold)) for request in batch])
+                read.settle({rid.casefold(): record for rid, record in records.items()})
                 return
+            read.settle({})  # every id was one nobody can read
         except Exception as exc:
             if isinstance(exc, (AuthenticationError, PermissionDeniedError)):
                 self.stale = True
-            if inflight is not None:
-                inflight.settle(exc)
-            await self._deliver([(request, exc) for request in batch])
+            read.settle(error=exc)
         finally:
-            if inflight is not None:
-                inflight.settle(RuntimeError("the poll hub's read ended without an answer"))
-            if self._inflight is inflight:
-                self._inflight = None
             self.release(lease)
 
     async def call(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
@@ -490,18 +442,6 @@ class _Shared:
             raise
         finally:
             self.release(lease)
-
-    async def _deliver(self, answers: list[tuple[_Request, Any]]) -> None:
-        """Wake the readers a slice at a time, so that their judging never holds the loop long."""
-        for number, (request, answer) in enumerate(answers, start=1):
-            if request.future.done():  # the reader left meanwhile
-                continue
-            if isinstance(answer, BaseException):
-                request.future.set_exception(_own_copy(answer))
-            else:
-                request.future.set_result(answer)
-            if number % DELIVERY_SLICE == 0:
-                await asyncio.sleep(0)
 
     # -- the hook -----------------------------------------------------------------------
 
