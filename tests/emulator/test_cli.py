@@ -14,7 +14,7 @@ from typing import Any
 import msal
 import pytest
 import requests
-from emulator_support.clients import strip_bom, values
+from emulator_support.clients import VerifyingSession, strip_bom, values
 
 from airflow_provider_pcinsights.emulator import Behaviour, Emulator, cli
 from airflow_provider_pcinsights.emulator.cli import build_parser
@@ -61,7 +61,7 @@ def _sign_in(conn: dict[str, Any]) -> str:
         client_credential=conn["password"],
         authority=f"{extra['authority_host']}/{extra['tenant_id']}",
         instance_discovery=False,
-        http_client=_Verifying(extra["verify"]),
+        http_client=VerifyingSession(extra["verify"]),  # Entra's JSON starts with a BOM too
     )
     scopes = ["https://api.partnercenter.microsoft.com/.default"]
     if extra["auth_type"] == "refresh_token":
@@ -84,18 +84,6 @@ def _sign_in_and_list(conn: dict[str, Any]) -> list[dict[str, Any]]:
     answer = _list(conn, _sign_in(conn))
     answer.raise_for_status()
     return values(answer)
-
-
-class _Verifying(requests.Session):
-    def __init__(self, ca: str) -> None:
-        super().__init__()
-        self.ca = ca
-        self.hooks["response"].append(strip_bom)  # Entra's JSON starts with a byte-order mark too
-
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("verify", self.ca)
-        kwargs.setdefault("timeout", 10)
-        return super().request(*args, **kwargs)
 
 
 def test_prints_a_connection_that_works_from_another_process(start_cli: Any) -> None:
