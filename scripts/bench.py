@@ -611,13 +611,18 @@ def bench_plain_pool(sizes: Sizes) -> Row:
     pool_cpu = _median([r["cpu"] for r in pool_runs])
     operator_cpu = _median([r["cpu"] for r in operator_runs])
     put_s = median_run["last_put"] - median_run["first_put"] + latency
+    rounds = -(-median_run["reads"] // -(-n // 50))  # pages per 50-id batch
     where = (
-        f"In the median run the operator's {median_run['reads']} batched read(s) ({page} records a page) "
-        f"were answered by {median_run['last_read']:.3f} s and its first PUT at "
-        f"{median_run['first_put']:.3f} s: the read before, sign-in included, is what the pool does not "
-        f"do. Its {n} PUTs then took {put_s:.3f} s against the pool's {pool_s:.3f} s for everything. "
-        f"Client CPU: {operator_cpu:.3f} s against the pool's {pool_cpu:.3f} s (the hook checks, decodes "
-        "and normalizes every answer; both share 2 cores with the emulator and the machine's other work)."
+        f"In the median run the operator's {median_run['reads']} batched read(s) were answered by "
+        f"{median_run['last_read']:.3f} s and its first PUT at {median_run['first_put']:.3f} s: the sign-in "
+        f"and the read before are what the pool does not do ({rounds} round(s) of {latency * 1000:g} ms: "
+        f"a 50-id batch's answer spans {rounds} page(s) of {page}, plus the TLS handshakes of the read's "
+        "connections). The read cannot overlap the PUTs: in a DAG run the pause writes its holds between "
+        "the two (one Variable write per shard, so that a kill loses no hold and a report a person paused "
+        f"is never taken for one this task paused). Its {n} PUTs then took {put_s:.3f} s against the "
+        f"pool's {pool_s:.3f} s for everything. Client CPU: {operator_cpu:.3f} s against the pool's "
+        f"{pool_cpu:.3f} s (the hook checks, decodes and normalizes every answer); both share 2 cores "
+        "with the emulator and the machine's other work (see the load average)."
     )
     return Row(
         goal_name=f"pause {n} reports ({latency * 1000:g} ms a call, pages of {page}), defaults, "
