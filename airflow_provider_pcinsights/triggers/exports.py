@@ -33,7 +33,7 @@ lose or repeat one.
 
 **Where the cursor lives.** A trigger's arguments are fixed when the DAG is parsed,
 and the triggerer keeps nothing of a trigger across a restart, so the cursor lives
-in Airflow's own store: a Variable (:class:`VariableStore`). On Airflow 3 a trigger
+in Airflow's own store: a Variable (:class:`CursorStore`). On Airflow 3 a trigger
 reaches it only through its supervisor, whose messages include getting and putting
 a Variable; the Task SDK's ``Variable.get`` / ``Variable.set`` send them. They are
 blocking calls, so they run through ``run_blocking`` (asgiref's ``sync_to_async``).
@@ -43,13 +43,14 @@ under Airflow's triggerer by ``scripts/export_events_e2e.py``.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import hashlib
 import json
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import pendulum
 
@@ -265,14 +266,9 @@ DESCRIPTION = (
 )
 
 
-class CursorStore(Protocol):
-    async def get(self, key: str) -> str | None: ...
-
-    async def put(self, key: str, value: str) -> None: ...
-
-
-class VariableStore:
-    """Airflow Variables, through the Task SDK (the triggerer's supervisor)."""
+class CursorStore:
+    """Where watchers keep their cursors: Airflow Variables, through the Task SDK (the triggerer's
+    supervisor). ``get`` and ``put`` are the storage; the rest is what a watcher does with it."""
 
     async def get(self, key: str) -> str | None:
         return await run_blocking(_get_variable, key)
@@ -284,8 +280,47 @@ class VariableStore:
         if await self.get(key) != value:
             raise RuntimeError(f"Airflow did not store Variable {key}; the export is announced once it does")
 
+    async def load(self, key: str) -> ExportCursor | None:
+        text = await self.get(key)
+        return None if text is None else ExportCursor.from_json(text)
 
-class MemoryStore:
+    async def start(self, key: str, log: Any, retry_seconds: float) -> ExportCursor:
+        """The stored cursor, or a new one written now: this moment is when the watcher first started.
+        Tried until it succeeds: without the cursor nothing can be announced exactly once."""
+        while True:
+            try:
+                cursor = await self.load(key)
+                if cursor is None:
+                    cursor = ExportCursor.starting()
+                    await self.put(key, cursor.to_json())
+                    log.info(
+                        "Watching for exports generated from %s on (cursor in Variable %s)", cursor.since, key
+                    )
+                return cursor
+            except Exception as exc:
+                log.error("Could not read or write Variable %s, trying again: %s", key, exc)
+                await asyncio.sleep(retry_seconds)
+
+    async def claim(
+        self, key: str, cursor: ExportCursor, execution: Mapping[str, Any]
+    ) -> tuple[ExportCursor, bool]:
+        """Record ``execution`` as announced, unless another run of this trigger already did.
+
+        The stored cursor is read again first: a copy of this trigger in another triggerer
+        (a failover) that announced it has moved it. The new cursor is written before the
+        event is yielded: a crash after the write loses that one event rather than repeating it.
+        """
+        stored = await self.load(key)
+        if stored is not None:
+            cursor = cursor.merged(stored)
+        if not cursor.is_new(execution):
+            return cursor, False
+        advanced = cursor.advanced(execution)
+        await self.put(key, advanced.to_json())
+        return advanced, True
+
+
+class MemoryStore(CursorStore):
     """A store in this process (tests; two triggers given one act as two triggerers sharing a database)."""
 
     def __init__(self) -> None:
@@ -300,7 +335,7 @@ class MemoryStore:
         self.values[key] = value
 
 
-_store: CursorStore = VariableStore()
+_store = CursorStore()
 
 
 def cursor_store() -> CursorStore:
@@ -310,13 +345,8 @@ def cursor_store() -> CursorStore:
 def use_store(store: CursorStore | None) -> CursorStore:
     """Use ``store`` (``None``: Airflow's Variables again); returns the one it replaced."""
     global _store
-    old, _store = _store, store or VariableStore()
+    old, _store = _store, store or CursorStore()
     return old
-
-
-async def load_cursor(store: CursorStore, key: str) -> ExportCursor | None:
-    text = await store.get(key)
-    return None if text is None else ExportCursor.from_json(text)
 
 
 def _get_variable(key: str) -> str | None:

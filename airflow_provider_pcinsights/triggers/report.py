@@ -26,7 +26,6 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 if TYPE_CHECKING:
     import datetime
 
-    from airflow_provider_pcinsights.triggers.exports import CursorStore, ExportCursor
     from airflow_provider_pcinsights.triggers.hub import Reader
     from airflow_provider_pcinsights.waiting import Condition
 
@@ -301,7 +300,7 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
         report_id = validate_report_id(self.report_id)
         store = cursor_store()
         key = cursor_key(*self.serialize())
-        cursor = await self._start(store, key)
+        cursor = await store.start(key, self.log, self.poll_interval)
         plan = ReadPlan(report_id, watermark=cursor.last or cursor.since)
         async with poll_hub().reader(self.conn_id, self.hook_params) as reader:
             while True:
@@ -314,7 +313,7 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
                         executions = await reader.call(_completed_executions, report_id)
                         plan.looked(now, newest_generated(executions))
                         for execution in new_exports(executions, cursor):
-                            cursor, announce = await self._claim(store, key, cursor, execution)
+                            cursor, announce = await store.claim(key, cursor, execution)
                             if announce:
                                 self.log.info(
                                     "Report %s exported execution %s, generated %s",
@@ -328,47 +327,6 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
                 except Exception as exc:  # an event trigger that ends stops the watch: log, keep polling
                     self.log.error("Could not poll report %s: %s: %s", report_id, type(exc).__name__, exc)
                 await reader.sleep(self.poll_interval)
-
-    async def _start(self, store: CursorStore, key: str) -> ExportCursor:
-        """The stored cursor, or a new one written now: this moment is when the watcher first started."""
-        from airflow_provider_pcinsights.triggers.exports import ExportCursor, load_cursor
-
-        while True:
-            try:
-                cursor = await load_cursor(store, key)
-                if cursor is None:
-                    cursor = ExportCursor.starting()
-                    await store.put(key, cursor.to_json())
-                    self.log.info(
-                        "Watching report %s for exports generated from %s on (cursor in Variable %s)",
-                        self.report_id,
-                        cursor.to_json(),
-                        key,
-                    )
-                return cursor
-            except Exception as exc:  # without the cursor nothing can be announced exactly once
-                self.log.error("Could not read or write Variable %s, trying again: %s", key, exc)
-                await asyncio.sleep(self.poll_interval)
-
-    async def _claim(
-        self, store: CursorStore, key: str, cursor: ExportCursor, execution: dict[str, Any]
-    ) -> tuple[ExportCursor, bool]:
-        """Record ``execution`` as announced, unless another run of this trigger already did.
-
-        The stored cursor is read again first: a copy of this trigger in another triggerer
-        (a failover) that announced it has moved it. The new cursor is written before the
-        event is yielded: a crash after the write loses that one event rather than repeating it.
-        """
-        from airflow_provider_pcinsights.triggers.exports import load_cursor
-
-        stored = await load_cursor(store, key)
-        if stored is not None:
-            cursor = cursor.merged(stored)
-        if not cursor.is_new(execution):
-            return cursor, False
-        advanced = cursor.advanced(execution)
-        await store.put(key, advanced.to_json())
-        return advanced, True
 
 
 def _completed_executions(hook: Any, report_id: str) -> list[dict[str, Any]]:
