@@ -63,20 +63,22 @@ class Admin:
             if route == ("POST", "report-status"):
                 body = self._body(request)
                 record = self.emulator.set_report_status(
-                    body.get("program", "mpn"), body.get("report_id"), body.get("status")
+                    str(body.get("program", "mpn")),
+                    str(body.get("report_id", "")),
+                    str(body.get("status", "")),
                 )
                 return Response.json(200, record)
             if route == ("POST", "status-after-reads"):
                 body = self._body(request)
                 self.emulator.change_status_after_reads(
-                    body.get("program", "mpn"),
-                    body.get("report_id"),
-                    body.get("status"),
+                    str(body.get("program", "mpn")),
+                    str(body.get("report_id", "")),
+                    str(body.get("status", "")),
                     body.get("reads", 1),
                 )
                 return Response.json(200, {"scheduled": self.emulator.scheduled_status_changes()})
             if route == ("GET", "reads"):
-                program, report_id = request.param("program") or "mpn", request.param("report_id")
+                program, report_id = request.param("program") or "mpn", request.param("report_id") or ""
                 return Response.json(200, {"reads": self.emulator.reads(program, report_id)})
             if route == ("GET", "device-codes"):
                 return Response.json(200, {"pending": self.emulator.device_codes.pending()})
@@ -86,7 +88,7 @@ class Admin:
                     "approve": self.emulator.approve_device_code,
                     "decline": self.emulator.decline_device_code,
                     "expire": self.emulator.expire_device_code,
-                }.get(body.get("action"))
+                }.get(str(body.get("action")))
                 if act is None:
                     raise ValueError("action must be one of approve, decline, expire")
                 act(str(body.get("user_code", "")))
@@ -106,11 +108,12 @@ class Admin:
             if route == ("POST", "run-report"):
                 body = self._body(request)
                 return Response.json(
-                    200, self.emulator.run_report(body.get("program", "mpn"), body.get("report_id"))
+                    200,
+                    self.emulator.run_report(str(body.get("program", "mpn")), str(body.get("report_id", ""))),
                 )
             if route == ("GET", "executions"):
-                program, report_id = request.param("program") or "mpn", request.param("report_id")
-                if self.emulator.state.find_report(program, report_id or "") is None:
+                program, report_id = request.param("program") or "mpn", request.param("report_id") or ""
+                if self.emulator.state.find_report(program, report_id) is None:
                     raise KeyError(f"no {program} report with id {report_id!r}")
                 return Response.json(200, self.emulator.executions(program, report_id))
             if route == ("POST", "expire-links"):
