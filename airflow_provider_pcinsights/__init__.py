@@ -21,47 +21,35 @@ def get_provider_info() -> dict[str, Any]:
     ``get_connection_form_widgets`` and ``get_ui_field_behaviour`` say the same
     to the classic UI of Airflow 2. Both are derived from ``connection_fields``.
     """
+    name = "Microsoft Partner Center Insights"
+    # One module of each kind, all under the one integration.
+    modules = {
+        "hooks": "hooks.insights",
+        "operators": "operators.report",
+        "sensors": "sensors.report",
+        "triggers": "triggers.report",
+    }
     return {
         "package-name": "airflow-provider-pcinsights",
-        "name": "Microsoft Partner Center Insights",
+        "name": name,
         "description": "Pause, resume and wait for Partner Center Insights scheduled reports.",
         "versions": [__version__],
         "integrations": [
             {
-                "integration-name": "Microsoft Partner Center Insights",
+                "integration-name": name,
                 "external-doc-url": "https://learn.microsoft.com/partner-center/insights/insights-programmatic-access-paradigm",
                 "tags": ["service"],
             }
         ],
-        "hooks": [
-            {
-                "integration-name": "Microsoft Partner Center Insights",
-                "python-modules": ["airflow_provider_pcinsights.hooks.insights"],
-            }
-        ],
-        "operators": [
-            {
-                "integration-name": "Microsoft Partner Center Insights",
-                "python-modules": ["airflow_provider_pcinsights.operators.report"],
-            }
-        ],
-        "sensors": [
-            {
-                "integration-name": "Microsoft Partner Center Insights",
-                "python-modules": ["airflow_provider_pcinsights.sensors.report"],
-            }
-        ],
-        "triggers": [
-            {
-                "integration-name": "Microsoft Partner Center Insights",
-                "python-modules": ["airflow_provider_pcinsights.triggers.report"],
-            }
-        ],
+        **{
+            kind: [{"integration-name": name, "python-modules": [f"airflow_provider_pcinsights.{module}"]}]
+            for kind, module in modules.items()
+        },
         "connection-types": [
             {
                 "connection-type": connection_fields.CONNECTION_TYPE,
                 "hook-class-name": "airflow_provider_pcinsights.hooks.insights.PartnerCenterInsightsHook",
-                "hook-name": "Microsoft Partner Center Insights",
+                "hook-name": name,
                 "conn-fields": connection_fields.provider_conn_fields(),
                 "ui-field-behaviour": connection_fields.ui_field_behaviour(kebab_case=True),
             }

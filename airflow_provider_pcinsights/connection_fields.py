@@ -41,7 +41,9 @@ class ConnectionField:
 
     ``extra`` is false for Airflow's own fields (``login``, ``password``,
     ``host``), which the UIs only relabel and give a placeholder; ``required``
-    marks what the connection cannot work without whatever else is set.
+    marks what the connection cannot work without whatever else is set;
+    ``pattern`` is what a value must look like (the tenant and the version land
+    in URL paths, so only what they really look like is accepted).
     """
 
     name: str
@@ -55,6 +57,7 @@ class ConnectionField:
     choices: tuple[str, ...] = ()
     json_type: str = "string"
     section: str | None = None
+    pattern: str | None = None
 
     @property
     def help_text(self) -> str:
@@ -93,6 +96,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "Microsoft Entra tenant of the partner account: its GUID or a verified domain.",
         "contoso.onmicrosoft.com",
         required=True,
+        pattern=r"[A-Za-z0-9][A-Za-z0-9.\-]{0,252}",
     ),
     ConnectionField(
         "program",
@@ -125,6 +129,7 @@ FIELDS: tuple[ConnectionField, ...] = (
         "API version",
         "Version in the API path; empty means v1 for mpn and v1.1 for cmp.",
         "v1.1",
+        pattern=r"v[0-9]+(\.[0-9]+)*",
     ),
     ConnectionField(
         "certificate_path",

@@ -26,7 +26,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_pcinsights.exceptions import BadRequestError
@@ -71,14 +71,6 @@ class BatchIO:
     listing: Callable[[], Iterator[Page]]
 
 
-@dataclass
-class Plan:
-    """What one read did: the way chosen, and how many calls each way took."""
-
-    way: str  # "batches", "listing" or "singles"
-    calls: dict[str, int] = field(default_factory=lambda: {"batches": 0, "listing": 0, "singles": 0})
-
-
 class BatchReads:
     """The cheapest way to read many reports, learned over the hook's life.
 
@@ -98,7 +90,6 @@ class BatchReads:
         self.listing_pages: int | None = None  # pages of the last complete listing
         self.listing_at_least = 0  # pages a listing cut short was known to have, at least
         self.listing_unreliable = False
-        self.last_plan: Plan | None = None
 
     @property
     def batches_allowed(self) -> bool:
@@ -128,25 +119,23 @@ class BatchReads:
         given = list(report_ids)
         original = {fold(rid): rid for rid in reversed(given)}  # the first spelling of each id
         wanted = list(dict.fromkeys(fold(rid) for rid in given))
-        plan = Plan(self.choose(len(wanted)))
+        way = self.choose(len(wanted))
         found: dict[str, Record] = {}
         vouched: set[str] = set()  # ids the way chosen has seen every chance to return
-        if plan.way == "batches":
-            vouched = self._batches([original[w] for w in wanted], io, found, plan)
-        elif plan.way == "listing":
-            vouched = self._listing(wanted, io, found, plan)
+        if way == "batches":
+            vouched = self._batches([original[w] for w in wanted], io, found)
+        elif way == "listing":
+            vouched = self._listing(wanted, io, found)
         unvouched = [original[w] for w in wanted if w not in found and w not in vouched]
-        self._singles(unvouched, io, found, plan)
+        self._singles(unvouched, io, found)
         to_confirm = [original[w] for w in wanted if w in vouched and w not in found]
-        rescued = self._singles(to_confirm, io, found, plan)
+        rescued = self._singles(to_confirm, io, found)
         if rescued:
-            self._distrust(plan.way, rescued)
-        self.last_plan = plan
+            self._distrust(way, rescued)
         return found
 
-    def _singles(self, report_ids: list[str], io: BatchIO, found: dict[str, Record], plan: Plan) -> list[str]:
+    def _singles(self, report_ids: list[str], io: BatchIO, found: dict[str, Record]) -> list[str]:
         """One call per id, several at once; the ids found."""
-        plan.calls["singles"] += len(report_ids)
         answers = self._in_parallel(io.read_one, report_ids)
         return [
             rid
@@ -154,26 +143,23 @@ class BatchReads:
             if _take(records, {fold(rid)}, found)
         ]
 
-    def _batches(self, report_ids: list[str], io: BatchIO, found: dict[str, Record], plan: Plan) -> set[str]:
+    def _batches(self, report_ids: list[str], io: BatchIO, found: dict[str, Record]) -> set[str]:
         """Chunks of ``BATCH_SIZE`` ids, several at once; a lone last id is left to a single read."""
         chunks = [report_ids[start : start + BATCH_SIZE] for start in range(0, len(report_ids), BATCH_SIZE)]
         chunks = [chunk for chunk in chunks if len(chunk) > 1]
 
-        def one_batch(chunk: list[str]) -> list[Record] | BadRequestError | None:
+        def one_batch(chunk: list[str]) -> list[Record] | None:
             if not self.batches_allowed:
                 return None  # another chunk was refused meanwhile: not sent, left to single reads
             try:
                 return io.read_batch(chunk)
             except BadRequestError as refusal:
                 self._refuse(f"it answered HTTP {refusal.status_code}: {refusal.api_message or refusal}")
-                return refusal
+                return None  # left to single reads
 
         vouched: set[str] = set()
         for chunk, answer in zip(chunks, self._in_parallel(one_batch, chunks), strict=True):
             if answer is None:
-                continue
-            plan.calls["batches"] += 1
-            if isinstance(answer, BadRequestError):
                 continue
             folded = {fold(rid) for rid in chunk}
             _take(answer, folded, found)
@@ -191,11 +177,10 @@ class BatchReads:
 
         return map_in_threads(function, items, min(self.concurrency, len(items)), "pcinsights-read")
 
-    def _listing(self, wanted: list[str], io: BatchIO, found: dict[str, Record], plan: Plan) -> set[str]:
+    def _listing(self, wanted: list[str], io: BatchIO, found: dict[str, Record]) -> set[str]:
         remaining = set(wanted)
         seen = 0
         for pages, page in enumerate(io.listing(), start=1):
-            plan.calls["listing"] += 1
             seen += len(page.records)
             remaining -= _take(page.records, remaining, found)
             if not page.has_next:

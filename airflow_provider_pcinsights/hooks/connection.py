@@ -27,9 +27,6 @@ log = logging.getLogger(__name__)
 _LEGACY_PREFIX = fields.LEGACY_EXTRA_PREFIX
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
-# The tenant and version land in URL paths: accept only what they really look like.
-_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,252}$")
-_API_VERSION = re.compile(r"^v[0-9]+(\.[0-9]+)*$")
 
 
 @dataclass(frozen=True)
@@ -82,73 +79,33 @@ class InsightsSettings:
 
 
 def settings_from_connection(conn: Any) -> InsightsSettings:
-    """Read an Airflow ``Connection`` (or anything shaped like one) into settings."""
-    extras = _read_extras(conn)
-    client_id = _text(getattr(conn, "login", None))
-    if not client_id:
-        raise ConnectionConfigError(
-            f"Connection {_conn_id(conn)!r}: login (the client id of the Entra app) is required"
-        )
-    tenant_id = _text(extras.get("tenant_id"))
-    if not tenant_id:
-        raise ConnectionConfigError(f"Connection {_conn_id(conn)!r}: extra tenant_id is required")
-    if not _TENANT.match(tenant_id):
-        raise ConnectionConfigError(
-            f"Connection {_conn_id(conn)!r}: extra tenant_id {tenant_id!r} is not a tenant id "
-            "(a GUID or a domain such as contoso.onmicrosoft.com)"
-        )
+    """Read an Airflow ``Connection`` (or anything shaped like one) into settings.
 
-    program = (_text(extras.get("program")) or "mpn").lower()
-    if program not in fields.PROGRAMS:
-        raise ConnectionConfigError(
-            f"Connection {_conn_id(conn)!r}: extra program must be one of {', '.join(fields.PROGRAMS)}, "
-            f"got {program!r}"
-        )
-    api_version = _text(extras.get("api_version")) or fields.DEFAULT_API_VERSIONS[program]
-    if not _API_VERSION.match(api_version):
-        raise ConnectionConfigError(
-            f"Connection {_conn_id(conn)!r}: extra api_version must look like 'v1' or 'v1.1', "
-            f"got {api_version!r}"
-        )
-
-    auth_type = (_text(extras.get("auth_type")) or "client_credentials").lower()
-    if auth_type not in fields.AUTH_TYPES:
-        raise ConnectionConfigError(
-            f"Connection {_conn_id(conn)!r}: extra auth_type must be one of {', '.join(fields.AUTH_TYPES)}, "
-            f"got {auth_type!r}"
-        )
-    refresh_token = _text(extras.get("refresh_token"))
-    if auth_type == "refresh_token" and not refresh_token:
+    Each text field is checked as ``connection_fields.FIELDS`` describes it (required, its
+    choices, its pattern), then what only holds between fields.
+    """
+    given = {"login": getattr(conn, "login", None), "password": getattr(conn, "password", None)}
+    given.update(_read_extras(conn))
+    text = {f.name: _checked(f, given.get(f.name), conn) for f in fields.FIELDS if f.json_type == "string"}
+    program, auth_type = text["program"], text["auth_type"]
+    if auth_type == "refresh_token" and not text["refresh_token"]:
         raise ConnectionConfigError(
             f"Connection {_conn_id(conn)!r}: extra refresh_token is required when auth_type is "
             "refresh_token (App+User sign-in)"
         )
-
-    client_secret = _text(getattr(conn, "password", None))
-    certificate_path = _text(extras.get("certificate_path"))
-    client_assertion_file = _text(extras.get("client_assertion_file"))
-    given = [
-        name
-        for name, value in (
-            ("password (client secret)", client_secret),
-            ("certificate_path", certificate_path),
-            ("client_assertion_file", client_assertion_file),
-        )
-        if value
-    ]
-    if not given:
+    given_credentials = [name for name in ("password", *_CREDENTIAL_FILES) if text[name]]
+    if not given_credentials:
         raise ConnectionConfigError(
             f"Connection {_conn_id(conn)!r}: a client credential is required: set the password "
             "(client secret), or extra certificate_path, or extra client_assertion_file"
         )
-    if len(given) > 1:
+    if len(given_credentials) > 1:
         raise ConnectionConfigError(
-            f"Connection {_conn_id(conn)!r}: give only one client credential, got {' and '.join(given)}"
+            f"Connection {_conn_id(conn)!r}: give only one client credential, "
+            f"got {' and '.join(given_credentials)}"
         )
-    for name, path in (
-        ("certificate_path", certificate_path),
-        ("client_assertion_file", client_assertion_file),
-    ):
+    for name in _CREDENTIAL_FILES:
+        path = text[name]
         if path and not os.path.isfile(path):
             raise ConnectionConfigError(f"Connection {_conn_id(conn)!r}: extra {name} {path!r} is not a file")
 
@@ -167,24 +124,47 @@ def settings_from_connection(conn: Any) -> InsightsSettings:
 
     return InsightsSettings(
         conn_id=getattr(conn, "conn_id", None),
-        client_id=client_id,
-        tenant_id=tenant_id,
+        client_id=text["login"],
+        tenant_id=text["tenant_id"],
         program=program,
-        api_version=api_version,
+        api_version=text["api_version"] or fields.DEFAULT_API_VERSIONS[program],
         host=_host(conn),
         auth_type=auth_type,
-        authority_host=_https_root(
-            _text(extras.get("authority_host")) or fields.DEFAULT_AUTHORITY_HOST, "extra authority_host", conn
-        ),
-        scope=_text(extras.get("scope")) or fields.DEFAULT_SCOPE,
-        verify=_verify(extras.get("verify"), conn),
-        proxies=_proxies(extras.get("proxies"), conn),
-        timeout=_timeout(extras.get("timeout"), conn),
-        certificate_path=certificate_path,
-        client_assertion_file=client_assertion_file,
-        client_secret=client_secret,
-        refresh_token=refresh_token,
+        authority_host=_https_root(text["authority_host"], "extra authority_host", conn),
+        scope=text["scope"],
+        verify=_verify(given.get("verify"), conn),
+        proxies=_proxies(given.get("proxies"), conn),
+        timeout=_timeout(given.get("timeout"), conn),
+        certificate_path=text["certificate_path"],
+        client_assertion_file=text["client_assertion_file"],
+        client_secret=text["password"],
+        refresh_token=text["refresh_token"],
     )
+
+
+_CREDENTIAL_FILES = ("certificate_path", "client_assertion_file")
+
+
+def _checked(f: fields.ConnectionField, value: Any, conn: Any) -> Any:
+    """One text field, stripped (``None`` when empty), defaulted, and checked as ``f`` describes it."""
+    text = _text(value) or (None if f.default is None else str(f.default))
+    named = f"extra {f.name}" if f.extra else f"{f.name} ({f.label})"
+    if text is None:
+        if f.required:
+            raise ConnectionConfigError(f"Connection {_conn_id(conn)!r}: {named} is required")
+        return None
+    if f.choices:
+        text = text.lower()
+        if text not in f.choices:
+            raise ConnectionConfigError(
+                f"Connection {_conn_id(conn)!r}: {named} must be one of {', '.join(f.choices)}, got {text!r}"
+            )
+    if f.pattern and not re.fullmatch(f.pattern, text):
+        article = "an" if f.label[0] in "AEIOU" else "a"
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: {named} {text!r} is not {article} {f.label}. {f.help_text}"
+        )
+    return text
 
 
 def _conn_id(conn: Any) -> str:
@@ -212,12 +192,7 @@ def _read_extras(conn: Any) -> dict[str, Any]:
                 f"Connection {_conn_id(conn)!r}: extra is not valid JSON ({err}); it must be a JSON object "
                 'such as {"tenant_id": "contoso.onmicrosoft.com"}'
             ) from None
-    try:
-        raw = getattr(conn, "extra_dejson", None) or {}
-    except Exception as err:  # a malformed extra JSON string
-        raise ConnectionConfigError(
-            f"Connection {_conn_id(conn)!r}: extra is not valid JSON ({err})"
-        ) from None
+    raw = getattr(conn, "extra_dejson", None) or {}
     if not isinstance(raw, Mapping):
         raise ConnectionConfigError(f"Connection {_conn_id(conn)!r}: extra must be a JSON object")
     _refuse_unknown_extras(conn, [str(key).removeprefix(_LEGACY_PREFIX) for key in raw])

@@ -2,8 +2,8 @@
 gunzipped, without a byte-order mark, its rows counted.
 
 The link (``ReportAccessSecureLink``) is a pre-signed storage URL, its own
-credential: the request carries no ``Authorization`` header at all (which also
-keeps ``~/.netrc`` from adding one), redirects are followed by hand under the
+credential: the request carries no ``Authorization`` header at all (the session's
+``trust_env`` is off, so ``~/.netrc`` adds none either), redirects are followed by hand under the
 same rule, and the link's signature never appears in a message or a log. A link
 the storage host refuses (an expired one answers 403) is replaced once.
 
@@ -31,7 +31,7 @@ import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from airflow_provider_pcinsights.exceptions import ReportFileError, ServiceUnavailableError, excerpt, redact
-from airflow_provider_pcinsights.hooks.http import UTF8_BOM, Bearer, PinnedSession, transport_error
+from airflow_provider_pcinsights.hooks.http import UTF8_BOM, PinnedSession, transport_error
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def _stream(
     for _ in range(_MAX_REDIRECTS + 1):
         if urlsplit(url).scheme.lower() != "https":
             raise ReportFileError(f"Could not {doing}: the file link {shown(url)} is not https; not followed")
-        response = session.get(url, auth=Bearer(None), stream=True, allow_redirects=False)
+        response = session.get(url, stream=True, allow_redirects=False)
         if not response.is_redirect:
             break
         url = urljoin(url, response.headers.get("Location", ""))

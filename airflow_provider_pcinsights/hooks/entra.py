@@ -317,43 +317,36 @@ class SignInError:
         )
 
     def _http_failure(self, err: EntraHttpFailure) -> PartnerCenterInsightsError:
-        ctx, status, headers = self._settings, err.response.status_code, err.response.headers
-        where = f"{ctx.authority_host} answered HTTP {status}"
-        correlation_id = err.response.request.headers.get("client-request-id")
-        quote = f" Correlation id: {correlation_id}." if correlation_id else ""
-        head = (
-            f"Could not sign in to Microsoft Entra ID as client {ctx.client_id} in tenant {ctx.tenant_id}: "
-        )
+        """What an answer that is not OAuth's means, worded as every sign-in failure is (cause, fix)."""
+        status, headers = err.response.status_code, err.response.headers
+        where = f"{self._settings.authority_host} answered HTTP {status}"
+        kind: type[PartnerCenterInsightsError] = AuthenticationError
+        more: dict[str, Any] = {}
+        fix = "check authority_host (it must be the Entra sign-in host) and proxies"
         if status == 429:
             retry_after = headers.get("Retry-After")
             wait = f" (it asked to wait {retry_after} s)" if retry_after else ""
-            return ThrottledError(
-                f"{head}{where}: throttled, still after {self._retries} retries{wait}.\n"
-                "Fix: run fewer sign-ins at once (a process signs in once an hour per credential) "
-                f"and retry later.{quote}",
-                status_code=429,
-                retry_after=retry_after_seconds(retry_after),
+            cause = f"{where}: throttled, still after {self._retries} retries{wait}"
+            fix = (
+                "run fewer sign-ins at once (a process signs in once an hour per credential) and retry later"
             )
-        if status >= 500:
-            return ServiceUnavailableError(
-                f"{head}{where} after {self._retries} retries: the sign-in service is failing.\n"
-                f"Fix: retry later; if it persists, check authority_host and proxies.{quote}",
-                status_code=status,
+            kind, more = ThrottledError, {"retry_after": retry_after_seconds(retry_after)}
+        elif status >= 500:
+            cause = f"{where} after {self._retries} retries: the sign-in service is failing"
+            fix = "retry later; if it persists, check authority_host and proxies"
+            kind = ServiceUnavailableError
+        elif 300 <= status < 400:
+            redirect_to = redact(origin(headers.get("Location")) or "the same host", self._secrets())
+            cause = (
+                f"{where}, a redirect to {redirect_to}, which is not followed: it would carry the client's "
+                "credential to another place"
             )
-        if 300 <= status < 400:
-            redirect_to = origin(headers.get("Location")) or "the same host"
-            return AuthenticationError(
-                f"{head}{where}, a redirect to {redact(redirect_to, self._secrets())}, which is not "
-                "followed: it would carry the client's credential to another place.\n"
-                f"Fix: check authority_host (it must be the Entra sign-in host) and proxies.{quote}",
-                status_code=status,
-            )
-        body = redact(excerpt(err.response.text), self._secrets())
-        return AuthenticationError(
-            f"{head}{where} with a page that is not Entra's ({body!r}).\n"
-            f"Fix: check authority_host (it must be the Entra sign-in host) and proxies.{quote}",
-            status_code=status,
-        )
+        else:
+            page = redact(excerpt(err.response.text), self._secrets())
+            cause = f"{where} with a page that is not Entra's ({page!r})"
+        correlation_id = err.response.request.headers.get("client-request-id")
+        message = sign_in_message(cause, fix, self._settings, correlation_id=correlation_id)
+        return kind(message, status_code=status, **more)
 
 
 class TokenSource:

@@ -358,24 +358,6 @@ def new_session(
     return session
 
 
-class Bearer(requests.auth.AuthBase):
-    """The bearer token, or with ``None`` no ``Authorization`` header at all (a report file's link is
-    its own credential). Given as ``auth``, it also keeps ``~/.netrc`` from adding one."""
-
-    def __init__(self, token: str | None) -> None:
-        self._token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if self._token is None:
-            request.headers.pop("Authorization", None)
-        else:
-            request.headers["Authorization"] = f"Bearer {self._token}"
-        return request
-
-    def __repr__(self) -> str:
-        return "Bearer(<hidden>)"
-
-
 # ---------------------------------------------------------------------------------- one call
 
 
@@ -386,7 +368,6 @@ def fetch(
     *,
     params: Mapping[str, str] | None,
     headers: Mapping[str, str],
-    token: str,
     doing: str,
     secrets: Iterable[str],
     retries: int,
@@ -402,9 +383,7 @@ def fetch(
     request_id = headers["MS-RequestId"]
     origin = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
     try:
-        response = session.request(
-            method, url, params=params, headers=dict(headers), auth=Bearer(token), stream=True
-        )
+        response = session.request(method, url, params=params, headers=dict(headers), stream=True)
     except OSError as err:  # TLS, the network, the proxy, or the CA bundle named by ``verify``
         raise transport_error(
             err, doing=doing, origin=origin, secrets=secrets, retries=retries, request_id=request_id

@@ -572,6 +572,7 @@ class PartnerCenterInsightsHook(BaseHook):
             "Accept": "application/json",
             "Content-Type": "application/json",
             "MS-RequestId": request_id,
+            "Authorization": f"Bearer {token}",
         }
         log.debug("%s %s (MS-RequestId %s)", method, url, request_id)
         answer = fetch(
@@ -580,7 +581,6 @@ class PartnerCenterInsightsHook(BaseHook):
             url,
             params=params,
             headers=headers,
-            token=token,
             doing=call.action,
             secrets=(*self._known_secrets(), token),
             retries=self.retry_policy.retries,
