@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import pendulum
 from airflow.providers.common.compat.sdk import (
@@ -173,12 +173,15 @@ class _ReportWaitSensor(BaseSensorOperator):
         if not self.deferrable:
             try:
                 return super().execute(context)
-            except AirflowSensorTimeout as exc:
-                raise AirflowSensorTimeout(self._timed_out(exc)) from exc
-            except AirflowSkipException as exc:
-                if _RUN_DURATION.search(str(exc)) is None:  # not the timeout's skip (soft_fail)
+            except (AirflowSensorTimeout, AirflowSkipException) as exc:
+                # Airflow's measure of how long the wait lasted, and the last poke's verdict (that
+                # poke was the last read). A skip that does not say it is not the timeout's.
+                found = _RUN_DURATION.search(str(exc))
+                if found is None and isinstance(exc, AirflowSkipException):
                     raise
-                raise AirflowSkipException(self._timed_out(exc)) from exc
+                last = self._wait.last_verdict if self._wait is not None else None
+                waited = float(found.group(1)) if found else float(self.timeout)
+                self._time_out(timed_out_message(waited, last, self.waiting_for), exc)
         report_ids = self._report_ids()
         condition = self._condition(context)
         outcome = self._look(Wait(condition, report_ids, log=self.log), report_ids)
@@ -239,19 +242,12 @@ class _ReportWaitSensor(BaseSensorOperator):
             timed_out_message(self.timeout + DEFERRAL_GRACE_SECONDS, wait.last_verdict, self.waiting_for)
         )
 
-    def _time_out(self, message: str) -> None:
+    def _time_out(self, message: str, cause: BaseException | None = None) -> NoReturn:
+        """End a wait that ran out of time, the same way in every mode (a skip with ``soft_fail``)."""
         self.log.error("%s", message)
         if self.soft_fail:
-            raise AirflowSkipException(message)
-        raise AirflowSensorTimeout(message)
-
-    def _timed_out(self, exc: BaseException) -> str:
-        """The message of a poke or reschedule wait that ran out of time: Airflow's measure of how long
-        it lasted, in words, and the last poke's verdict (that poke was the last read)."""
-        found = _RUN_DURATION.search(str(exc))
-        waited = float(found.group(1)) if found else float(self.timeout)
-        last = self._wait.last_verdict if self._wait is not None else None
-        return timed_out_message(waited, last, self.waiting_for)
+            raise AirflowSkipException(message) from cause
+        raise AirflowSensorTimeout(message) from cause
 
     # -- shared -------------------------------------------------------------------------
 
