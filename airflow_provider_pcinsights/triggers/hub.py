@@ -146,37 +146,23 @@ class PollHub:
 
     # -- for Reader ---------------------------------------------------------------------
 
-    def _join(self, reader: Reader) -> _Shared:
-        key = json.dumps([reader.conn_id, reader.hook_params], sort_keys=True, default=str)
-        shared = self._shared.get(key)
-        if shared is None:
-            shared = self._shared[key] = _Shared(self, key, reader.conn_id, reader.hook_params)
-        shared.readers.add(reader)
-        return shared
-
-    def _leave(self, reader: Reader, shared: _Shared) -> None:
-        shared.readers.discard(reader)
-        if not shared.readers:
-            if self._shared.get(shared.key) is shared:
-                del self._shared[shared.key]
-            shared.retire()
-
     def _close_later(self, lease: _Lease) -> None:
         """Close a retired hook's session in a worker thread, once; never on the loop."""
         if lease.closing:
             return
         lease.closing = True
-        closing = asyncio.ensure_future(self._close(lease))
+
+        async def close() -> None:
+            try:
+                await run_blocking(lease.hook.close)
+            except Exception as exc:  # nobody awaits this: say it, and let the session go
+                log.warning("Could not close the session of %s: %s", lease.hook.conn_id, exc)
+            finally:
+                self.stats.hooks_closed += 1
+
+        closing = asyncio.ensure_future(close())
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
-
-    async def _close(self, lease: _Lease) -> None:
-        try:
-            await run_blocking(lease.hook.close)
-        except Exception as exc:  # nobody awaits this: say it, and let the session go
-            log.warning("Could not close the session of %s: %s", lease.hook.conn_id, exc)
-        finally:
-            self.stats.hooks_closed += 1
 
 
 class Reader:
@@ -194,13 +180,22 @@ class Reader:
     async def __aenter__(self) -> Reader:
         if self._shared is not None:
             raise RuntimeError("this reader is already in use; take a new one with poll_hub().reader()")
-        self._shared = self.hub._join(self)
+        key = json.dumps([self.conn_id, self.hook_params], sort_keys=True, default=str)
+        shared = self.hub._shared.get(key)
+        if shared is None:
+            shared = self.hub._shared[key] = _Shared(self.hub, key, self.conn_id, self.hook_params)
+        shared.readers.add(self)
+        self._shared = shared
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         shared, self._shared = self._shared, None
         if shared is not None:
-            self.hub._leave(self, shared)
+            shared.readers.discard(self)
+            if not shared.readers:  # the last one out: the session closes once its calls have ended
+                if self.hub._shared.get(shared.key) is shared:
+                    del self.hub._shared[shared.key]
+                shared.retire()
 
     async def read(self, report_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The records of these reports, keyed by the ids as given; ids the account does not know
@@ -352,7 +347,11 @@ class _Shared:
             # Every reader of the read under way and of the next one gets the error (its own copy;
             # a RuntimeError for a BaseException, which not every reader catches). A cancelled
             # flusher is a loop shutting down: its readers are cancelled with it, not failed.
-            failure = exc if isinstance(exc, Exception) else _hub_stopped(exc, self.conn_id)
+            failure = exc
+            if not isinstance(exc, Exception):
+                failure = RuntimeError(
+                    f"the poll hub's read of {self.conn_id} ended: {type(exc).__name__}: {exc}"
+                )
             for unanswered in (self._inflight, self._next):
                 if unanswered is not None and isinstance(exc, asyncio.CancelledError):
                     unanswered.done.cancel()
@@ -504,11 +503,6 @@ def _fingerprint(connection: Any) -> str:
     """What a hook is built from; a change (a rotated secret, another host) means a new hook."""
     fields = ("conn_type", "host", "login", "password", "schema", "port", "extra")
     return json.dumps([str(getattr(connection, name, None)) for name in fields])
-
-
-def _hub_stopped(error: BaseException, conn_id: str) -> RuntimeError:
-    """What the readers of a read that ended on something other than an ``Exception`` get."""
-    return RuntimeError(f"the poll hub's read of {conn_id} ended: {type(error).__name__}: {error}")
 
 
 def _own_copy(error: BaseException) -> BaseException:

@@ -130,18 +130,19 @@ class _ReportWaitTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         latest: dict[str, Any] = {}
         try:
-            payload = await self._wait(latest)
+            status, message = await self._wait(latest)
         except _NOT_OURS:
             raise
         except BaseException as exc:  # never raise: the task must learn why the wait ended, and
             # nothing of ours may reach the triggerer's loop (a BaseException from a bug neither)
-            payload = {"status": "error", "message": _describe(exc), self.value_key: latest}
+            status, message = "error", _describe(exc)
             if not isinstance(exc, Exception) or not _expected(exc):
-                self.log.error("The wait ended on an unexpected error: %s", payload["message"], exc_info=exc)
-        yield TriggerEvent(payload)
+                self.log.error("The wait ended on an unexpected error: %s", message, exc_info=exc)
+        yield TriggerEvent({"status": status, "message": message, self.value_key: latest})
 
-    async def _wait(self, latest: dict[str, Any]) -> dict[str, Any]:
-        """Poll until the verdict is final; ``latest`` holds the last verdict's value for error events.
+    async def _wait(self, latest: dict[str, Any]) -> tuple[str, str]:
+        """Poll until the verdict is final: the event's status and message. ``latest`` holds the last
+        verdict's value, which every event carries (a success's value, or what was last seen).
 
         Everything the wait needs is built here from the serialized arguments, and the reader
         is left (also when the trigger is cancelled) before this returns: a trigger run twice,
@@ -163,26 +164,17 @@ class _ReportWaitTrigger(BaseTrigger):
                 try:
                     verdict = await wait.apoll(lambda ids: condition.aread(reader, ids))
                 except ReportNotFoundError as exc:  # deleted while waited on: no poll can bring it back
-                    return {"status": "not_found", "message": str(exc), self.value_key: dict(latest)}
+                    return "not_found", str(exc)
                 if verdict is not None:
                     latest.clear()
                     latest.update(verdict.value)
                     if verdict.final:
-                        return {
-                            "status": verdict.state,
-                            "message": verdict.message,
-                            self.value_key: verdict.value,
-                        }
+                        return verdict.state, verdict.message
                     self.log.info("Still %s", verdict.message)
                 now = pendulum.now("UTC")
                 if deadline is not None and now >= deadline:  # that was the last read
-                    return {
-                        "status": "timeout",
-                        "message": timed_out_message(
-                            (now - since).total_seconds(), wait.last_verdict, self.waiting_for
-                        ),
-                        self.value_key: dict(latest),
-                    }
+                    waited = (now - since).total_seconds()
+                    return "timeout", timed_out_message(waited, wait.last_verdict, self.waiting_for)
                 await self._sleep(reader, deadline, now)
 
     async def _sleep(
