@@ -37,13 +37,13 @@ LINES := af2 af3 floor-af2 floor-af3
 LINE_af2 := AF2
 LINE_af3 := AF3
 
-.PHONY: help install demo test $(addprefix test-,$(LINES) $(E2E_LINES)) test-engine test-lines lint format bench reliability clean
+.PHONY: help install demo test typecheck $(addprefix test-,$(LINES) $(E2E_LINES)) test-engine test-lines lint format bench reliability clean
 
 help:
 	@echo "make demo   run the example DAG against the local emulator and show what happened"
 	@echo "make test   ruff, then the whole suite on Airflow 2.11 and the newest 3.x, and again with"
 	@echo "            every dependency at its declared minimum (Airflow 2.11.0 and 3.0.0), and the"
-	@echo "            end-to-end triggerer test on the newest 3.0, 3.1 and 3.2 (test-e2e-3.x)"
+	@echo "            end-to-end triggerer test on the newest 3.0, 3.1 and 3.2 (test-e2e-3.x), and mypy"
 	@echo "make bench  benchmarks (ratios measured side by side)"
 	@echo "make reliability  the reliability scenarios at full size; writes docs/reliability.md"
 
@@ -69,7 +69,7 @@ $(UV):
 
 .venv-af3/.installed: pyproject.toml Makefile | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-af3
-	$(UV) pip install --quiet --python .venv-af3/bin/python -e ".[dev,openlineage]" "$(AF3_SPEC)"
+	$(UV) pip install --quiet --python .venv-af3/bin/python -e ".[dev,openlineage,typing]" "$(AF3_SPEC)"
 	$(call COMPILE,$(@D))
 	touch $@
 
@@ -103,6 +103,10 @@ install: $(foreach line,$(LINES) $(E2E_LINES),.venv-$(line)/.installed)
 lint: .venv-af3/.installed
 	.venv-af3/bin/ruff check .
 	.venv-af3/bin/ruff format --check .
+
+# The package ships py.typed: users' type checkers trust its hints, so they are checked (newest Airflow).
+typecheck: .venv-af3/.installed
+	.venv-af3/bin/python -m mypy
 
 format: .venv-af3/.installed
 	.venv-af3/bin/ruff check --fix .
@@ -144,7 +148,7 @@ test-e2e-3.2: .venv-e2e-3.2/.installed
 # The engine suite first: it is the longest, and runs beside the lines rather than after them; the
 # short end-to-end lines last.
 test-lines: install .venv-engine/.installed
-	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-engine $(addprefix test-,$(LINES) $(E2E_LINES))
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-engine $(addprefix test-,$(LINES) $(E2E_LINES)) typecheck
 
 test: lint
 	$(MAKE) --no-print-directory test-lines
