@@ -175,20 +175,13 @@ def normalize_key(key: str) -> str:
     return stripped[:1].upper() + stripped[1:]
 
 
-def normalize_record(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """The record under the documented names; ``NotAnEnvelope`` if two spellings of one name disagree.
-
-    ``reportStatus`` and ``ReportStatus`` in one record with different values leave no way to
-    tell which is meant; picking one would act on a guess.
-    """
-    return _folded(raw, normalize_key, "a record")
-
-
 def _lower_keys(body: Mapping[str, Any]) -> dict[str, Any]:
     return {str(key).strip().lower(): value for key, value in body.items()}
 
 
 def _folded(body: Mapping[str, Any], name_of: Any, what: str) -> dict[str, Any]:
+    """``body`` under the names ``name_of`` gives; ``NotAnEnvelope`` if two spellings of one name
+    disagree (``reportStatus`` and ``ReportStatus`` with different values: picking one is a guess)."""
     folded: dict[str, Any] = {}
     spelt: dict[str, str] = {}
     for key, value in body.items():
@@ -201,24 +194,16 @@ def _folded(body: Mapping[str, Any], name_of: Any, what: str) -> dict[str, Any]:
     return folded
 
 
-def looks_like_envelope(body: Any) -> bool:
-    """Whether a JSON body is the envelope at all (an error answer carries one too)."""
-    return isinstance(body, Mapping) and bool(_ENVELOPE_KEYS & _lower_keys(body).keys())
-
-
 def parse_envelope(body: Any) -> Envelope:
     """Read the envelope from a decoded JSON body; raise ``NotAnEnvelope`` if it is something else."""
-    if not looks_like_envelope(body):
+    if not isinstance(body, Mapping) or not _ENVELOPE_KEYS & _lower_keys(body).keys():
         raise NotAnEnvelope("the JSON body has none of value, totalCount, message, statusCode, nextLink")
     fields = _folded(body, lambda key: key.strip().lower(), "the envelope")
     value = fields.get("value")
     has_value = "value" in fields
-    if value is None:
-        records: list[dict[str, Any]] = []
-    elif isinstance(value, Mapping):
-        records = [normalize_record(value)]
-    elif isinstance(value, list) and all(isinstance(item, Mapping) for item in value):
-        records = [normalize_record(item) for item in value]
+    items = [] if value is None else [value] if isinstance(value, Mapping) else value
+    if isinstance(items, list) and all(isinstance(item, Mapping) for item in items):
+        records = [_folded(item, normalize_key, "a record") for item in items]
     else:
         raise NotAnEnvelope(f"value is a {type(value).__name__}, not a list of records")
     message = fields.get("message")
@@ -277,7 +262,7 @@ def wants_new_token(answer: Answer) -> bool:
     """A 401 a fresh token may mend; not one asking for multi-factor sign-in, which a new token lacks too."""
     if answer.status != 401:
         return False
-    text, _ = service_error(_json_or_none(answer))
+    text, _ = service_error(_parse(_decode(answer)[0])[0])
     return not asks_for_mfa(text)
 
 
@@ -437,11 +422,6 @@ def _parse(text: str | None) -> tuple[Any, str | None]:
         if message.startswith("Unterminated") or (position is not None and position >= len(text.rstrip())):
             return None, "it ends in the middle: the answer was cut short"
         return None, str(getattr(err, "msg", err))
-
-
-def _json_or_none(answer: Answer) -> Any:
-    text, _ = _decode(answer)
-    return _parse(text)[0]
 
 
 def _redirect(answer: Answer, caller: Caller) -> str:

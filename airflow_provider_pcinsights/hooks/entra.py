@@ -33,8 +33,10 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from itertools import islice
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import msal
+from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
 
 from airflow_provider_pcinsights.exceptions import (
     AuthenticationError,
@@ -182,14 +184,6 @@ def client_credential(settings: InsightsSettings) -> Any:
     return settings.client_secret
 
 
-def is_known_authority_host(authority_host: str) -> bool:
-    """Whether MSAL knows the host; for any other (a sovereign proxy, the emulator) discovery is skipped."""
-    from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
-
-    host = authority_host.split("://", 1)[-1].split("/", 1)[0].lower()
-    return host in WELL_KNOWN_AUTHORITY_HOSTS
-
-
 class EntraHttpFailure(Exception):
     """An answer from Entra that is not an OAuth answer: throttling, a server failure, a redirect, an
     HTML page. Raised from the session's response hook, after the retries, so that MSAL never tries
@@ -238,7 +232,10 @@ def new_application(
         authority=settings.authority,
         http_client=session,
         token_cache=token_cache,
-        instance_discovery=None if is_known_authority_host(settings.authority_host) else False,
+        # Discovery only where MSAL knows the host; not for another one (a sovereign proxy, the emulator).
+        instance_discovery=None
+        if urlsplit(settings.authority_host).hostname in WELL_KNOWN_AUTHORITY_HOSTS
+        else False,
         app_name="airflow-provider-pcinsights",
     )
 
@@ -547,6 +544,22 @@ REFRESH_TOKEN_REVOKED = 50173
 _MFA_REQUIRED = {50076, 50079, 50074}
 _CERTIFICATE_CODES = {700027, 700023, 50012}
 _ASSERTION_CODES = {70021, 700211, 700212, 700213, 700024, 50027, 50013}
+_AGAIN = "run the command again"
+# How a device-code sign-in (the sign-in helper) ends without a token: the OAuth error, not a code.
+_DEVICE_FLOW_ENDINGS = {
+    "authorization_declined": (
+        "the sign-in was declined in the browser",
+        f"{_AGAIN} and approve it, signed in as a user with the Executive Report Viewer role",
+    ),
+    "expired_token": (
+        "the code expired before the sign-in was approved",
+        f"{_AGAIN} and enter the new code within its time",
+    ),
+    "authorization_pending": (
+        "nobody approved the sign-in in time",
+        f"{_AGAIN} and enter the code at the URL it shows",
+    ),
+}
 
 
 def _renew_refresh_token(ctx: InsightsSettings) -> str:
@@ -584,6 +597,8 @@ def explain(
 ) -> tuple[str, str]:
     """``(cause, fix)`` for an Entra refusal, each a short clause without a final full stop."""
     user_flow = ctx.auth_type == "refresh_token"
+    if error in _DEVICE_FLOW_ENDINGS:
+        return _DEVICE_FLOW_ENDINGS[error]
     if code == 90002 or error == "invalid_tenant":
         return (
             f"tenant {ctx.tenant_id} was not found at {ctx.authority_host}",

@@ -324,9 +324,9 @@ class PartnerCenterInsightsHook(BaseHook):
             return [
                 record
                 for start in range(0, len(ids), BATCH_SIZE)
-                for record in self._read_batch(ids[start : start + BATCH_SIZE], params)
+                for record in self._read_ids(ids[start : start + BATCH_SIZE], params)
             ]
-        return [record for one in ids for record in self._read_one(one, params)]
+        return [record for one in ids for record in self._read_ids([one], params)]
 
     def get_reports(self, report_ids: str | Sequence[str]) -> dict[str, dict[str, Any]]:
         """The records of many reports in few calls, keyed by the ids as given, in their order.
@@ -349,26 +349,20 @@ class PartnerCenterInsightsHook(BaseHook):
             return {}
         wanted = frozenset(fold(one) for one in ids)
         io = BatchIO(
-            read_batch=lambda chunk: self._read_batch(chunk, {}, only_ids=wanted),
-            read_one=lambda one: self._read_one(one, {}, only_ids=wanted),
+            read_batch=lambda chunk: self._read_ids(chunk, {}, wanted),
+            read_one=lambda one: self._read_ids([one], {}, wanted),
             listing=lambda: self._listing_pages(only_ids=wanted),
         )
         found = self._batch_reads.read(ids, io)
         return {one: found[fold(one)] for one in ids if fold(one) in found}
 
-    def _read_batch(
+    def _read_ids(
         self, ids: list[str], params: dict[str, str], only_ids: frozenset[str] | None = None
     ) -> list[dict[str, Any]]:
-        """One filtered listing of several ids joined by ';' (cmp v1.1), following ``nextLink``."""
-        call = _listing(f"read reports {', '.join(ids)}", only_ids)
+        """One filtered listing of these ids, following ``nextLink``: several are joined by ';' (cmp
+        v1.1 only); ``[]`` when the account knows none of them."""
+        call = _listing(f"read report{'s' if len(ids) > 1 else ''} {', '.join(ids)}", only_ids)
         return self._get_all(REPORTS_PATH, {**params, "reportId": MULTI_VALUE_SEPARATOR.join(ids)}, call)
-
-    def _read_one(
-        self, report_id: str, params: dict[str, str], only_ids: frozenset[str] | None = None
-    ) -> list[dict[str, Any]]:
-        """One id's filtered listing: its record, or ``[]`` when the account does not know it."""
-        call = _listing(f"read report {report_id}", only_ids)
-        return self._get_all(REPORTS_PATH, {**params, "reportId": report_id}, call)
 
     def _listing_pages(self, only_ids: frozenset[str] | None) -> Iterator[Page]:
         call = _listing("list reports", only_ids)

@@ -39,7 +39,6 @@ class _DeviceCodeConfidentialClient(msal.ConfidentialClientApplication):
 class SignedIn:
     refresh_token: str
     user: str | None
-    scope: str
 
 
 def delegated_scope(settings: InsightsSettings) -> str:
@@ -85,7 +84,6 @@ class DeviceCodeSignIn:
             return SignedIn(
                 refresh_token=str(result["refresh_token"]),
                 user=claims.get("preferred_username"),
-                scope=str(result.get("scope") or ""),
             )
         raise self._device_flow_error(result)
 
@@ -93,35 +91,12 @@ class DeviceCodeSignIn:
         self._session.close()
 
     def _device_flow_error(self, result: dict[str, Any]) -> PartnerCenterInsightsError:
-        ctx = self._settings
-        error = result.get("error")
-        again = "run the command again"
-        known = {
-            "authorization_declined": (
-                "the sign-in was declined in the browser",
-                f"{again} and approve it, signed in as a user with the Executive Report Viewer role",
-            ),
-            "expired_token": (
-                "the code expired before the sign-in was approved",
-                f"{again} and enter the new code within its time",
-            ),
-            "authorization_pending": (
-                "nobody approved the sign-in in time",
-                f"{again} and enter the code at the URL it shows",
-            ),
-        }
-        if error in known:
-            cause, fix = known[error]
-            return AuthenticationError(
-                sign_in_message(cause, fix, ctx, correlation_id=result.get("correlation_id")),
-                api_message=result.get("error_description") or error,
-            )
         if "access_token" in result:
             return AuthenticationError(
                 sign_in_message(
                     "Entra handed out no refresh token",
                     "make sure the app may request offline_access and that the scope is Partner Center's",
-                    ctx,
+                    self._settings,
                 )
             )
-        return self._errors.from_result(result)
+        return self._errors.from_result(result)  # declined, expired, or any other refusal
