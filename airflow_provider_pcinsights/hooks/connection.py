@@ -344,9 +344,15 @@ class RetryPolicy:
     max_retry_after: float = 60.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.retries, int) or isinstance(self.retries, bool) or self.retries < 0:
-            raise ValueError(f"retries must be a whole number >= 0, got {self.retries!r}")
+        whole_number(self.retries, "retries", minimum=0)
         for name in ("backoff_factor", "backoff_max", "max_retry_after"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
+
+
+def whole_number(value: Any, name: str, *, minimum: int) -> int:
+    """``value`` if it is a whole number (not a bool) of at least ``minimum``, else ``ValueError``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return value

@@ -38,6 +38,7 @@ from airflow_provider_pcinsights.exceptions import (
     redact,
 )
 from airflow_provider_pcinsights.hooks.answers import Answer
+from airflow_provider_pcinsights.hooks.answers import origin as answers_origin
 from airflow_provider_pcinsights.hooks.connection import InsightsSettings, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -384,7 +385,7 @@ def fetch(
     words; an answer that did not arrive in full is ``ServiceUnavailableError``.
     """
     request_id = headers["MS-RequestId"]
-    origin = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
+    origin = answers_origin(url) or url
     try:
         response = session.request(method, url, params=params, headers=dict(headers), stream=True)
     except OSError as err:  # TLS, the network, the proxy, or the CA bundle named by ``verify``

@@ -54,6 +54,7 @@ from airflow_provider_pcinsights.hooks.connection import (
     InsightsSettings,
     RetryPolicy,
     settings_from_connection,
+    whole_number,
 )
 from airflow_provider_pcinsights.report_ids import normalize_report_ids, validate_report_id
 from airflow_provider_pcinsights.waiting import EXECUTION_STATUSES
@@ -140,8 +141,8 @@ class PartnerCenterInsightsHook(BaseHook):
             backoff_max=backoff_max,
             max_retry_after=max_retry_after,
         )
-        self.max_pages = _at_least_one(max_pages, "max_pages")
-        self.read_concurrency = _at_least_one(read_concurrency, "read_concurrency")
+        self.max_pages = whole_number(max_pages, "max_pages", minimum=1)
+        self.read_concurrency = whole_number(read_concurrency, "read_concurrency", minimum=1)
         self.store_rotated_refresh_token = bool(store_rotated_refresh_token)
         self._session_lock = threading.Lock()
         # "api" for the API's calls (their token goes with each call, as ``auth``); "file" for report
@@ -619,12 +620,6 @@ def _execution_status(value: str) -> str:
     raise ValueError(
         f"execution_status has unknown status {value!r}; use one of {', '.join(EXECUTION_STATUSES)}"
     )
-
-
-def _at_least_one(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-    return value
 
 
 def _nonempty_text(value: Any, name: str) -> str:

@@ -147,10 +147,13 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
     who = f" as {signed_in.user}" if signed_in.user else ""
     _with_refresh_token(connection, signed_in.refresh_token)
     if args.update:
-        try:
-            _update_stored_connection(args.conn_id, signed_in.refresh_token)
-        except LookupError as err:
-            print(f"Signed in{who}, but {err}", file=stderr)
+        if store_refresh_token(args.conn_id, signed_in.refresh_token, previous=None) == ABSENT:
+            # Checked before the sign-in; only a row deleted meanwhile gets here.
+            print(
+                f"Signed in{who}, but connection {args.conn_id!r} is no longer in Airflow's database; "
+                "store the token yourself: run again without --update to print the connection",
+                file=stderr,
+            )
             return 1
         print(
             f"Signed in{who}. Connection {args.conn_id!r} in Airflow's database now holds the new "
@@ -276,14 +279,4 @@ def _warn_if_shadowed(conn_id: str, stderr: TextIO) -> None:
             "and store the printed connection in it).",
             file=stderr,
             flush=True,
-        )
-
-
-def _update_stored_connection(conn_id: str, refresh_token: str) -> None:
-    """Replace the refresh token of the connection in Airflow's metadata database, in place."""
-    if store_refresh_token(conn_id, refresh_token, previous=None) == ABSENT:
-        raise LookupError(
-            f"connection {conn_id!r} is not in Airflow's database (it may come from an environment "
-            "variable or a secrets backend); store the token there yourself: run again without --update "
-            "to print the connection"
         )
