@@ -116,7 +116,7 @@ class HubStats:
     lookups: int = 0
     hooks_built: int = 0
     hooks_closed: int = 0
-    reads: int = 0  # calls of hook.get_reports
+    reads: int = 0  # batched reads (calls of hook.get_reports) begun
     requests: int = 0  # reads asked for by readers
     joined: int = 0  # reads answered by a read already in flight
     calls: int = 0  # reader.call()s made (identical ones at once are one)
@@ -383,17 +383,12 @@ class _Shared:
                 read.add(reader.ids)
 
     async def _serve(self, read: _Read) -> None:
-        try:
-            lease = await self.lease()
-        except Exception as exc:
-            read.settle(error=exc)
-            return
         self._add_companions(read)
         try:
             while read.ids:
                 self.hub.stats.reads += 1
                 try:
-                    records = await run_blocking(lease.hook.get_reports, list(read.ids.values()))
+                    records = await self._with_hook(_get_reports, list(read.ids.values()))
                 except UnreadableStatusError as exc:
                     # One report nobody can read: its readers' error, not everyone's. The others
                     # are read again without it.
@@ -407,11 +402,7 @@ class _Shared:
                 return
             read.settle({})  # every id was one nobody can read
         except Exception as exc:
-            if isinstance(exc, (AuthenticationError, PermissionDeniedError)):
-                self.stale = True
             read.settle(error=exc)
-        finally:
-            self.release(lease)
 
     async def call(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         """``function(hook, *args)`` in a worker thread; the same call already under way is awaited."""
@@ -422,7 +413,7 @@ class _Shared:
             running, shared = None, False
         if running is None:
             self.hub.stats.calls += 1
-            running = asyncio.ensure_future(self._call(function, args))
+            running = asyncio.ensure_future(self._with_hook(function, *args))
             if shared:
                 self._calls[key] = running
                 running.add_done_callback(lambda _: self._calls.pop(key, None))
@@ -432,7 +423,9 @@ class _Shared:
             raise _own_copy(error)
         return running.result()
 
-    async def _call(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    async def _with_hook(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(hook, *args)`` in a worker thread with the shared hook (batched reads and calls
+        alike); a rejected credential makes the next use look the connection up again."""
         lease = await self.lease()
         try:
             return await run_blocking(function, lease.hook, *args)
@@ -492,6 +485,10 @@ class _Shared:
         self._retired = True
         self.release(self._lease, retire=True)
         self._lease = None
+
+
+def _get_reports(hook: PartnerCenterInsightsHook, ids: list[str]) -> dict[str, dict[str, Any]]:
+    return hook.get_reports(ids)
 
 
 def _pick(ids: list[str], by_fold: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
