@@ -5,9 +5,9 @@ Pure (standard library only): bytes, a status and headers in; an ``Envelope`` or
 without a server, and the hook imports this at parse time for free. What is read, and how:
 
 - Bytes as sent: a UTF-8 byte-order mark before the JSON is skipped, the declared charset honoured.
-- Keys in any case: Microsoft documents PascalCase (``Value``, ``ReportStatus``) while its samples
-  show camelCase, mix the two in one answer, and one has a key with a leading space. Callers get
-  the documented names, with the values as sent.
+- Keys as Microsoft spells them: it documents PascalCase (``Value``, ``ReportStatus``) while its
+  samples show camelCase, mix the two in one answer, and one has a key with a leading space. Callers
+  get the documented (PascalCase) names, with the values as sent.
 - Errors in the Insights shape (``statusCode``, ``message``), Partner Center's general one
   (``code``, ``description``), OData's, Entra's, or an HTTP 200 whose body carries a failing
   ``statusCode``: the service's words always go in ``api_message``.
@@ -50,37 +50,6 @@ from airflow_provider_pcinsights.exceptions import (
 )
 from airflow_provider_pcinsights.waiting import EXECUTION_STATUSES, KNOWN_STATUSES
 
-# Documented record fields of reports, executions, queries and datasets.
-KNOWN_FIELDS = (
-    "ReportId",
-    "ReportName",
-    "Description",
-    "QueryId",
-    "Query",
-    "User",
-    "CreatedTime",
-    "ModifiedTime",
-    "ExecuteNow",
-    "StartTime",
-    "EndTime",
-    "ReportStatus",
-    "RecurrenceInterval",
-    "RecurrenceCount",
-    "CallbackUrl",
-    "CallbackMethod",
-    "Format",
-    "QueryStartTime",
-    "QueryEndTime",
-    "ExecutionId",
-    "ExecutionStatus",
-    "ReportLocation",
-    "ReportAccessSecureLink",
-    "ReportExpiryTime",
-    "ReportGeneratedTime",
-    "Name",
-    "DatasetName",
-)
-_BY_LOWER = {name.lower(): name for name in KNOWN_FIELDS}
 _ENVELOPE_KEYS = frozenset({"value", "totalcount", "message", "statuscode", "nextlink", "dataredacted"})
 
 
@@ -167,11 +136,8 @@ class NotAnEnvelope(ValueError):
 
 
 def normalize_key(key: str) -> str:
-    """The documented name for ``key``; unknown keys only get their first letter upper-cased."""
+    """The documented name for ``key``: camelCase and PascalCase differ only in the first letter."""
     stripped = key.strip()
-    known = _BY_LOWER.get(stripped.lower())
-    if known:
-        return known
     return stripped[:1].upper() + stripped[1:]
 
 

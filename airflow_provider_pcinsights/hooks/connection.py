@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -312,7 +313,7 @@ def _timeout(value: Any, conn: Any) -> float:
         raise ConnectionConfigError(
             f"Connection {_conn_id(conn)!r}: extra timeout must be a number of seconds, got {value!r}"
         ) from None
-    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+    if not (seconds > 0 and math.isfinite(seconds)):  # NaN is not > 0
         raise ConnectionConfigError(
             f"Connection {_conn_id(conn)!r}: extra timeout must be more than 0 seconds, got {value!r}"
         )
