@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_pcinsights.exceptions import BadRequestError
+from airflow_provider_pcinsights.hooks.answers import Envelope
 from airflow_provider_pcinsights.report_ids import listed
 
 log = logging.getLogger(__name__)
@@ -49,26 +50,18 @@ def fold(report_id: str) -> str:
 
 
 @dataclass(frozen=True)
-class Page:
-    """One page of the account's listing."""
-
-    records: list[Record]
-    total_count: int | None  # the envelope's TotalCount, if the service sent one
-    has_next: bool
-
-
-@dataclass(frozen=True)
 class BatchIO:
     """The hook's calls, each one HTTP request (paging aside).
 
     :param read_batch: the reports among these ids, in one call (cmp v1.1's ``;``-joined filter).
     :param read_one: the records of one id's filtered listing (``[]`` when it matches nothing).
-    :param listing: the account's reports, page by page; the reader may stop early.
+    :param listing: the account's reports, page by page, each with whether another follows (the
+        hook's own paging, ``_pages``); the reader may stop early.
     """
 
     read_batch: Callable[[list[str]], list[Record]]
     read_one: Callable[[str], list[Record]]
-    listing: Callable[[], Iterator[Page]]
+    listing: Callable[[], Iterator[tuple[Envelope, bool]]]
 
 
 class BatchReads:
@@ -180,10 +173,10 @@ class BatchReads:
     def _listing(self, wanted: list[str], io: BatchIO, found: dict[str, Record]) -> set[str]:
         remaining = set(wanted)
         seen = 0
-        for pages, page in enumerate(io.listing(), start=1):
+        for pages, (page, has_next) in enumerate(io.listing(), start=1):
             seen += len(page.records)
             remaining -= _take(page.records, remaining, found)
-            if not page.has_next:
+            if not has_next:
                 with self._lock:
                     self.listing_pages = pages
                 return set(wanted)  # the whole account was listed
@@ -244,7 +237,7 @@ def _take(records: list[Record], wanted: set[str], found: dict[str, Record]) -> 
     return taken
 
 
-def _pages_left(page: Page, seen: int) -> int | None:
+def _pages_left(page: Envelope, seen: int) -> int | None:
     """Pages still to come, estimated from ``TotalCount`` when it is plausible; ``None`` if unknown."""
     total, size = page.total_count, len(page.records)
     if total is None or size == 0 or total <= seen:

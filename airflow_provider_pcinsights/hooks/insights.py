@@ -47,7 +47,6 @@ from airflow_provider_pcinsights.hooks.batch import (
     READ_CONCURRENCY,
     BatchIO,
     BatchReads,
-    Page,
     fold,
 )
 from airflow_provider_pcinsights.hooks.connection import (
@@ -352,7 +351,7 @@ class PartnerCenterInsightsHook(BaseHook):
         io = BatchIO(
             read_batch=lambda chunk: self._read_ids(chunk, {}, wanted),
             read_one=lambda one: self._read_ids([one], {}, wanted),
-            listing=lambda: self._listing_pages(only_ids=wanted),
+            listing=lambda: self._pages(REPORTS_PATH, {}, _listing("list reports", wanted)),
         )
         found = self._batch_reads.read(ids, io)
         return {one: found[fold(one)] for one in ids if fold(one) in found}
@@ -364,11 +363,6 @@ class PartnerCenterInsightsHook(BaseHook):
         v1.1 only); ``[]`` when the account knows none of them."""
         call = _listing(f"read report{'s' if len(ids) > 1 else ''} {', '.join(ids)}", only_ids)
         return self._get_all(REPORTS_PATH, {**params, "reportId": MULTI_VALUE_SEPARATOR.join(ids)}, call)
-
-    def _listing_pages(self, only_ids: frozenset[str] | None) -> Iterator[Page]:
-        call = _listing("list reports", only_ids)
-        for envelope, has_next in self._pages(REPORTS_PATH, {}, call):
-            yield Page(records=envelope.records, total_count=envelope.total_count, has_next=has_next)
 
     def pause_report(self, report_id: str) -> dict[str, Any]:
         return self._report_action("pause", validate_report_id(report_id))

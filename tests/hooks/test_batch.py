@@ -13,7 +13,8 @@ import pytest
 
 from airflow_provider_pcinsights.emulator import Emulator
 from airflow_provider_pcinsights.exceptions import BadRequestError, UnreadableStatusError
-from airflow_provider_pcinsights.hooks.batch import BATCH_SIZE, BatchIO, BatchReads, Page
+from airflow_provider_pcinsights.hooks.answers import Envelope
+from airflow_provider_pcinsights.hooks.batch import BATCH_SIZE, BatchIO, BatchReads
 
 
 class ScriptedService:
@@ -52,11 +53,14 @@ class ScriptedService:
         listed = [rid for rid in self.ids if rid not in self.hidden]
         for start in range(0, max(len(listed), 1), self.page_size):
             self.calls.append("page")
-            yield Page(
+            page = Envelope(
                 records=[self.record(rid) for rid in listed[start : start + self.page_size]],
                 total_count=len(listed) if self.total_count else None,
-                has_next=start + self.page_size < len(listed),
+                message=None,
+                status_code=None,
+                next_link=None,
             )
+            yield page, start + self.page_size < len(listed)
 
     def io(self) -> BatchIO:
         return BatchIO(read_batch=self.read_batch, read_one=self.read_one, listing=self.listing)
