@@ -233,9 +233,9 @@ def run_bulk(
     each item ends, so a caller can log or record progress as it happens.
 
     ``items`` may be a function that finds them (``most_items`` of them at most): it is
-    called in the calling thread once the workers are started, so that starting them
-    overlaps with finding the items (the read before a bulk action) instead of delaying
-    the first calls: each thread started while calls already run waits for the GIL.
+    called in the calling thread at once, while one thread starts the workers, so that
+    starting them (each start waits for the new thread to run) overlaps with finding the
+    items (the read before a bulk action) instead of delaying its first call.
 
     If the calling thread is interrupted (an exception while waiting, such as the task
     being killed), no further item is started, the ones running are waited for (their
@@ -277,15 +277,30 @@ def run_bulk(
         finally:
             run.worker_done()
 
-    try:
-        with _signals_held():  # so no signal lands between starting a worker and counting it
+    def start_workers() -> None:
+        """Started first, it starts the workers while the calling thread finds the items: a thread
+        start waits for the new thread to run, so the read before a bulk action goes out at once."""
+        try:
             for n in range(workers):
-                run.worker_started()
+                if not run.worker_started():
+                    return  # stopped meanwhile
                 try:
                     threading.Thread(target=worker, name=f"pcinsights-bulk-{n}", daemon=True).start()
-                except BaseException:
+                except BaseException as exc:
                     run.worker_done()
-                    raise
+                    run.start_failed(exc)
+                    return
+        finally:
+            run.worker_done()  # the starter's own count
+
+    try:
+        with _signals_held():  # so no signal lands between starting a thread and counting it
+            run.worker_started()
+            try:
+                threading.Thread(target=start_workers, name="pcinsights-bulk-start", daemon=True).start()
+            except BaseException:
+                run.worker_done()
+                raise
         run.give(find())
         run.wait_for_workers()
     except BaseException:
@@ -327,6 +342,7 @@ class _Run(Generic[T, R]):
         self._outcomes: list[Outcome[T, R] | None] = []
         self._given = self._stopped = False
         self._workers = 0
+        self._start_error: BaseException | None = None
         self._changed = threading.Condition()
 
     def give(self, items: Sequence[T]) -> None:
@@ -373,8 +389,9 @@ class _Run(Generic[T, R]):
                 log.exception("on_outcome failed for item %d", outcome.index)
 
     def outcomes(self) -> list[Outcome[T, R]]:
+        why = f": no worker thread could be started ({self._start_error})" if self._start_error else ""
         return [
-            outcome or Outcome(index, self._items[index], error=NotAttempted(f"item {index}"))
+            outcome or Outcome(index, self._items[index], error=NotAttempted(f"item {index}{why}"))
             for index, outcome in enumerate(self._outcomes)
         ]
 
@@ -383,9 +400,21 @@ class _Run(Generic[T, R]):
             self._stopped = True
             self._changed.notify_all()
 
-    def worker_started(self) -> None:
+    def worker_started(self) -> bool:
+        """Count a thread about to start; ``False`` (not counted) once the run is stopped."""
         with self._changed:
+            if self._stopped:
+                return False
             self._workers += 1
+            return True
+
+    def start_failed(self, exc: BaseException) -> None:
+        """A worker could not be started: the ones running take every item; with none, the items
+        end as not attempted, each with this error."""
+        log.warning("Could not start a bulk worker thread (%s); going on with those started", exc)
+        with self._changed:
+            self._start_error = exc
+            self._changed.notify_all()
 
     def worker_done(self) -> None:
         with self._changed:

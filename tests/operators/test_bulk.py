@@ -268,3 +268,49 @@ def test_items_refused_are_tried_again_last_up_to_max_attempts_and_reported_once
 def test_max_attempts_must_be_a_positive_whole_number():
     with pytest.raises(ValueError, match="max_attempts must be a whole number >= 1"):
         run_bulk(lambda item: item, [1], max_attempts=0)
+
+
+def test_the_items_are_found_while_the_workers_start_and_a_worker_that_cannot_start_loses_no_item(
+    monkeypatch,
+):
+    """The read before a bulk action does not wait for the workers' start; if the machine refuses
+    threads past the third, the three started take every item."""
+    found = threading.Event()
+    real_start = threading.Thread.start
+    workers = []
+    found_before_the_first_worker = []
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name.startswith("pcinsights-bulk-") and thread.name != "pcinsights-bulk-start":
+            if not workers:  # before the fix the items were found only once every worker had started
+                found_before_the_first_worker.append(found.wait(timeout=5))
+            if len(workers) == 3:
+                raise RuntimeError("can't start new thread")
+            workers.append(thread.name)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+
+    def find() -> list[int]:
+        found.set()
+        return list(range(20))
+
+    outcomes = run_bulk(lambda item: item * 2, find, limit=AdaptiveLimit(ceiling=5), most_items=20)
+
+    assert found_before_the_first_worker == [True]
+    assert len(workers) == 3
+    assert [o.value for o in outcomes] == [item * 2 for item in range(20)]
+
+
+def test_when_no_worker_can_start_every_item_ends_not_attempted_with_the_reason(monkeypatch):
+    real_start = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name.startswith("pcinsights-bulk-") and thread.name != "pcinsights-bulk-start":
+            raise RuntimeError("can't start new thread")
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    outcomes = run_bulk(lambda item: item, [1, 2])
+    assert [type(o.error).__name__ for o in outcomes] == ["NotAttempted", "NotAttempted"]
+    assert "can't start new thread" in str(outcomes[0].error)
