@@ -692,10 +692,6 @@ def sign_in_message(
 # ---------------------------------------------------------------------------------- rotated refresh tokens
 
 
-def airflow_tasks_can_write_connections() -> bool:
-    return int(version("apache-airflow").split(".")[0]) < 3
-
-
 @dataclass(frozen=True)
 class StoreRotatedRefreshToken:
     """A token source listener; equal for one connection, so many hooks register it once."""
@@ -727,7 +723,7 @@ class StoreRotatedRefreshToken:
 
 def register_write_back(source: Any, conn_id: str) -> None:
     """Store the tokens ``source`` rotates into ``conn_id``, where this Airflow line allows it."""
-    if not airflow_tasks_can_write_connections():
+    if int(version("apache-airflow").split(".")[0]) >= 3:  # its tasks cannot write connections
         warn_once(
             conn_id,
             "airflow3",
