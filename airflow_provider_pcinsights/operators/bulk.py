@@ -221,7 +221,6 @@ def run_bulk(
     items: Sequence[T] | Callable[[], Sequence[T]],
     *,
     limit: AdaptiveLimit | None = None,
-    on_outcome: Callable[[Outcome[T, R]], Any] | None = None,
     again_on: tuple[type[BaseException], ...] = (),
     max_attempts: int = 3,
     most_items: int | None = None,
@@ -229,8 +228,7 @@ def run_bulk(
     """``function(item)`` for every item, at most ``limit.limit`` at a time; one outcome per item, in order.
 
     Items are started in input order. An item whose function raises gets an outcome with
-    the error, and the others go on. ``on_outcome`` is called (in the worker's thread) as
-    each item ends, so a caller can log or record progress as it happens.
+    the error, and the others go on.
 
     ``items`` may be a function that finds them (``most_items`` of them at most): it is
     called in the calling thread at once, while one thread starts the workers, so that
@@ -238,8 +236,8 @@ def run_bulk(
     items (the read before a bulk action) instead of delaying its first call.
 
     If the calling thread is interrupted (an exception while waiting, such as the task
-    being killed), no further item is started, the ones running are waited for (their
-    outcomes still reach ``on_outcome``), and the exception is raised again.
+    being killed), no further item is started, the ones running are waited for, and the
+    exception is raised again.
 
     :param limit: the adaptive limit to run under; a fresh ``AdaptiveLimit()`` when not given.
         Register the same limit with the hook (``hook.add_retry_observer(limit)``) so that
@@ -257,7 +255,7 @@ def run_bulk(
     else:
         given = list(items)
         find, workers = (lambda: given), min(workers, len(given))
-    run: _Run[T, R] = _Run(function, on_outcome)
+    run: _Run[T, R] = _Run(function)
 
     def worker() -> None:
         try:
@@ -334,8 +332,8 @@ class _Run(Generic[T, R]):
     interrupts can leave Python 3.11 taking a running thread for finished.
     """
 
-    def __init__(self, function: Callable[[T], R], on_outcome: Callable[[Outcome[T, R]], Any] | None) -> None:
-        self._function, self._on_outcome = function, on_outcome
+    def __init__(self, function: Callable[[T], R]) -> None:
+        self._function = function
         self._items: list[T] = []
         self._queue: deque[int] = deque()
         self._attempts: list[int] = []
@@ -382,11 +380,6 @@ class _Run(Generic[T, R]):
 
     def finish(self, outcome: Outcome[T, R]) -> None:
         self._outcomes[outcome.index] = outcome
-        if self._on_outcome is not None:
-            try:
-                self._on_outcome(outcome)
-            except Exception:
-                log.exception("on_outcome failed for item %d", outcome.index)
 
     def outcomes(self) -> list[Outcome[T, R]]:
         why = f": no worker thread could be started ({self._start_error})" if self._start_error else ""
