@@ -439,7 +439,8 @@ class _Watchdog:
             if self._thread is None or not self._thread.is_alive():  # first use, or a forked child
                 self._thread = threading.Thread(target=self._run, name="pcinsights-deadlines", daemon=True)
                 self._thread.start()
-            self._lock.notify()
+            elif self._due[0] is entry:  # only an earlier deadline than any before needs the thread awake
+                self._lock.notify()
         return entry
 
     def cancel(self, entry: list[Any]) -> None:
