@@ -52,7 +52,7 @@ SIGN_IN_RETRY_METHODS = frozenset({"GET", "POST"})
 UTF8_BOM = b"\xef\xbb\xbf"
 _READ_SIZE = 64 * 1024
 # Connections one API session keeps for reuse: at least the bulk runner's default ceiling
-# (``adaptive_limit.DEFAULT_CEILING``), or every call above it would open a new TLS connection.
+# (``operators.bulk.DEFAULT_CEILING``), or every call above it would open a new TLS connection.
 API_POOL_SIZE = 32
 # getaddrinfo's "this name does not exist" (not EAI_AGAIN, a resolver that may recover).
 _NO_SUCH_NAME = frozenset(

@@ -75,7 +75,7 @@ MULTI_ID_LISTING = ("cmp", "v1.1")
 
 
 class RetryObserver(Protocol):
-    """What ``add_retry_observer`` takes (``adaptive_limit.AdaptiveLimit`` is one), called in the caller."""
+    """What ``add_retry_observer`` takes (``operators.bulk.AdaptiveLimit`` is one), called in the caller."""
 
     def throttled(self) -> None:
         """The service answered 429 (also one the retries then absorb)."""
@@ -261,7 +261,7 @@ class PartnerCenterInsightsHook(BaseHook):
         """Tell ``observer`` of every 429 the API answers (retried or not) and of each backoff sleep.
 
         ``observer.throttled()`` and ``observer.backing_off()`` run in the thread making the
-        call; an ``adaptive_limit.AdaptiveLimit`` is one, so a bulk run slows down on throttling
+        call; an ``operators.bulk.AdaptiveLimit`` is one, so a bulk run slows down on throttling
         that the hook's retries would otherwise hide from it. The sign-in is not observed.
         """
         for name in ("throttled", "backing_off"):
