@@ -24,8 +24,11 @@ only when the record says one may have come (:class:`ReadPlan`):
   on, if the record changed or a run fell due after the last export it announced;
 - from the moment a run fell due, or the record changed, until an export generated
   after that moment is seen (a run takes a while; it is read every poll until then);
-- once every ``CATCH_UP_SECONDS`` in any case, at a moment of its own (a run the
-  schedule does not explain is announced late, never lost).
+- and, only if the watcher asks for it (``catch_up_interval``), once every that many
+  seconds in any case, at a moment of its own. Without it, a run the record and the
+  schedule do not explain is announced at the next read they do explain (the next
+  scheduled run or change of the report): late, never lost. Off by default, so that
+  watching a report costs no more calls than waiting on its status.
 
 Reading is the only thing this saves: what is announced always comes from the
 executions compared with the cursor, so a look skipped can delay an export, never
@@ -63,8 +66,6 @@ from airflow_provider_pcinsights.waiting import (
     to_service_second,
 )
 
-# A watcher reads its report's executions at least this often, whatever the record says.
-CATCH_UP_SECONDS = 3600.0
 # What an event carries of an execution: never its link (a credential) or location.
 PAYLOAD_FIELDS = ("ReportId", "ExecutionId", "ReportGeneratedTime")
 # Record fields whose change may mean a run was started or rescheduled.
@@ -184,9 +185,9 @@ class ReadPlan:
         watermark: datetime.datetime | None = None,
         catch_up_seconds: float | None = None,
     ) -> None:
-        self.catch_up_seconds = CATCH_UP_SECONDS if catch_up_seconds is None else catch_up_seconds
+        self.catch_up_seconds = catch_up_seconds  # None: no read the record does not call for
         # Each watcher's catch-up read falls at a moment of its own, so 1,000 do not read together.
-        self._phase = (zlib.crc32(report_id.casefold().encode()) % 1000) / 1000 * self.catch_up_seconds
+        self._phase = (zlib.crc32(report_id.casefold().encode()) % 1000) / 1000 * (catch_up_seconds or 0)
         self._seen: tuple[Any, ...] | None = None  # the record's telling fields at the last poll
         self._seen_at: datetime.datetime | None = None  # when the record was last read
         self._looked_at: datetime.datetime | None = None  # when the executions were last read
@@ -236,8 +237,9 @@ class ReadPlan:
             self.expecting = moment
 
     def _catch_up_due(self, now: datetime.datetime) -> bool:
-        assert self._looked_at is not None
         period = self.catch_up_seconds
+        if period is None or self._looked_at is None:
+            return False
         # The first moment after the last look that is ``phase`` past a multiple of the period.
         last = self._looked_at.timestamp() - self._phase
         next_slot = (last // period + 1) * period + self._phase

@@ -244,6 +244,11 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
     schedule says an export may have come (:mod:`~airflow_provider_pcinsights.triggers.exports`).
     ``run()`` never ends and never raises: a failed poll is logged and polled again.
 
+    :param catch_up_interval: seconds; if given, the watcher also reads its report's executions
+        this often whatever the record says, so an export that neither the schedule nor a change
+        of the report explains is announced within that time instead of at the next read they
+        call for. Off by default: each such read is one more call per report.
+
     Airflow 3.0 and later; on Airflow 2 it imports, and creating it says that it needs Airflow 3.
     """
 
@@ -253,6 +258,7 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
         conn_id: str = "pcinsights_default",
         poll_interval: float = 60.0,
         hook_params: dict[str, Any] | None = None,
+        catch_up_interval: float | None = None,
     ) -> None:
         _require_airflow_3()
         super().__init__()
@@ -260,6 +266,11 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
         self.conn_id = conn_id
         self.poll_interval = float(poll_interval)
         self.hook_params = dict(hook_params or {})
+        self.catch_up_interval = None if catch_up_interval is None else float(catch_up_interval)
+        if self.catch_up_interval is not None and not self.catch_up_interval > 0:
+            raise ValueError(
+                f"catch_up_interval must be a number of seconds above 0, not {catch_up_interval!r}"
+            )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -269,6 +280,9 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
                 "conn_id": self.conn_id,
                 "poll_interval": self.poll_interval,
                 "hook_params": dict(self.hook_params),
+                # Only when set: the cursor's Variable is named after these arguments, and a watcher
+                # that does not use it must keep the cursor it had.
+                **({"catch_up_interval": self.catch_up_interval} if self.catch_up_interval else {}),
             },
         )
 
@@ -293,7 +307,9 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
         store = cursor_store()
         key = cursor_key(*self.serialize())
         cursor = await store.start(key, self.log, self.poll_interval)
-        plan = ReadPlan(report_id, watermark=cursor.last or cursor.since)
+        plan = ReadPlan(
+            report_id, watermark=cursor.last or cursor.since, catch_up_seconds=self.catch_up_interval
+        )
         async with poll_hub().reader(self.conn_id, self.hook_params) as reader:
             while True:
                 try:

@@ -178,11 +178,9 @@ def test_two_copies_at_once_announce_an_export_once(emu, store):
     assert len(events) == 1
 
 
-def test_an_exported_report_is_read_once_a_poll_for_every_watcher(emu, store, monkeypatch):
+def test_an_exported_report_is_read_once_a_poll_for_every_watcher(emu, store):
     """Watchers of one connection share one read of their reports a poll; executions are read on the
     first poll and when a report's record says an export may have come, not on every poll."""
-    # Each report's hourly catch-up read falls at a wall-clock moment of its own: none in this test.
-    monkeypatch.setattr(exports, "CATCH_UP_SECONDS", 10.0**9)
     ids = emu.report_ids()
     before = len(emu.api_requests())
 
@@ -208,12 +206,42 @@ def test_an_exported_report_is_read_once_a_poll_for_every_watcher(emu, store, mo
     assert per_report[ids[0]] <= 3, per_report
 
 
-def test_a_catch_up_read_finds_an_export_no_record_change_announced(emu, store, monkeypatch):
-    monkeypatch.setattr(exports, "CATCH_UP_SECONDS", 0.2)
+def test_without_a_catch_up_interval_an_export_nothing_explains_costs_no_read(emu, store):
+    """Off by default: an export neither the schedule nor a change of the report explains is left to
+    the next read they call for (late, never lost), and costs no read of its own."""
+    report_id = emu.report_ids()[0]
+    before = len(emu.api_requests())
+    added: list[str] = []
+
+    def after_the_first_poll() -> None:
+        """Once the second poll's read of the record was sent: the first poll's look is over."""
+        while True:
+            paths = [r.path for r in emu.api_requests()[before:] if r.method == "GET"]
+            looked = next((i for i, path in enumerate(paths) if "/execution/" in path), None)
+            if looked is not None and any("/execution/" not in path for path in paths[looked + 1 :]):
+                break
+            time.sleep(0.01)
+        added.append(emu.add_execution("mpn", report_id)["ExecutionId"])
+
+    events, stats = watch([_trigger(report_id)], then_polls=6, during=after_the_first_poll)
+
+    assert len(added) == 1
+    assert added[0] not in [e["ExecutionId"] for e in events]
+    execution_reads = [r for r in emu.api_requests()[before:] if "/execution/" in r.path]
+    assert len(execution_reads) == 1  # the first poll's, nothing after it
+    assert stats.reads >= 7
+
+
+def test_a_catch_up_interval_must_be_seconds_above_zero():
+    with pytest.raises(ValueError, match="catch_up_interval must be a number of seconds above 0"):
+        _trigger("r1", catch_up_interval=0)
+
+
+def test_a_catch_up_read_finds_an_export_no_record_change_announced(emu, store):
     report_id = emu.report_ids()[0]
 
     events, _ = watch(
-        [_trigger(report_id)],
+        [_trigger(report_id, catch_up_interval=0.2)],
         lambda events: len(events) == 1,
         during=lambda: emu.add_execution("mpn", report_id),
     )
