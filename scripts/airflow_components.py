@@ -230,7 +230,10 @@ def airflow_env(home: Path, **extra: str) -> dict[str, str]:
     env.update(
         {
             "AIRFLOW_HOME": str(home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            # Each connection waits up to 30 s for sqlite's write lock (sqlite3's default: 5 s). On a loaded
+            # machine the 2.11 triggerer, stopped mid-wait, failed its last commit with "database is locked"
+            # while the scheduler held the lock: Airflow's own traceback, which the checks rightly refuse.
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=30",
             "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
