@@ -9,48 +9,30 @@ import logging
 import os
 import shlex
 import sys
+import time
 from types import SimpleNamespace
 from typing import Any, TextIO
 
-from airflow_provider_pcinsights.connection_fields import DEFAULT_AUTHORITY_HOST, KNOWN_EXTRAS
-from airflow_provider_pcinsights.exceptions import PartnerCenterInsightsError
-from airflow_provider_pcinsights.hooks.connection import plain_extras, settings_from_connection
+from airflow_provider_pcinsights.connection_fields import DEFAULT_AUTHORITY_HOST
+from airflow_provider_pcinsights.exceptions import AuthenticationError, PartnerCenterInsightsError
+from airflow_provider_pcinsights.hooks.connection import (
+    InsightsSettings,
+    RetryPolicy,
+    plain_extras,
+    settings_from_connection,
+)
 from airflow_provider_pcinsights.signin._store import ABSENT, store_refresh_token, stored_connection_to_update
 
 SECRET_ENV = "PCINSIGHTS_CLIENT_SECRET"
 _PLACEHOLDER_TOKEN = "minted-by-this-sign-in"
 
-DESCRIPTION = """\
-Sign a user in with Microsoft Entra's device-code flow and mint the App+User
-refresh token an mpn connection needs (auth_type refresh_token).
-
-The user must hold the Executive Report Viewer role in Partner Center and sign
-in with multi-factor authentication. The app registration is the connection's:
-a confidential client (Web platform) with the Partner Center API permission
-user_impersonation, signing in with its client secret, certificate or federated
-token, as the provider will when it redeems the token.
-"""
-
-EPILOG = f"""\
-examples:
-  # tenant, client and credential from the existing connection (any Airflow secrets backend):
-  python -m airflow_provider_pcinsights.signin --conn-id pcinsights_default
-  # the same, writing the new token into the connection stored in Airflow's database:
-  python -m airflow_provider_pcinsights.signin --conn-id pcinsights_default --update
-  # no connection yet; the client secret is read from ${SECRET_ENV} or asked for:
-  python -m airflow_provider_pcinsights.signin --tenant-id contoso.onmicrosoft.com \\
-      --client-id 11111111-2222-3333-4444-555555555555
-
-The connection (secrets included) is printed to standard output only; the code,
-the URL and progress go to standard error. Nothing is logged.
-"""
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m airflow_provider_pcinsights.signin",
-        description=DESCRIPTION,
-        epilog=EPILOG,
+        description=sys.modules[
+            "airflow_provider_pcinsights.signin"
+        ].__doc__,  # the package docstring, examples included
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -114,40 +96,35 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
     except (PartnerCenterInsightsError, ValueError, LookupError) as err:
         print(f"error: {err}", file=stderr)
         return 2
-    if args.update:
-        _warn_if_shadowed(args.conn_id, stderr)
-
-    from airflow_provider_pcinsights.signin._flow import DeviceCodeSignIn
-
-    sign_in = None
-    try:
-        sign_in = DeviceCodeSignIn(settings)
-        flow = sign_in.start()
+    shadow = f"AIRFLOW_CONN_{args.conn_id.upper()}"
+    if args.update and os.environ.get(shadow):
+        # Airflow reads the variable before its database: where it is set, the token written here is
+        # never read. Said before the sign-in, while it can still be fixed.
         print(
-            flow.get("message") or f"Open {flow['verification_uri']} and enter {flow['user_code']}.",
-            file=stderr,
-        )
-        print(
-            f"Sign in as a user with the Executive Report Viewer role (client {settings.client_id}, "
-            f"tenant {settings.tenant_id}); waiting for the approval...",
+            f"warning: the environment variable {shadow} is set, and Airflow reads it before its "
+            f"database: wherever it is set, tasks and commands use that copy of {args.conn_id!r}, not the "
+            f"refresh token --update writes into the database. Unset it there (or run without --update "
+            "and store the printed connection in it).",
             file=stderr,
             flush=True,
         )
-        signed_in = sign_in.wait(flow, timeout=args.timeout)
+
+    try:
+        result = _device_code_sign_in(settings, args.timeout, stderr)
     except PartnerCenterInsightsError as err:
         print(str(err), file=stderr)
         return 1
     except KeyboardInterrupt:
         print("Cancelled; no token was minted.", file=stderr)
         return 130
-    finally:
-        if sign_in is not None:
-            sign_in.close()
 
-    who = f" as {signed_in.user}" if signed_in.user else ""
-    _with_refresh_token(connection, signed_in.refresh_token)
+    refresh_token = str(result["refresh_token"])
+    user = (result.get("id_token_claims") or {}).get("preferred_username")
+    who = f" as {user}" if user else ""
+    extra = connection.setdefault("extra", {})
+    extra.update(auth_type="refresh_token", refresh_token=refresh_token)
     if args.update:
-        if store_refresh_token(args.conn_id, signed_in.refresh_token, previous=None) == ABSENT:
+        if store_refresh_token(args.conn_id, refresh_token, previous=None) == ABSENT:
             # Checked before the sign-in; only a row deleted meanwhile gets here.
             print(
                 f"Signed in{who}, but connection {args.conn_id!r} is no longer in Airflow's database; "
@@ -164,8 +141,80 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
     print(
         f"Signed in{who}. The connection, with its secrets (keep them out of logs and tickets):", file=stderr
     )
-    _print_connection(args.conn_id, connection, args.format, stdout)
+    text = json.dumps(connection)
+    if args.format in ("both", "env"):
+        print(f"export {shadow}={shlex.quote(text)}", file=stdout)
+    if args.format in ("both", "cli"):
+        print(
+            f"airflow connections add {shlex.quote(args.conn_id)} --conn-json {shlex.quote(text)}",
+            file=stdout,
+        )
+    stdout.flush()
     return 0
+
+
+def _device_code_sign_in(settings: InsightsSettings, timeout: float | None, stderr: TextIO) -> dict[str, Any]:
+    """The device-code flow, with MSAL, as the confidential client the provider signs in as.
+
+    MSAL offers the device-code flow on ``PublicClientApplication`` only, but a
+    refresh token minted by a public client cannot be redeemed with a client
+    secret (Entra answers AADSTS700025), and the provider always redeems it with
+    the connection's credential. So the flow runs on a
+    ``ConfidentialClientApplication`` that borrows MSAL's own two device-flow
+    methods: the polls then carry the client credential, like every later
+    redemption of the token. MSAL honours ``slow_down`` while it polls.
+    """
+    import msal
+
+    from airflow_provider_pcinsights.hooks.entra import (
+        SignInError,
+        new_application,
+        sign_in_message,
+        sign_in_session,
+    )
+
+    class DeviceCodeConfidentialClient(msal.ConfidentialClientApplication):
+        DEVICE_FLOW_CORRELATION_ID = msal.PublicClientApplication.DEVICE_FLOW_CORRELATION_ID
+        initiate_device_flow = msal.PublicClientApplication.initiate_device_flow
+        acquire_token_by_device_flow = msal.PublicClientApplication.acquire_token_by_device_flow
+
+    # The delegated scope of the connection's audience: https://api.partnercenter.microsoft.com/
+    # user_impersonation. MSAL adds offline_access (so Entra hands out a refresh token) itself.
+    resource = settings.scope.removesuffix("/.default").rstrip("/")
+    policy = RetryPolicy(retries=3, backoff_factor=0.5, backoff_max=10.0, max_retry_after=30.0)
+    errors = SignInError(settings, lambda: settings.secrets, policy.retries)
+    session = sign_in_session(settings, policy, "airflow-provider-pcinsights-signin")
+    try:  # MSAL reads the tenant's OpenID configuration when the application is made
+        app = errors.call(lambda: new_application(settings, session, app_class=DeviceCodeConfidentialClient))
+        flow = errors.call(lambda: app.initiate_device_flow(scopes=[f"{resource}/user_impersonation"]))
+        if "user_code" not in flow:
+            raise errors.from_result(flow)
+        print(
+            flow.get("message") or f"Open {flow['verification_uri']} and enter {flow['user_code']}.",
+            file=stderr,
+        )
+        print(
+            f"Sign in as a user with the Executive Report Viewer role (client {settings.client_id}, "
+            f"tenant {settings.tenant_id}); waiting for the approval...",
+            file=stderr,
+            flush=True,
+        )
+        if timeout is not None:
+            flow["expires_at"] = min(float(flow.get("expires_at", 0)), time.time() + timeout)
+        result: dict[str, Any] = errors.call(lambda: app.acquire_token_by_device_flow(flow))
+    finally:
+        session.close()
+    if "access_token" not in result:
+        raise errors.from_result(result)  # declined, expired, or any other refusal
+    if not result.get("refresh_token"):
+        raise AuthenticationError(
+            sign_in_message(
+                "Entra handed out no refresh token",
+                "make sure the app may request offline_access and that the scope is Partner Center's",
+                settings,
+            )
+        )
+    return result
 
 
 # ---------------------------------------------------------------------------- the connection
@@ -247,36 +296,3 @@ def _settings_for_sign_in(conn_id: str, conn: dict[str, Any]) -> Any:
         extra_dejson=extra,
     )
     return settings_from_connection(candidate)
-
-
-def _with_refresh_token(conn: dict[str, Any], refresh_token: str) -> None:
-    extra = conn.setdefault("extra", {})
-    extra["auth_type"] = "refresh_token"
-    extra["refresh_token"] = refresh_token
-    unknown = set(extra) - KNOWN_EXTRAS
-    for name in unknown:  # refused by the hook anyway; never carried into a new connection
-        extra.pop(name)
-
-
-def _print_connection(conn_id: str, conn: dict[str, Any], fmt: str, out: TextIO) -> None:
-    text = json.dumps(conn)
-    if fmt in ("both", "env"):
-        print(f"export AIRFLOW_CONN_{conn_id.upper()}={shlex.quote(text)}", file=out)
-    if fmt in ("both", "cli"):
-        print(f"airflow connections add {shlex.quote(conn_id)} --conn-json {shlex.quote(text)}", file=out)
-    out.flush()
-
-
-def _warn_if_shadowed(conn_id: str, stderr: TextIO) -> None:
-    """Airflow reads ``AIRFLOW_CONN_<ID>`` before its database: where that is set, the token
-    written here is never read. Say so before the sign-in, while it can still be fixed."""
-    name = f"AIRFLOW_CONN_{conn_id.upper()}"
-    if os.environ.get(name):
-        print(
-            f"warning: the environment variable {name} is set, and Airflow reads it before its "
-            f"database: wherever it is set, tasks and commands use that copy of {conn_id!r}, not the "
-            f"refresh token --update writes into the database. Unset it there (or run without --update "
-            "and store the printed connection in it).",
-            file=stderr,
-            flush=True,
-        )
