@@ -31,7 +31,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit
 
 from airflow_provider_pcinsights.exceptions import (
@@ -50,6 +50,9 @@ from airflow_provider_pcinsights.exceptions import (
 )
 from airflow_provider_pcinsights.waiting import EXECUTION_STATUSES, KNOWN_STATUSES
 
+if TYPE_CHECKING:
+    from airflow_provider_pcinsights.hooks.connection import InsightsSettings
+
 _ENVELOPE_KEYS = frozenset({"value", "totalcount", "message", "statuscode", "nextlink", "dataredacted"})
 
 
@@ -57,6 +60,15 @@ _ENVELOPE_KEYS = frozenset({"value", "totalcount", "message", "statuscode", "nex
 # matches the request URI", a gateway's "Resource not found".
 _WRONG_ROUTE = re.compile(r"(?i)no http resource|resource not found|api version|no route|not a valid route")
 _CHARSET = re.compile(r"(?i)charset\s*=\s*\"?([\w.:-]+)")
+# What ``json.loads`` makes of anything but an object, as JSON calls it.
+_JSON_TYPES = {
+    list: "array",
+    str: "string",
+    bool: "true/false",
+    int: "number",
+    float: "number",
+    type(None): "null",
+}
 
 # Which field names a record and which its status, and the statuses the docs name, by record kind.
 RECORD_KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -74,22 +86,6 @@ class Answer:
     body: bytes
     url: str
     request_id: str
-
-    @property
-    def where(self) -> str:
-        """The URL without its query, for messages."""
-        return self.url.split("?", 1)[0]
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who asked: what error messages name, and which secrets they must never show."""
-
-    program: str
-    auth_type: str
-    client_id: str
-    tenant_id: str
-    secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -226,99 +222,57 @@ def _as_int(value: Any) -> int | None:
 
 def wants_new_token(answer: Answer) -> bool:
     """A 401 a fresh token may mend; not one asking for multi-factor sign-in, which a new token lacks too."""
-    if answer.status != 401:
-        return False
-    text, _ = service_error(_parse(_decode(answer)[0])[0])
-    return not asks_for_mfa(text)
+    return answer.status == 401 and not asks_for_mfa(service_error(_read_json(answer)[1])[0])
 
 
-def read_answer(answer: Answer, call: Call, caller: Caller) -> Envelope:
-    """The envelope of a successful answer; raise the typed error of anything else."""
-    text, decode_problem = _decode(answer)
-    body, parse_problem = _parse(text)
-    problem = decode_problem or parse_problem
+def read_answer(answer: Answer, call: Call, settings: InsightsSettings, secrets: tuple[str, ...]) -> Envelope:
+    """The envelope of a successful answer; raise the typed error of anything else.
+
+    ``settings`` say who asked (program, sign-in, client and tenant), for the advice a refusal
+    comes with; ``secrets`` (the connection's and the token) never show in a message.
+    """
+    text, body, problem = _read_json(answer)
+    quoted = redact(excerpt(text), secrets) if text else ""
+
+    def unexpected(what: str, shown: str = quoted) -> UnexpectedResponseError:
+        return UnexpectedResponseError(
+            f"Could not {call.action}: HTTP {answer.status} with {what}"
+            f"{f': {shown!r}' if shown else ''}; MS-RequestId {answer.request_id}",
+            status_code=answer.status,
+            report_id=call.report_id,
+        )
 
     if answer.status >= 400:
-        return _failure(answer, call, caller, body if problem is None else None, text)
+        return _failure(answer.status, answer, call, settings, secrets, None if problem else body, quoted)
     if 300 <= answer.status < 400:
-        raise _unexpected(answer, call, caller, _redirect(answer, caller), None)
+        where = redact(origin(answer.headers.get("location")) or "the same host", secrets)
+        raise unexpected(
+            f"a redirect to {where}, which is not followed: the service does not redirect, and the "
+            "access token goes to the API's host only. Check the connection's host",
+            shown="",
+        )
     if problem is not None:
         if text is None or not text.strip():
             if not call.records_required:
                 return empty_envelope()
             problem = "an empty body"
-        raise _unexpected(answer, call, caller, f"a body that is not JSON ({problem})", text)
+        raise unexpected(f"a body that is not JSON ({problem})")
     if not isinstance(body, Mapping):
-        raise _unexpected(
-            answer,
-            call,
-            caller,
-            f"JSON {_json_type(body)} where the Insights envelope (an object) belongs",
-            text,
-        )
+        raise unexpected(f"JSON {_JSON_TYPES[type(body)]} where the Insights envelope (an object) belongs")
     try:
         envelope = parse_envelope(body)
     except NotAnEnvelope as err:
-        raise _unexpected(
-            answer, call, caller, f"JSON that is not the Insights envelope ({err})", text
-        ) from None
+        raise unexpected(f"JSON that is not the Insights envelope ({err})") from None
     if envelope.status_code is not None and envelope.status_code >= 400:  # an error inside an HTTP 2xx
-        return _failure(answer, call, caller, body, text, status=envelope.status_code)
+        return _failure(envelope.status_code, answer, call, settings, secrets, body, quoted)
     if call.records_required and not envelope.has_value:
-        raise _unexpected(
-            answer, call, caller, "an envelope without value, where records were expected", text
-        )
+        raise unexpected("an envelope without value, where records were expected")
     if call.record is not None:
-        _check_records(envelope, answer, call, caller)
+        _check_records(envelope, answer, call, secrets)
     return envelope
 
 
-# ---------------------------------------------------------------------------------- failures
-
-
-def _failure(
-    answer: Answer,
-    call: Call,
-    caller: Caller,
-    body: Any,
-    text: str | None,
-    *,
-    status: int | None = None,
-) -> Envelope:
-    """An error answer: the typed error with the service's words, or an empty listing for a 404."""
-    status = status or answer.status
-    api_message, code = service_error(body)
-    if status == 404:
-        if body is None:
-            raise UnexpectedResponseError(
-                f"Could not {call.action}: {answer.where} answered HTTP 404 with a body that is not JSON "
-                f"({_quote(text, caller)!r}; MS-RequestId {answer.request_id}). Check the connection's "
-                "host, program and api_version",
-                status_code=404,
-                api_message=_quote(text, caller) or None,
-                report_id=call.report_id,
-            )
-        wrong_route = bool(api_message and _WRONG_ROUTE.search(api_message))
-        if not wrong_route and call.nothing_matches_is_empty:
-            return empty_envelope()
-        raise error_for_status(404, answer, call, caller, api_message, code, known_report=not wrong_route)
-    body_excerpt = None if body is not None else _quote(text, caller)
-    raise error_for_status(status, answer, call, caller, api_message, code, body_excerpt=body_excerpt)
-
-
-def _unexpected(
-    answer: Answer, call: Call, caller: Caller, what: str, text: str | None
-) -> UnexpectedResponseError:
-    quoted = _quote(text, caller)
-    return UnexpectedResponseError(
-        f"Could not {call.action}: HTTP {answer.status} with {what}"
-        f"{f': {quoted!r}' if quoted else ''}; MS-RequestId {answer.request_id}",
-        status_code=answer.status,
-        report_id=call.report_id,
-    )
-
-
-def _check_records(envelope: Envelope, answer: Answer, call: Call, caller: Caller) -> None:
+def _check_records(envelope: Envelope, answer: Answer, call: Call, secrets: tuple[str, ...]) -> None:
     """Every record names itself and carries a status the docs name; anything else cannot be acted on."""
     id_field, status_field, statuses = RECORD_KINDS[call.record or ""]
     folded = {status.casefold() for status in statuses}
@@ -330,13 +284,13 @@ def _check_records(envelope: Envelope, answer: Answer, call: Call, caller: Calle
             keys = ", ".join(sorted(record)) or "none"
             raise UnexpectedResponseError(
                 f"Could not {call.action}: the service answered a {call.record} without {id_field} "
-                f"(its keys: {redact(keys, caller.secrets)}; {where})",
+                f"(its keys: {redact(keys, secrets)}; {where})",
                 status_code=answer.status,
                 report_id=call.report_id,
             )
         if call.only_ids is not None and record_id.casefold() not in call.only_ids:
             continue
-        named = redact(record_id, caller.secrets)
+        named = redact(record_id, secrets)
         if status is None:
             raise UnreadableStatusError(
                 f"Could not {call.action}: the service answered {call.record} {named} without a "
@@ -347,7 +301,7 @@ def _check_records(envelope: Envelope, answer: Answer, call: Call, caller: Calle
         if not isinstance(status, str) or status.strip().casefold() not in folded:
             raise UnreadableStatusError(
                 f"Could not {call.action}: the service answered {call.record} {named} with {status_field} "
-                f"{redact(repr(status), caller.secrets)}, which the docs do not name (known: "
+                f"{redact(repr(status), secrets)}, which the docs do not name (known: "
                 f"{', '.join(statuses)}); refusing to guess what it means ({where})",
                 status_code=answer.status,
                 report_id=call.report_id or record_id,
@@ -357,10 +311,11 @@ def _check_records(envelope: Envelope, answer: Answer, call: Call, caller: Calle
 # ---------------------------------------------------------------------------------- bytes
 
 
-def _decode(answer: Answer) -> tuple[str | None, str | None]:
-    """The body as text, without a byte-order mark; ``(text, problem)``."""
+def _read_json(answer: Answer) -> tuple[str | None, Any, str | None]:
+    """``(text, JSON, problem)``: the body as text without a byte-order mark, the JSON it holds, and
+    what kept it from being read (``None`` when nothing did)."""
     if not answer.body:
-        return None, "an empty body"
+        return None, None, "an empty body"
     declared = _CHARSET.search(answer.headers.get("content-type", ""))
     encoding = declared.group(1).lower() if declared else "utf-8"
     try:
@@ -370,45 +325,17 @@ def _decode(answer: Answer) -> tuple[str | None, str | None]:
     if codec == "utf-8":
         codec = "utf-8-sig"  # the same, but a BOM in front is skipped rather than kept as text
     try:
-        return answer.body.decode(codec), None
+        text = answer.body.decode(codec)
     except UnicodeDecodeError as err:
-        return answer.body.decode(codec, errors="replace"), f"not valid {encoding}: {err.reason}"
-
-
-def _parse(text: str | None) -> tuple[Any, str | None]:
-    if text is None:
-        return None, "an empty body"
+        return answer.body.decode(codec, errors="replace"), None, f"not valid {encoding}: {err.reason}"
     try:
-        return json.loads(text), None
+        return text, json.loads(text), None
     except RecursionError:  # arrays or objects nested past the parser's depth: no envelope is that deep
-        return None, "JSON nested too deeply to read"
-    except ValueError as err:
-        position = getattr(err, "pos", None)
-        message = str(getattr(err, "msg", ""))
-        if message.startswith("Unterminated") or (position is not None and position >= len(text.rstrip())):
-            return None, "it ends in the middle: the answer was cut short"
-        return None, str(getattr(err, "msg", err))
-
-
-def _redirect(answer: Answer, caller: Caller) -> str:
-    """What a 3xx said, for the message: where it pointed (scheme and host only), and why not followed."""
-    where = origin(answer.headers.get("location")) or "the same host"
-    return (
-        f"a redirect to {redact(where, caller.secrets)}, which is not followed: the service does not "
-        "redirect, and the access token goes to the API's host only. Check the connection's host"
-    )
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {list: "array", str: "string", bool: "true/false", int: "number", float: "number"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def _quote(text: str | None, caller: Caller) -> str:
-    return redact(excerpt(text), caller.secrets) if text else ""
+        return text, None, "JSON nested too deeply to read"
+    except json.JSONDecodeError as err:
+        if err.msg.startswith("Unterminated") or err.pos >= len(text.rstrip()):
+            return text, None, "it ends in the middle: the answer was cut short"
+        return text, None, err.msg
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -431,28 +358,6 @@ APP_PLUS_USER_HINT = (
     "set the connection's auth_type to refresh_token, with the refresh token of a user who passed "
     "multi-factor sign-in (interactive or device code: python -m airflow_provider_pcinsights.signin)"
 )
-
-
-def _suffix(
-    status: int | None,
-    api_message: str | None,
-    request_id: str | None,
-    body_excerpt: str | None = None,
-    service_code: str | None = None,
-) -> str:
-    parts = []
-    if status is not None:
-        parts.append(f"HTTP {status}")
-    if api_message:
-        code = f" (code {service_code})" if service_code and service_code not in api_message else ""
-        parts.append(f"service said: {api_message}{code}")
-    elif body_excerpt:
-        parts.append(f"body: {body_excerpt!r}")
-    if request_id:
-        parts.append(f"MS-RequestId {request_id}")
-    return f" ({'; '.join(parts)})" if parts else ""
-
-
 _MFA = re.compile(r"(?i)\bMFA\b|multi-?factor|\(10001\)")
 
 
@@ -461,80 +366,98 @@ def asks_for_mfa(api_message: str | None) -> bool:
     return bool(api_message and _MFA.search(api_message))
 
 
-def error_for_status(
+def _failure(
     status: int,
     answer: Answer,
     call: Call,
-    caller: Caller,
-    api_message: str | None,
-    service_code: str | None,
-    *,
-    known_report: bool = True,
-    body_excerpt: str | None = None,
-) -> PartnerCenterInsightsError:
-    """The typed error for a failed answer, worded with what was attempted (``call.action``).
+    settings: InsightsSettings,
+    secrets: tuple[str, ...],
+    body: Any,
+    quoted: str,
+) -> Envelope:
+    """A failed answer: the typed error, worded with what was attempted (``call.action``) and the
+    service's words (its message, or for a body that is not JSON, ``quoted``: a piece of it); or an
+    empty listing for a 404 that means "nothing matches".
 
-    ``known_report`` is false for a 404 that names a missing route: the URL is wrong, not the id.
+    A 404 that names a missing route (``_WRONG_ROUTE``) means the URL is wrong, not the id.
     """
-    action, program = call.action, caller.program
-    report_id = call.report_id if known_report else None
+    api_message, code = service_error(body)
+    api_message = redact(api_message, secrets) if api_message else None
+    wrong_route = bool(api_message and _WRONG_ROUTE.search(api_message))
+    if status == 404 and body is None:
+        raise UnexpectedResponseError(
+            f"Could not {call.action}: {answer.url.split('?', 1)[0]} answered HTTP 404 with a body that "
+            f"is not JSON ({quoted!r}; MS-RequestId {answer.request_id}). Check the connection's host, "
+            "program and api_version",
+            status_code=404,
+            api_message=quoted or None,
+            report_id=call.report_id,
+        )
+    if status == 404 and not wrong_route and call.nothing_matches_is_empty:
+        return empty_envelope()
+    body_excerpt = None if body is not None else quoted
+    said = [f"HTTP {status}"]
     if api_message:
-        api_message = redact(api_message, caller.secrets)
-    detail = _suffix(status, api_message, answer.request_id, body_excerpt, service_code)
-    # The service's words, always: its message, or for a body that is not JSON, a piece of it.
-    message_of_service = api_message or body_excerpt
-    report = call.report_id
+        said.append(
+            f"service said: {api_message}{f' (code {code})' if code and code not in api_message else ''}"
+        )
+    elif body_excerpt:
+        said.append(f"body: {body_excerpt!r}")
+    detail = f" ({'; '.join(said)}; MS-RequestId {answer.request_id})"
+    program = settings.program
 
     def error(
         kind: type[PartnerCenterInsightsError], message: str, **more: Any
     ) -> PartnerCenterInsightsError:
-        return kind(message, status_code=status, api_message=message_of_service, report_id=report, **more)
-
-    if status == 404 and report_id:
-        return error(
-            ReportNotFoundError, f"Could not {action}: report {report_id} is unknown to this account{detail}"
+        return kind(
+            f"Could not {call.action}: {message}",
+            status_code=status,
+            api_message=api_message or body_excerpt,
+            report_id=call.report_id,
+            **more,
         )
+
+    if status == 404 and call.report_id and not wrong_route:
+        raise error(ReportNotFoundError, f"report {call.report_id} is unknown to this account{detail}")
     if status == 404:
-        return error(
-            BadRequestError,
-            f"Could not {action}: not found{detail}. Check the connection's host, program and api_version",
+        raise error(
+            BadRequestError, f"not found{detail}. Check the connection's host, program and api_version"
         )
     if status == 401 and asks_for_mfa(api_message):
-        return error(
+        raise error(
             AuthenticationError,
-            f"Could not {action}: Partner Center requires multi-factor authentication for this call"
-            f"{detail}. It needs an App+User token from a sign-in that passed MFA: {APP_PLUS_USER_HINT}",
+            f"Partner Center requires multi-factor authentication for this call{detail}. It needs an "
+            f"App+User token from a sign-in that passed MFA: {APP_PLUS_USER_HINT}",
         )
-    if status in (401, 403) and program == "mpn" and caller.auth_type == "client_credentials":
-        return error(
+    if status in (401, 403) and program == "mpn" and settings.auth_type == "client_credentials":
+        raise error(
             AuthenticationError if status == 401 else PermissionDeniedError,
-            f"Could not {action}: Partner Center refused the app-only token{detail}. The mpn program "
-            f"(Partner Center insights) needs App+User sign-in: {APP_PLUS_USER_HINT}. Commercial "
-            "marketplace analytics (program cmp) take app-only tokens",
+            f"Partner Center refused the app-only token{detail}. The mpn program (Partner Center "
+            f"insights) needs App+User sign-in: {APP_PLUS_USER_HINT}. Commercial marketplace analytics "
+            "(program cmp) take app-only tokens",
         )
     if status == 401:
-        return error(
+        raise error(
             AuthenticationError,
-            f"Could not {action}: Partner Center rejected the access token even after signing in again"
-            f"{detail}. Check the tenant id ({caller.tenant_id}), the client id ({caller.client_id}), the "
-            "client secret or certificate, and for App+User sign-in the refresh token",
+            f"Partner Center rejected the access token even after signing in again{detail}. Check the "
+            f"tenant id ({settings.tenant_id}), the client id ({settings.client_id}), the client secret "
+            "or certificate, and for App+User sign-in the refresh token",
         )
     if status == 403:
-        return error(
+        hint = ROLE_HINTS.get(program, ROLE_HINTS["mpn"])
+        raise error(
             PermissionDeniedError,
-            f"Could not {action}: permission denied{detail}. For the {program} program "
-            f"{ROLE_HINTS.get(program, ROLE_HINTS['mpn'])} (client id {caller.client_id})",
+            f"permission denied{detail}. For the {program} program {hint} (client id {settings.client_id})",
         )
     if status == 429:
         retry_after = retry_after_seconds(answer.headers.get("retry-after"))
         wait = f"; the service asked to wait {retry_after:g} s" if retry_after is not None else ""
-        message = f"Could not {action}: still throttled after every retry{detail}{wait}"
-        return error(ThrottledError, message, retry_after=retry_after)
-    if status >= 500:
-        return error(
-            ServiceUnavailableError, f"Could not {action}: Partner Center failed after every retry{detail}"
+        raise error(
+            ThrottledError, f"still throttled after every retry{detail}{wait}", retry_after=retry_after
         )
-    return error(BadRequestError, f"Could not {action}: Partner Center refused the request{detail}")
+    if status >= 500:
+        raise error(ServiceUnavailableError, f"Partner Center failed after every retry{detail}")
+    raise error(BadRequestError, f"Partner Center refused the request{detail}")
 
 
 # ---------------------------------------------------------------------------------- paging

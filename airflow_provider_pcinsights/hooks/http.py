@@ -18,6 +18,7 @@ import socket
 import ssl
 import threading
 import time
+import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from itertools import takewhile
 from random import random
@@ -37,7 +38,7 @@ from airflow_provider_pcinsights.exceptions import (
     ServiceUnavailableError,
     redact,
 )
-from airflow_provider_pcinsights.hooks.answers import Answer
+from airflow_provider_pcinsights.hooks.answers import Answer, Call
 from airflow_provider_pcinsights.hooks.answers import origin as answers_origin
 from airflow_provider_pcinsights.hooks.connection import InsightsSettings, RetryPolicy
 
@@ -369,13 +370,12 @@ def fetch(
     session: PinnedSession,
     method: str,
     url: str,
-    *,
     params: Mapping[str, str] | None,
-    headers: Mapping[str, str],
-    doing: str,
+    token: str,
+    call: Call,
+    *,
     secrets: Iterable[str],
     retries: int,
-    report_id: str | None = None,
 ) -> Answer:
     """One API call, retried by the session's adapter, with its body bounded in time as a whole.
 
@@ -384,10 +384,17 @@ def fetch(
     hold the task longer than that. A failure below HTTP is the typed error ``transport_error``
     words; an answer that did not arrive in full is ``ServiceUnavailableError``.
     """
-    request_id = headers["MS-RequestId"]
+    doing, request_id = call.action, str(uuid.uuid4())
+    headers = {
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "MS-RequestId": request_id,
+        "Authorization": f"Bearer {token}",
+    }
+    log.debug("%s %s (MS-RequestId %s)", method, url, request_id)
     origin = answers_origin(url) or url
     try:
-        response = session.request(method, url, params=params, headers=dict(headers), stream=True)
+        response = session.request(method, url, params=params, headers=headers, stream=True)
     except OSError as err:  # TLS, the network, the proxy, or the CA bundle named by ``verify``
         raise transport_error(
             err, doing=doing, origin=origin, secrets=secrets, retries=retries, request_id=request_id
@@ -406,7 +413,7 @@ def fetch(
         raise ServiceUnavailableError(
             f"Could not {doing}: the answer from {origin} {what}; {received} bytes came "
             f"(MS-RequestId {request_id})",
-            report_id=report_id,
+            report_id=call.report_id,
         )
     return Answer(
         status=response.status_code,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,7 +34,6 @@ from airflow_provider_pcinsights.exceptions import (
 )
 from airflow_provider_pcinsights.hooks.answers import (
     Call,
-    Caller,
     Envelope,
     Pages,
     read_answer,
@@ -536,46 +534,24 @@ class PartnerCenterInsightsHook(BaseHook):
 
         Transient failures are retried below, by the session's adapter (``http.BoundedRetry``).
         """
+        from airflow_provider_pcinsights.hooks.http import fetch
+
         url = urljoin(self.settings.base_url, path_or_url)
-        answer, token = self._send(method, url, params, call)
+
+        def send(token: str) -> Answer:
+            secrets = (*self._known_secrets(), token)
+            retries = self.retry_policy.retries
+            session = self._session("api")
+            return fetch(session, method, url, params, token, call, secrets=secrets, retries=retries)
+
+        token = self.get_token()
+        answer = send(token)
         if wants_new_token(answer):
             log.info("Partner Center answered 401 to %s; signing in again and retrying once", call.action)
             self._token_source.invalidate(token)
-            answer, token = self._send(method, url, params, call)
-        settings = self.settings
-        caller = Caller(
-            program=settings.program,
-            auth_type=settings.auth_type,
-            client_id=settings.client_id,
-            tenant_id=settings.tenant_id,
-            secrets=(*self._known_secrets(), token),
-        )
-        return read_answer(answer, call, caller)
-
-    def _send(self, method: str, url: str, params: dict[str, str] | None, call: Call) -> tuple[Answer, str]:
-        from airflow_provider_pcinsights.hooks.http import fetch
-
-        token = self.get_token()
-        request_id = str(uuid.uuid4())
-        headers = {
-            "Accept": "application/json",
-            "Content-Type": "application/json",
-            "MS-RequestId": request_id,
-            "Authorization": f"Bearer {token}",
-        }
-        log.debug("%s %s (MS-RequestId %s)", method, url, request_id)
-        answer = fetch(
-            self._session("api"),
-            method,
-            url,
-            params=params,
-            headers=headers,
-            doing=call.action,
-            secrets=(*self._known_secrets(), token),
-            retries=self.retry_policy.retries,
-            report_id=call.report_id,
-        )
-        return answer, token
+            token = self.get_token()
+            answer = send(token)
+        return read_answer(answer, call, self.settings, (*self._known_secrets(), token))
 
     def _known_secrets(self) -> tuple[str, ...]:
         try:

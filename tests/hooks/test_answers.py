@@ -27,23 +27,38 @@ from airflow_provider_pcinsights.exceptions import (
 from airflow_provider_pcinsights.hooks.answers import (
     Answer,
     Call,
-    Caller,
     Pages,
     read_answer,
     same_page_key,
     wants_new_token,
     with_query,
 )
+from airflow_provider_pcinsights.hooks.connection import InsightsSettings
 
 BOM = b"\xef\xbb\xbf"
 JSON_UTF8 = {"content-type": "application/json; charset=utf-8"}
-CALLER = Caller(
-    program="cmp",
-    auth_type="client_credentials",
-    client_id="app",
-    tenant_id="tenant",
-    secrets=("s3cr3t-value",),
-)
+
+
+def _settings(program: str = "cmp", auth_type: str = "client_credentials") -> InsightsSettings:
+    """Who asks: the refusals' advice depends on the program and the sign-in."""
+    return InsightsSettings(
+        client_id="app",
+        tenant_id="tenant",
+        program=program,
+        api_version="v1.1",
+        host="https://api.example",
+        auth_type=auth_type,
+        authority_host="https://login.example",
+        scope="https://api.example/.default",
+        verify=True,
+        proxies=None,
+        timeout=30.0,
+        client_secret="s3cr3t-value",
+    )
+
+
+CALLER = _settings()
+SECRETS = CALLER.secrets
 LIST = Call(action="list reports", record="report", nothing_matches_is_empty=True)
 GET_ONE = Call(action="read report r1", report_id="r1", record="report")
 PAUSE = Call(action="pause report r1", report_id="r1", record="report", records_required=False)
@@ -69,7 +84,7 @@ def test_a_bom_and_a_pascal_envelope_around_camel_records_read_as_documented_nam
         {"Value": [_report(format="csv", modifiedTime=None, CallbackMethod="GET")], "TotalCount": 1}
     ).encode("utf-8")
 
-    envelope = read_answer(_answer(raw=body), LIST, CALLER)
+    envelope = read_answer(_answer(raw=body), LIST, CALLER, SECRETS)
 
     assert envelope.records == [
         {
@@ -87,7 +102,7 @@ def test_a_bom_and_a_pascal_envelope_around_camel_records_read_as_documented_nam
 def test_a_declared_charset_other_than_utf8_is_honoured():
     body = json.dumps({"value": [_report(reportName="Überblick")]}, ensure_ascii=False).encode("latin-1")
     answer = Answer(200, {"content-type": "application/json; charset=ISO-8859-1"}, body, "https://a/x", "r")
-    assert read_answer(answer, LIST, CALLER).records[0]["ReportName"] == "Überblick"
+    assert read_answer(answer, LIST, CALLER, SECRETS).records[0]["ReportName"] == "Überblick"
 
 
 @pytest.mark.parametrize(
@@ -100,7 +115,7 @@ def test_a_declared_charset_other_than_utf8_is_honoured():
 )
 def test_the_service_words_are_read_from_every_error_shape(body, shape):
     with pytest.raises(BadRequestError) as caught:
-        read_answer(_answer(400, body), LIST, CALLER)
+        read_answer(_answer(400, body), LIST, CALLER, SECRETS)
     assert caught.value.api_message == "Invalid filter"
     assert "service said: Invalid filter" in str(caught.value)
     if shape == "general":
@@ -110,9 +125,9 @@ def test_the_service_words_are_read_from_every_error_shape(body, shape):
 def test_a_404_of_a_listing_is_empty_and_of_one_report_is_not_found_with_the_service_words():
     answer = _answer(404, {"statusCode": 404, "message": "No item found with given filters."})
 
-    assert read_answer(answer, LIST, CALLER).records == []
+    assert read_answer(answer, LIST, CALLER, SECRETS).records == []
     with pytest.raises(ReportNotFoundError) as caught:
-        read_answer(answer, GET_ONE, CALLER)
+        read_answer(answer, GET_ONE, CALLER, SECRETS)
     assert caught.value.api_message == "No item found with given filters."
     assert "report r1 is unknown to this account" in str(caught.value)
     assert caught.value.report_id == "r1"
@@ -128,18 +143,22 @@ def test_a_404_of_a_listing_is_empty_and_of_one_report_is_not_found_with_the_ser
 def test_a_404_naming_a_missing_route_says_to_check_the_connection_even_for_a_report(body):
     for call in (LIST, GET_ONE):
         with pytest.raises(BadRequestError, match="Check the connection's host, program and api_version"):
-            read_answer(_answer(404, body), call, CALLER)
+            read_answer(_answer(404, body), call, CALLER, SECRETS)
 
 
 def test_a_404_that_is_not_json_is_a_wrong_url():
     with pytest.raises(UnexpectedResponseError, match=r"not JSON.*api_version") as caught:
-        read_answer(_answer(404, raw=b"<html>Not Found</html>", content_type="text/html"), LIST, CALLER)
+        read_answer(
+            _answer(404, raw=b"<html>Not Found</html>", content_type="text/html"), LIST, CALLER, SECRETS
+        )
     assert caught.value.api_message == "<html>Not Found</html>"
 
 
 def test_an_error_inside_an_http_200_is_that_error():
     with pytest.raises(ServiceUnavailableError) as caught:
-        read_answer(_answer(200, {"value": [], "statusCode": 500, "message": "Internal error"}), LIST, CALLER)
+        read_answer(
+            _answer(200, {"value": [], "statusCode": 500, "message": "Internal error"}), LIST, CALLER, SECRETS
+        )
     assert caught.value.status_code == 500
     assert caught.value.api_message == "Internal error"
 
@@ -147,7 +166,7 @@ def test_an_error_inside_an_http_200_is_that_error():
 def test_a_429_carries_its_retry_after():
     answer = _answer(429, {"statusCode": 429, "message": "Rate limit is exceeded."}, retry_after="7")
     with pytest.raises(ThrottledError) as caught:
-        read_answer(answer, LIST, CALLER)
+        read_answer(answer, LIST, CALLER, SECRETS)
     assert caught.value.retry_after == 7
 
 
@@ -168,7 +187,7 @@ def test_a_429_carries_its_retry_after():
 )
 def test_anything_but_a_readable_envelope_is_an_unexpected_response(raw, said):
     with pytest.raises(UnexpectedResponseError, match=said) as caught:
-        read_answer(_answer(raw=raw), LIST, CALLER)
+        read_answer(_answer(raw=raw), LIST, CALLER, SECRETS)
     assert caught.value.status_code == 200
     assert "MS-RequestId req-1" in str(caught.value)
 
@@ -183,9 +202,9 @@ def test_anything_but_a_readable_envelope_is_an_unexpected_response(raw, said):
 def test_one_name_spelt_twice_with_different_values_is_refused_not_guessed(body, said):
     for call in (LIST, GET_ONE, PAUSE):
         with pytest.raises(UnexpectedResponseError, match=said):
-            read_answer(_answer(200, body), call, CALLER)
+            read_answer(_answer(200, body), call, CALLER, SECRETS)
     same = {"value": [_report(ReportStatus="Active")], "Value": [_report(ReportStatus="Active")]}
-    assert read_answer(_answer(200, same), LIST, CALLER).records[0]["ReportStatus"] == "Active"
+    assert read_answer(_answer(200, same), LIST, CALLER, SECRETS).records[0]["ReportStatus"] == "Active"
 
 
 @pytest.mark.parametrize("status_code", [b"1e400", b'"OK"', b"[500]"])
@@ -193,8 +212,11 @@ def test_a_status_code_that_is_not_a_whole_number_is_unexpected_rather_than_igno
     """It decides whether an HTTP 200 is a failure; 1e400 (read as infinity) used to be an OverflowError."""
     raw = b'{"value": [], "totalCount": -1e400, "statusCode": ' + status_code + b"}"
     with pytest.raises(UnexpectedResponseError, match="statusCode is not a whole number"):
-        read_answer(_answer(raw=raw), LIST, CALLER)
-    assert read_answer(_answer(raw=b'{"value": [], "totalCount": -1e400}'), LIST, CALLER).total_count is None
+        read_answer(_answer(raw=raw), LIST, CALLER, SECRETS)
+    assert (
+        read_answer(_answer(raw=b'{"value": [], "totalCount": -1e400}'), LIST, CALLER, SECRETS).total_count
+        is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -205,12 +227,12 @@ def test_a_record_without_a_status_or_with_an_unknown_one_is_unreadable(status, 
     record = _report(reportStatus=status) if status else {"reportId": "r1"}
     for call in (LIST, GET_ONE, PAUSE):
         with pytest.raises(UnreadableStatusError, match=said) as caught:
-            read_answer(_answer(200, {"value": [_report(reportId="r0"), record]}), call, CALLER)
+            read_answer(_answer(200, {"value": [_report(reportId="r0"), record]}), call, CALLER, SECRETS)
         assert caught.value.report_id == "r1"
 
 
 def test_statuses_and_executions_are_read_in_any_case_and_pending_nulls_are_fine():
-    read_answer(_answer(200, {"value": [_report(reportStatus="PAUSED")]}), LIST, CALLER)
+    read_answer(_answer(200, {"value": [_report(reportStatus="PAUSED")]}), LIST, CALLER, SECRETS)
     pending = {
         "executionId": "e1",
         "reportId": "r1",
@@ -221,14 +243,22 @@ def test_statuses_and_executions_are_read_in_any_case_and_pending_nulls_are_fine
         "reportGeneratedTime": None,
     }
     call = Call(action="read the executions of report r1", report_id="r1", record="execution")
-    assert read_answer(_answer(200, {"value": [pending]}), call, CALLER).records[0]["ReportLocation"] is None
+    assert (
+        read_answer(_answer(200, {"value": [pending]}), call, CALLER, SECRETS).records[0]["ReportLocation"]
+        is None
+    )
     with pytest.raises(UnreadableStatusError, match="'Failed'"):
-        read_answer(_answer(200, {"value": [{**pending, "executionStatus": "Failed"}]}), call, CALLER)
+        read_answer(
+            _answer(200, {"value": [{**pending, "executionStatus": "Failed"}]}), call, CALLER, SECRETS
+        )
 
 
 def test_an_action_answer_may_carry_no_records_at_all():
-    assert read_answer(_answer(200, {"statusCode": 200, "message": "Paused"}), PAUSE, CALLER).records == []
-    assert read_answer(_answer(204), PAUSE, CALLER).records == []
+    assert (
+        read_answer(_answer(200, {"statusCode": 200, "message": "Paused"}), PAUSE, CALLER, SECRETS).records
+        == []
+    )
+    assert read_answer(_answer(204), PAUSE, CALLER, SECRETS).records == []
 
 
 def test_a_401_asking_for_mfa_says_app_plus_user_with_mfa_and_wants_no_new_token():
@@ -238,12 +268,12 @@ def test_a_401_asking_for_mfa_says_app_plus_user_with_mfa_and_wants_no_new_token
         "source": "PartnerFD",
     }
     answer = _answer(401, body)
-    mpn_user = Caller(program="mpn", auth_type="refresh_token", client_id="app", tenant_id="t")
+    mpn_user = _settings("mpn", "refresh_token")
 
     assert wants_new_token(answer) is False
     assert wants_new_token(_answer(401, {"statusCode": 401, "message": "Token expired"})) is True
     with pytest.raises(AuthenticationError) as caught:
-        read_answer(answer, LIST, mpn_user)
+        read_answer(answer, LIST, mpn_user, SECRETS)
     message = str(caught.value)
     assert "requires multi-factor authentication" in message
     assert "App+User" in message
@@ -254,11 +284,13 @@ def test_a_401_asking_for_mfa_says_app_plus_user_with_mfa_and_wants_no_new_token
 
 @pytest.mark.parametrize(("status", "error"), [(401, AuthenticationError), (403, PermissionDeniedError)])
 def test_a_refusal_of_an_app_only_token_on_mpn_says_mpn_needs_app_plus_user(status, error):
-    mpn_app = Caller(program="mpn", auth_type="client_credentials", client_id="app", tenant_id="t")
+    mpn_app = _settings("mpn")
     with pytest.raises(error, match=r"mpn program .* needs App\+User sign-in"):
-        read_answer(_answer(status, {"statusCode": status, "message": "Unauthorized"}), LIST, mpn_app)
+        read_answer(
+            _answer(status, {"statusCode": status, "message": "Unauthorized"}), LIST, mpn_app, SECRETS
+        )
     with pytest.raises(error) as caught:  # the same answer on cmp is the usual advice
-        read_answer(_answer(status, {"statusCode": status, "message": "Unauthorized"}), LIST, CALLER)
+        read_answer(_answer(status, {"statusCode": status, "message": "Unauthorized"}), LIST, CALLER, SECRETS)
     assert "mpn program" not in str(caught.value)
 
 
@@ -271,7 +303,7 @@ def test_credentials_in_the_service_words_are_hidden_wherever_they_are_quoted():
     for status, body in ((500, {"statusCode": 500, "message": echoed}), (502, None)):
         answer = _answer(status, body, raw=None if body else echoed.encode(), content_type="text/plain")
         with pytest.raises(ServiceUnavailableError) as caught:
-            read_answer(answer, LIST, CALLER)
+            read_answer(answer, LIST, CALLER, SECRETS)
         for text in (str(caught.value), caught.value.api_message):
             for secret in ("opaque-token-123", jwt, "s3cr3t-value", "0.AXYAabcdefghijklmnop"):
                 assert secret not in text
