@@ -29,7 +29,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import version
 from itertools import islice
 from typing import Any, TypeVar
@@ -130,21 +130,13 @@ def certificate_credential(path: str) -> dict[str, str]:
         raise ConnectionConfigError(
             f"extra certificate_path {path!r}: the PEM file has no {' and no '.join(problems)}; it needs both"
         )
+
     # The certificate registered on the app is the one for this key (a chain may follow it).
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    certificate = next(
-        (
-            c
-            for c in certificates
-            if c.public_key().public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-            == public
-        ),
-        None,
-    )
+    def spki(owner: Any) -> bytes:
+        der, info = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        return bytes(owner.public_key().public_bytes(der, info))
+
+    certificate = next((c for c in certificates if spki(c) == spki(key)), None)
     if certificate is None:
         raise ConnectionConfigError(
             f"extra certificate_path {path!r}: no certificate in the PEM file matches its private key"
@@ -160,8 +152,18 @@ def certificate_credential(path: str) -> dict[str, str]:
     return credential
 
 
-def assertion_reader(path: str) -> Callable[[], str]:
-    """A callable MSAL calls at every sign-in: workload identity rotates the file under us."""
+def _msal_version() -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", msal.__version__)[:2])
+
+
+def client_credential(settings: InsightsSettings) -> Any:
+    """What MSAL signs in with; an assertion file is a callable MSAL calls at every sign-in, since
+    workload identity rotates the file under us."""
+    path = settings.client_assertion_file
+    if settings.certificate_path:
+        return certificate_credential(settings.certificate_path)
+    if not path:
+        return settings.client_secret
 
     def read_assertion() -> str:
         assertion = _file_bytes(path, "client_assertion_file").decode().strip()
@@ -169,19 +171,7 @@ def assertion_reader(path: str) -> Callable[[], str]:
             raise ConnectionConfigError(f"extra client_assertion_file {path!r} is empty")
         return assertion
 
-    return read_assertion
-
-
-def _msal_version() -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", msal.__version__)[:2])
-
-
-def client_credential(settings: InsightsSettings) -> Any:
-    if settings.certificate_path:
-        return certificate_credential(settings.certificate_path)
-    if settings.client_assertion_file:
-        return {"client_assertion": assertion_reader(settings.client_assertion_file)}
-    return settings.client_secret
+    return {"client_assertion": read_assertion}
 
 
 class EntraHttpFailure(Exception):
@@ -198,18 +188,15 @@ def _refuse_non_oauth_answers(response: Any, *args: Any, **kwargs: Any) -> Any:
     """Hand MSAL only what OAuth answers look like: a JSON object, not throttled, not failing, not a
     redirect (followed nowhere: it would carry the sign-in form, secret included, elsewhere)."""
     status = response.status_code
-    is_json = "json" in response.headers.get("Content-Type", "").lower()
-    if status == 429 or status >= 500 or 300 <= status < 400 or not is_json or not _json_object(response):
+    if status == 429 or status >= 500 or 300 <= status < 400:
+        raise EntraHttpFailure(response)
+    try:  # a JSON object: MSAL reads anything else with ``.get`` and breaks
+        body = json.loads(response.content.decode("utf-8-sig"))
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the parser's depth
+        body = None
+    if "json" not in response.headers.get("Content-Type", "").lower() or not isinstance(body, dict):
         raise EntraHttpFailure(response)
     return response
-
-
-def _json_object(response: Any) -> bool:
-    """Whether the body is a JSON object (MSAL reads anything else with ``.get`` and breaks)."""
-    try:
-        return isinstance(json.loads(response.content.decode("utf-8-sig")), dict)
-    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the parser's depth
-        return False
 
 
 def sign_in_session(settings: InsightsSettings, policy: RetryPolicy, user_agent: str) -> PinnedSession:
@@ -394,7 +381,15 @@ class TokenSource:
                 self._on_new_secret(token)
                 self._last_token = token
                 if result.get("token_source", "identity_provider") != "cache":
-                    self._log_sign_in(result)
+                    log.info(
+                        "Signed in to Microsoft Entra ID as client %s (tenant %s, %s, %s); "
+                        "token valid for %s s",
+                        self._settings.client_id,
+                        self._settings.tenant_id,
+                        self._settings.auth_type,
+                        self._settings.credential_kind,
+                        result.get("expires_in", "?"),
+                    )
             return token
 
     def invalidate(self, rejected_token: str) -> None:
@@ -457,17 +452,6 @@ class TokenSource:
 
     def _secrets(self) -> tuple[str, ...]:
         return (*self._settings.secrets, self._refresh_token or "", self._last_token or "")
-
-    def _log_sign_in(self, result: dict[str, Any]) -> None:
-        settings = self._settings
-        log.info(
-            "Signed in to Microsoft Entra ID as client %s (tenant %s, %s, %s); token valid for %s s",
-            settings.client_id,
-            settings.tenant_id,
-            settings.auth_type,
-            settings.credential_kind,
-            result.get("expires_in", "?"),
-        )
 
 
 _SOURCES: dict[tuple[str, ...], TokenSource] = {}
@@ -534,7 +518,6 @@ def forget_all_token_sources() -> None:
 
 SIGNIN_COMMAND = "python -m airflow_provider_pcinsights.signin"
 
-_AADSTS = re.compile(r"AADSTS(\d+)")
 _TRAILER = re.compile(r"\s*(Trace ID|Correlation ID|Timestamp):.*$", re.DOTALL)
 
 # Refresh-token failures: expired after 90 days unused, revoked (password change,
@@ -570,18 +553,15 @@ def _renew_refresh_token(ctx: InsightsSettings) -> str:
     )
 
 
-def aadsts_code(*texts: object, codes: object = None) -> int | None:
+def aadsts_code(text: str, codes: object = None) -> int | None:
     """The AADSTS number from Entra's ``error_codes`` or from its text."""
     if isinstance(codes, list | tuple) and codes:
         try:
             return int(codes[0])
         except (TypeError, ValueError):
             pass
-    for text in texts:
-        match = _AADSTS.search(str(text or ""))
-        if match:
-            return int(match.group(1))
-    return None
+    match = re.search(r"AADSTS(\d+)", text)
+    return int(match.group(1)) if match else None
 
 
 def first_sentence(description: str | None) -> str:
@@ -694,16 +674,15 @@ def sign_in_message(
 
 @dataclass(frozen=True)
 class StoreRotatedRefreshToken:
-    """A token source listener; equal for one connection, so many hooks register it once."""
+    """A token source listener; equal for one connection, so many hooks register it once. Its token
+    source calls it under the source's lock, and the store locks the row it writes."""
 
     conn_id: str
-    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def __call__(self, new: str, previous: str | None) -> None:
         from airflow_provider_pcinsights.signin._store import ABSENT, CHANGED, store_refresh_token
 
-        with self._lock:
-            outcome = store_refresh_token(self.conn_id, new, previous=previous)
+        outcome = store_refresh_token(self.conn_id, new, previous=previous)
         if outcome == ABSENT:
             warn_once(
                 self.conn_id,
