@@ -13,7 +13,6 @@ it must stay free of imports beyond the standard library.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,27 +189,15 @@ FIELDS: tuple[ConnectionField, ...] = (
 )
 
 EXTRA_FIELDS: tuple[ConnectionField, ...] = tuple(f for f in FIELDS if f.extra)
-STANDARD_FIELDS: tuple[ConnectionField, ...] = tuple(f for f in FIELDS if not f.extra)
 KNOWN_EXTRAS: frozenset[str] = frozenset(f.name for f in EXTRA_FIELDS)
-# Airflow's own fields this connection does not use.
-HIDDEN_STANDARD_FIELDS: tuple[str, ...] = ("schema", "port", "extra")
 
 
-def field(name: str) -> ConnectionField:
-    return next(f for f in FIELDS if f.name == name)
-
-
-def nearest_field(name: str, candidates: Iterable[str] = KNOWN_EXTRAS) -> str | None:
-    """The known field a mistyped name most likely meant (``programme`` -> ``program``)."""
+def nearest_field(name: str) -> str | None:
+    """The known extra a mistyped name most likely meant (``programme`` -> ``program``)."""
     plain = name.removeprefix(LEGACY_EXTRA_PREFIX)
-    by_folded = {c.lower(): c for c in candidates}
+    by_folded = {c.lower(): c for c in KNOWN_EXTRAS}
     match = difflib.get_close_matches(plain.lower().replace("-", "_"), list(by_folded), n=1, cutoff=0.6)
     return by_folded[match[0]] if match else None
-
-
-def placeholder(f: ConnectionField) -> str:
-    """What an empty input shows: the example, since a description has no room there."""
-    return f.example if f.extra else f"{f.description} Example: {f.example}"
 
 
 def _schema(f: ConnectionField) -> dict[str, Any]:
@@ -237,8 +224,10 @@ def ui_field_behaviour(*, kebab_case: bool) -> dict[str, Any]:
     """How the standard fields are hidden, relabelled and filled in: kebab-case keys for
     ``get_provider_info()``, snake_case for the hook's ``get_ui_field_behaviour``."""
     return {
-        ("hidden-fields" if kebab_case else "hidden_fields"): list(HIDDEN_STANDARD_FIELDS),
-        "relabeling": {f.name: f.label for f in STANDARD_FIELDS},
+        # Airflow's own fields this connection does not use.
+        ("hidden-fields" if kebab_case else "hidden_fields"): ["schema", "port", "extra"],
+        "relabeling": {f.name: f.label for f in FIELDS if not f.extra},
         # Airflow 2's form shows a placeholder in every field; Airflow 3 only in the standard ones.
-        "placeholders": {f.name: placeholder(f) for f in FIELDS},
+        # An extra's input has no room for its description: it shows the example.
+        "placeholders": {f.name: f.example if f.extra else f.help_text for f in FIELDS},
     }

@@ -13,6 +13,7 @@ from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 AIRFLOW_VERSION = tuple(int(part) for part in version("apache-airflow").split(".")[:2])
 AIRFLOW_MAJOR = AIRFLOW_VERSION[0]
 EXTRAS = {f.name for f in connection_fields.EXTRA_FIELDS}
+BY_NAME = {f.name: f for f in connection_fields.FIELDS}
 
 
 def test_the_settings_reader_accepts_exactly_the_extras_of_the_table():
@@ -38,7 +39,7 @@ def test_airflow_3_ui_receives_every_field_with_its_description_example_and_requ
     extra_fields = meta.extra_fields
     assert set(extra_fields) == EXTRAS
     for name, spec in extra_fields.items():
-        f = connection_fields.field(name)
+        f = BY_NAME[name]
         assert spec["schema"]["title"] == f.label
         assert f.description in spec["description"]
         assert f"Example: {f.example}" in spec["description"]
@@ -72,7 +73,7 @@ def test_airflow_2_classic_form_shows_every_field_with_its_description_and_examp
     }
     assert set(widgets) == EXTRAS
     for name, widget in widgets.items():
-        f = connection_fields.field(name)
+        f = BY_NAME[name]
         assert f"Example: {f.example}" in widget.field.kwargs["description"]
         placeholders = ProvidersManager().field_behaviours["pcinsights"]["placeholders"]
         assert placeholders[f"{connection_fields.LEGACY_EXTRA_PREFIX}{name}"] == f.example
@@ -137,7 +138,7 @@ def test_airflow_3_0_and_3_1_ui_draws_the_extras_from_the_hook_widgets(monkeypat
 
     assert set(meta.extra_fields) == EXTRAS
     for name, spec in meta.extra_fields.items():
-        assert f"Example: {connection_fields.field(name).example}" in spec["description"]
+        assert f"Example: {BY_NAME[name].example}" in spec["description"]
     assert meta.extra_fields["refresh_token"]["schema"]["format"] == "password"
     assert meta.standard_fields.login.title == "Client ID"
 
@@ -186,7 +187,7 @@ def test_app_only_mpn_warns_once_per_connection(caplog, monkeypatch):
 
     from airflow_provider_pcinsights.hooks import connection as _settings
 
-    monkeypatch.setattr(_settings, "_WARNED", set())
+    _settings.warn_once.cache_clear()
 
     def conn(conn_id: str, **extra: str) -> Connection:
         extras = {"tenant_id": "contoso.onmicrosoft.com", **extra}

@@ -9,12 +9,12 @@ only: the hook builds both when it is created, before ``requests`` is imported.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import os
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -196,7 +196,17 @@ def _read_extras(conn: Any) -> dict[str, Any]:
     raw = getattr(conn, "extra_dejson", None) or {}
     if not isinstance(raw, Mapping):
         raise ConnectionConfigError(f"Connection {_conn_id(conn)!r}: extra must be a JSON object")
-    _refuse_unknown_extras(conn, [str(key).removeprefix(_LEGACY_PREFIX) for key in raw])
+    # An extra nobody reads must not pass silently: ``programme`` would otherwise run against ``mpn``.
+    unknown = sorted({str(key).removeprefix(_LEGACY_PREFIX) for key in raw} - fields.KNOWN_EXTRAS)
+    if unknown:
+        hints = []
+        for name in unknown:
+            nearest = fields.nearest_field(name)
+            hints.append(f"{name!r} (did you mean {nearest!r}?)" if nearest else repr(name))
+        raise ConnectionConfigError(
+            f"Connection {_conn_id(conn)!r}: unknown extra {', '.join(hints)}; "
+            f"the known extras are {', '.join(sorted(fields.KNOWN_EXTRAS))}"
+        )
     return plain_extras(raw)
 
 
@@ -212,31 +222,9 @@ def plain_extras(raw: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _refuse_unknown_extras(conn: Any, names: list[str]) -> None:
-    """An extra nobody reads must not pass silently: ``programme`` would otherwise run against ``mpn``."""
-    unknown = sorted({str(name) for name in names} - fields.KNOWN_EXTRAS)
-    if not unknown:
-        return
-    hints = []
-    for name in unknown:
-        nearest = fields.nearest_field(name)
-        hints.append(f"{name!r} (did you mean {nearest!r}?)" if nearest else repr(name))
-    raise ConnectionConfigError(
-        f"Connection {_conn_id(conn)!r}: unknown extra {', '.join(hints)}; "
-        f"the known extras are {', '.join(sorted(fields.KNOWN_EXTRAS))}"
-    )
-
-
-_WARNED: set[tuple[str, str]] = set()
-_WARNED_LOCK = threading.Lock()
-
-
+@functools.cache
 def warn_once(conn_id: str, reason: str, message: str, *args: object) -> None:
     """Log a warning about a connection once per process: a task calls the hook many times."""
-    with _WARNED_LOCK:
-        if (conn_id, reason) in _WARNED:
-            return
-        _WARNED.add((conn_id, reason))
     log.warning(message, *args)
 
 

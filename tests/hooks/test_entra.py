@@ -391,8 +391,8 @@ CONN_ID = "pcinsights_rotating"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_warnings(monkeypatch):
-    monkeypatch.setattr(_connection, "_WARNED", set())
+def _fresh_warnings():
+    _connection.warn_once.cache_clear()
 
 
 @pytest.fixture
