@@ -1,12 +1,14 @@
 """The one wait core behind every sensor and trigger of the provider.
 
 A wait is a *condition* (what to read about each report, and what the answers
-mean) polled until it is met or can never be. The sensors poll it in a worker
-(``Wait.poll``: the condition's blocking ``read`` with a hook of their own), the
-triggers in the triggerer (``Wait.apoll``: its ``aread`` through the poll hub,
-which shares one session and one batched read among every trigger of a
-connection); both go through the same :class:`Verdict` and the same tolerance of
-short outages, so a sensor gives the same answer in every mode.
+mean) polled until it is met or can never be. A condition reads through a
+*reader*: ``read(ids)`` (a batched read of records) and ``call(function, *args)``
+(``function(hook, *args)``). The triggers pass the poll hub's reader, which shares
+one session and one batched read among every trigger of a connection; the sensors
+pass a :class:`HookReader` over a hook of their own, whose reads block and never
+suspend, so ``run_now`` runs the same coroutine to its end without an event loop.
+Both go through the same :class:`Verdict` and the same tolerance of short outages,
+so a sensor gives the same answer in every mode.
 
 The rules are pure functions of what was read. The service documents statuses in
 PascalCase but its samples use other casings, so every comparison ignores case.
@@ -20,9 +22,9 @@ from __future__ import annotations
 import datetime
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
 
 import pendulum
 
@@ -37,7 +39,12 @@ from airflow_provider_pcinsights.exceptions import (
 
 if TYPE_CHECKING:
     from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
-    from airflow_provider_pcinsights.triggers.hub import Reader
+    from airflow_provider_pcinsights.triggers import hub
+
+    # What a condition reads through: the poll hub's reader (triggers) or a HookReader (sensors).
+    Reader: TypeAlias = "hub.Reader | HookReader"
+
+T = TypeVar("T")
 
 KNOWN_STATUSES: tuple[str, ...] = ("Paused", "Active", "Inactive")
 # Execution statuses the docs name; no ``Failed`` is documented.
@@ -248,13 +255,34 @@ class Verdict:
     message: str
     value: dict[str, Any]
 
-    @property
-    def final(self) -> bool:
-        return self.state != "waiting"
-
 
 def _describe(statuses: Mapping[str, str | None]) -> str:
     return ", ".join(f"{rid} is {status or 'without a status'}" for rid, status in statuses.items())
+
+
+class HookReader:
+    """A reader over a hook of the caller's (a sensor's worker): each read blocks, never suspends."""
+
+    def __init__(self, hook: PartnerCenterInsightsHook) -> None:
+        self.hook = hook
+        self.account = hook.account  # the program, for messages
+
+    async def read(self, report_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return self.hook.get_reports(report_ids)
+
+    async def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        return function(self.hook, *args)
+
+
+def run_now(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (one that reads through a :class:`HookReader`) to its
+    end, in the calling thread: a sensor's poll needs no event loop, and may run where one runs."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError("run_now: the coroutine suspended; it must only await a HookReader")
 
 
 class Condition(ABC):
@@ -268,12 +296,8 @@ class Condition(ABC):
     waiting_for: ClassVar[str]
 
     @abstractmethod
-    def read(self, hook: PartnerCenterInsightsHook, report_ids: list[str]) -> dict[str, Any]:
-        """Blocking: one observation per report id."""
-
-    @abstractmethod
-    async def aread(self, reader: Reader, report_ids: list[str]) -> dict[str, Any]:
-        """``read`` for the triggerer's event loop, through a reader of the poll hub: never blocks it."""
+    async def read(self, reader: Reader, report_ids: list[str]) -> dict[str, Any]:
+        """One observation per report id."""
 
     @abstractmethod
     def judge(self, observations: dict[str, Any]) -> Verdict:
@@ -282,6 +306,10 @@ class Condition(ABC):
     @abstractmethod
     def trigger_kwargs(self) -> dict[str, Any]:
         """The arguments of the condition's trigger beyond the common ones, as plain JSON values."""
+
+
+async def _statuses(reader: Reader, report_ids: list[str]) -> dict[str, str | None]:
+    return statuses_of(await reader.read(report_ids), report_ids, reader.account)
 
 
 class StatusCondition(Condition):
@@ -297,11 +325,8 @@ class StatusCondition(Condition):
     def __init__(self, target_statuses: Any, failure_statuses: Any = None) -> None:
         self.targets, self.failures = resolve_wait_statuses(target_statuses, failure_statuses)
 
-    def read(self, hook: PartnerCenterInsightsHook, report_ids: list[str]) -> dict[str, Any]:
-        return statuses_of(hook.get_reports(report_ids), report_ids, hook.account)
-
-    async def aread(self, reader: Reader, report_ids: list[str]) -> dict[str, Any]:
-        return statuses_of(await reader.read(report_ids), report_ids)
+    async def read(self, reader: Reader, report_ids: list[str]) -> dict[str, Any]:
+        return await _statuses(reader, report_ids)
 
     def trigger_kwargs(self) -> dict[str, Any]:
         return {"target_statuses": list(self.targets), "failure_statuses": list(self.failures)}
@@ -333,6 +358,16 @@ class StatusCondition(Condition):
         return Verdict("success", f"every report is {targets}: {_describe(statuses)}", statuses)
 
 
+def _latest_executions(hook: PartnerCenterInsightsHook, report_ids: list[str]) -> dict[str, Any]:
+    """Blocking: each report's latest ``Completed`` execution, ``None`` where none has run yet."""
+    return {
+        rid: latest_completed(
+            hook.get_report_executions(rid, execution_status="Completed", get_latest_execution=True), rid
+        )
+        for rid in report_ids
+    }
+
+
 class ExecutionCondition(Condition):
     """Every report has a ``Completed`` execution generated at or after ``completed_after``.
 
@@ -349,46 +384,19 @@ class ExecutionCondition(Condition):
         self.completed_after = parse_completed_after(completed_after)
         self.since = to_service_second(self.completed_after)
 
-    def read(self, hook: PartnerCenterInsightsHook, report_ids: list[str]) -> dict[str, Any]:
-        executions = self.latest_executions(hook, report_ids)
-        waiting = self._not_new_enough(executions)
-        statuses = statuses_of(hook.get_reports(waiting), waiting, hook.account) if waiting else {}
-        return self._observations(executions, statuses)
-
-    async def aread(self, reader: Reader, report_ids: list[str]) -> dict[str, Any]:
-        executions = await reader.call(self.latest_executions, report_ids)
-        waiting = self._not_new_enough(executions)
-        statuses = statuses_of(await reader.read(waiting), waiting) if waiting else {}
-        return self._observations(executions, statuses)
+    async def read(self, reader: Reader, report_ids: list[str]) -> dict[str, Any]:
+        """Each report id to ``{"execution": latest completed or None, "status": None if not read}``."""
+        executions = await reader.call(_latest_executions, report_ids)
+        waiting = [rid for rid, execution in executions.items() if not self.is_new(execution)]
+        statuses = await _statuses(reader, waiting) if waiting else {}
+        return {rid: {"execution": ex, "status": statuses.get(rid)} for rid, ex in executions.items()}
 
     def trigger_kwargs(self) -> dict[str, Any]:
         return {"completed_after": self.completed_after.isoformat()}
 
-    def latest_executions(
-        self, hook: PartnerCenterInsightsHook, report_ids: list[str]
-    ) -> dict[str, dict[str, Any] | None]:
-        """Blocking: each report's latest ``Completed`` execution, ``None`` where none has run yet."""
-        return {
-            rid: latest_completed(
-                hook.get_report_executions(rid, execution_status="Completed", get_latest_execution=True),
-                rid,
-            )
-            for rid in report_ids
-        }
-
     def is_new(self, execution: Mapping[str, Any] | None) -> bool:
         generated = service_time((execution or {}).get("ReportGeneratedTime"))
         return generated is not None and generated >= self.since
-
-    def _not_new_enough(self, executions: dict[str, dict[str, Any] | None]) -> list[str]:
-        return [rid for rid, execution in executions.items() if not self.is_new(execution)]
-
-    @staticmethod
-    def _observations(
-        executions: dict[str, dict[str, Any] | None], statuses: dict[str, str | None]
-    ) -> dict[str, Any]:
-        """Each report id to ``{"execution": latest completed or None, "status": None if not read}``."""
-        return {rid: {"execution": ex, "status": statuses.get(rid)} for rid, ex in executions.items()}
 
     def judge(self, observations: dict[str, Any]) -> Verdict:
         """A report with a completed execution since ``completed_after`` is done, whatever its
@@ -460,26 +468,13 @@ class Wait:
         self.transient_errors = 0
         self.last_verdict: Verdict | None = None
 
-    def poll(self, hook: PartnerCenterInsightsHook) -> Verdict | None:
+    async def poll(self, reader: Reader) -> Verdict | None:
         """Read and judge once; ``None`` when a transient failure was tolerated."""
         try:
-            observations = self.condition.read(hook, self.report_ids)
+            observations = await self.condition.read(reader, self.report_ids)
         except TRANSIENT_ERRORS as exc:
             self._tolerate(exc)
             return None
-        return self._judge(observations)
-
-    async def apoll(self, read: Callable[[list[str]], Awaitable[dict[str, Any]]]) -> Verdict | None:
-        """``poll`` for an event loop, with an awaitable read of the reports (a trigger's, through
-        the poll hub: ``lambda ids: condition.aread(reader, ids)``)."""
-        try:
-            observations = await read(self.report_ids)
-        except TRANSIENT_ERRORS as exc:
-            self._tolerate(exc)
-            return None
-        return self._judge(observations)
-
-    def _judge(self, observations: dict[str, Any]) -> Verdict:
         self.transient_errors = 0
         self.last_verdict = self.condition.judge(observations)
         return self.last_verdict

@@ -1055,7 +1055,7 @@ def _steady_calls(
     from airflow_provider_pcinsights.triggers.report import ReportExportEventTrigger, ReportStatusTrigger
 
     _fresh(emu, latency)
-    old_store = exports.use_store(exports.MemoryStore())
+    old_store, exports.store = exports.store, exports.MemoryStore()
 
     def trigger(rid: str) -> Any:
         if how == "watchers":
@@ -1099,7 +1099,7 @@ def _steady_calls(
     try:
         return asyncio.run(main())
     finally:
-        exports.use_store(old_store)
+        exports.store = old_store
 
 
 def waits_scenario(how: str, waits: int, interval: float) -> dict[str, Any]:

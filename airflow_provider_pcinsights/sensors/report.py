@@ -34,9 +34,11 @@ from airflow_provider_pcinsights.report_ids import normalize_report_ids
 from airflow_provider_pcinsights.waiting import (
     Condition,
     ExecutionCondition,
+    HookReader,
     StatusCondition,
     Wait,
     parse_completed_after,
+    run_now,
     timed_out_message,
 )
 
@@ -147,7 +149,7 @@ class _ReportWaitSensor(BaseSensorOperator):
 
         hook = PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)
         try:
-            verdict = wait.poll(hook)
+            verdict = run_now(wait.poll(HookReader(hook)))
         except ReportNotFoundError as exc:
             raise ReportNotFoundWhileWaitingError(
                 _gone(str(exc)),

@@ -40,7 +40,7 @@ in Airflow's own store: a Variable (:class:`CursorStore`). On Airflow 3 a trigge
 reaches it only through its supervisor, whose messages include getting and putting
 a Variable; the Task SDK's ``Variable.get`` / ``Variable.set`` send them. They are
 blocking calls, so they run through ``run_blocking`` (asgiref's ``sync_to_async``).
-Tests swap the store for one in memory (``use_store``); the real one is checked
+Tests swap the store (the module's ``store``) for a :class:`MemoryStore`; the real one is checked
 under Airflow's triggerer by ``scripts/export_events_e2e.py``.
 """
 
@@ -74,10 +74,6 @@ _RECORD_FIELDS = ("ReportStatus", "ModifiedTime", "StartTime", "RecurrenceInterv
 _IDLE_STATUSES = ("Paused",)
 
 
-def utc_now() -> datetime.datetime:
-    return pendulum.now("UTC")
-
-
 @dataclass
 class ExportCursor:
     """Where a watcher stands: announced nothing generated before ``since``, nor at or before ``last``."""
@@ -88,7 +84,7 @@ class ExportCursor:
 
     @classmethod
     def starting(cls, now: datetime.datetime | None = None) -> ExportCursor:
-        return cls(since=to_service_second(now or utc_now()))
+        return cls(since=to_service_second(now or pendulum.now("UTC")))
 
     def is_new(self, execution: Mapping[str, Any]) -> bool:
         generated = _generated(execution)
@@ -337,18 +333,8 @@ class MemoryStore(CursorStore):
         self.values[key] = value
 
 
-_store = CursorStore()
-
-
-def cursor_store() -> CursorStore:
-    return _store
-
-
-def use_store(store: CursorStore | None) -> CursorStore:
-    """Use ``store`` (``None``: Airflow's Variables again); returns the one it replaced."""
-    global _store
-    old, _store = _store, store or CursorStore()
-    return old
+# Where the watchers keep their cursors; tests and the benchmark put a MemoryStore here.
+store: CursorStore = CursorStore()
 
 
 def _get_variable(key: str) -> str | None:

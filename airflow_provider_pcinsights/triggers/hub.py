@@ -125,8 +125,7 @@ class HubStats:
 class PollHub:
     """Shared connections, hooks and polls of one event loop, by connection and hook parameters."""
 
-    def __init__(self, *, connection_ttl: float = CONNECTION_TTL) -> None:
-        self.connection_ttl = connection_ttl
+    def __init__(self) -> None:
         self.stats = HubStats()
         self._shared: dict[str, _Shared] = {}
         self._closing: set[asyncio.Future[Any]] = set()
@@ -147,10 +146,7 @@ class PollHub:
     # -- for Reader ---------------------------------------------------------------------
 
     def _close_later(self, lease: _Lease) -> None:
-        """Close a retired hook's session in a worker thread, once; never on the loop."""
-        if lease.closing:
-            return
-        lease.closing = True
+        """Close a retired hook's session in a worker thread, never on the loop."""
 
         async def close() -> None:
             try:
@@ -168,6 +164,8 @@ class PollHub:
 class Reader:
     """One trigger's way to the hub. Enter it (``async with``) for the life of the wait."""
 
+    account = ""  # the program, for messages: the shared hook is not at hand
+
     def __init__(self, hub: PollHub, conn_id: str, hook_params: dict[str, Any]) -> None:
         self.hub = hub
         self.conn_id = conn_id
@@ -178,8 +176,6 @@ class Reader:
         self.ids: list[str] = []  # the ids it read last
 
     async def __aenter__(self) -> Reader:
-        if self._shared is not None:
-            raise RuntimeError("this reader is already in use; take a new one with poll_hub().reader()")
         key = json.dumps([self.conn_id, self.hook_params], sort_keys=True, default=str)
         shared = self.hub._shared.get(key)
         if shared is None:
@@ -202,11 +198,9 @@ class Reader:
         are absent. Read together with the other readers' ids; raises what the read raised (a
         ``ValueError`` for a bad id before anything is sent, and only to this reader). Readers of
         the same report get the same record: read it, do not change it."""
-        shared = self._entered()
         ids = [validate_report_id(rid) for rid in report_ids]
-        if not ids:
-            return {}
-        return await shared.read(self, ids)
+        assert self._shared is not None, "enter the reader first"
+        return await self._shared.read(self, ids) if ids else {}
 
     def read_at(self) -> datetime.datetime | None:
         """When the read that answered this reader last was gathered, before it was sent (UTC): the
@@ -221,8 +215,8 @@ class Reader:
         """``function(hook, *args)`` in a worker thread with the shared hook (a read that cannot be
         batched, such as a report's executions): shares the look-up and the session; the same call
         (function and arguments) asked for while one is in flight waits for that one's answer."""
-        shared = self._entered()
-        return await shared.call(function, args)
+        assert self._shared is not None, "enter the reader first"
+        return await self._shared.call(function, args)
 
     async def sleep(self, interval: float) -> None:
         """Sleep until the next shared tick of this interval at least half an interval after the last read.
@@ -240,20 +234,15 @@ class Reader:
         now = asyncio.get_running_loop().time()
         await asyncio.sleep(next_tick(self._last_read_at, now, interval) - now)
 
-    def _entered(self) -> _Shared:
-        if self._shared is None:
-            raise RuntimeError("enter the reader first: async with poll_hub().reader(...) as reader")
-        return self._shared
-
 
 @dataclass
 class _Lease:
-    """A hook and how many calls are using it; closed once retired and unused."""
+    """A hook and how many calls are using it; closed once retired and unused (retired once: a
+    retired lease is no longer the shared one, so no call takes it again)."""
 
     hook: PartnerCenterInsightsHook
     users: int = 0
     retired: bool = False
-    closing: bool = False
 
 
 class _Read:
@@ -292,7 +281,7 @@ class _Read:
                 raise _own_copy(self.bad[rid.casefold()])
         if self.error is not None:
             raise _own_copy(self.error)
-        return _pick(ids, self.records)
+        return {rid: self.records[rid.casefold()] for rid in ids if rid.casefold() in self.records}
 
 
 class _Shared:
@@ -388,7 +377,9 @@ class _Shared:
             while read.ids:
                 self.hub.stats.reads += 1
                 try:
-                    records = await self._with_hook(_get_reports, list(read.ids.values()))
+                    records = await self._with_hook(
+                        lambda hook, ids: hook.get_reports(ids), list(read.ids.values())
+                    )
                 except UnreadableStatusError as exc:
                     # One report nobody can read: its readers' error, not everyone's. The others
                     # are read again without it.
@@ -443,7 +434,7 @@ class _Shared:
         async with self._lookup_lock:
             if self._retired:
                 raise RuntimeError(f"every reader of connection {self.conn_id} has left")
-            due = self.stale or loop.time() - self._checked_at > self.hub.connection_ttl
+            due = self.stale or loop.time() - self._checked_at > CONNECTION_TTL
             if self._lease is None or due:
                 self.hub.stats.lookups += 1
                 connection = await lookup_connection(self.conn_id)
@@ -485,15 +476,6 @@ class _Shared:
         self._retired = True
         self.release(self._lease, retire=True)
         self._lease = None
-
-
-def _get_reports(hook: PartnerCenterInsightsHook, ids: list[str]) -> dict[str, dict[str, Any]]:
-    return hook.get_reports(ids)
-
-
-def _pick(ids: list[str], by_fold: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """One reader's records, keyed by its ids as it gave them."""
-    return {rid: by_fold[rid.casefold()] for rid in ids if rid.casefold() in by_fold}
 
 
 def _fingerprint(connection: Any) -> str:

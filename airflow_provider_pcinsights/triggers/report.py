@@ -79,10 +79,9 @@ class _ReportWaitTrigger(BaseTrigger):
     (a failover) come to the same verdict.
     """
 
-    # Set by each trigger: the key of its event that carries the wait's value, what is waited for
-    # (messages), and its condition class in the wait core (imported off the loop, by name).
+    # Set by each trigger: the key of its event that carries the wait's value (also on an error,
+    # before there is a condition), and its condition class in the wait core (imported off the loop).
     value_key: ClassVar[str]
-    waiting_for: ClassVar[str]
     condition_class: ClassVar[str]
 
     def __init__(
@@ -162,19 +161,19 @@ class _ReportWaitTrigger(BaseTrigger):
         async with poll_hub().reader(self.conn_id, self.hook_params) as reader:
             while True:
                 try:
-                    verdict = await wait.apoll(lambda ids: condition.aread(reader, ids))
+                    verdict = await wait.poll(reader)
                 except ReportNotFoundError as exc:  # deleted while waited on: no poll can bring it back
                     return "not_found", str(exc)
                 if verdict is not None:
                     latest.clear()
                     latest.update(verdict.value)
-                    if verdict.final:
+                    if verdict.state != "waiting":
                         return verdict.state, verdict.message
                     self.log.info("Still %s", verdict.message)
                 now = pendulum.now("UTC")
                 if deadline is not None and now >= deadline:  # that was the last read
                     waited = (now - since).total_seconds()
-                    return "timeout", timed_out_message(waited, wait.last_verdict, self.waiting_for)
+                    return "timeout", timed_out_message(waited, wait.last_verdict, condition.waiting_for)
                 await self._sleep(reader, deadline, now)
 
     async def _sleep(
@@ -197,7 +196,6 @@ class ReportStatusTrigger(_ReportWaitTrigger):
     """
 
     value_key = "statuses"
-    waiting_for = "report status"
     condition_class = "StatusCondition"
 
     def __init__(
@@ -216,7 +214,6 @@ class ReportExecutionTrigger(_ReportWaitTrigger):
     """
 
     value_key = "executions"
-    waiting_for = "report execution"
     condition_class = "ExecutionCondition"
 
     def __init__(self, report_ids: list[str], completed_after: str, **kwargs: Any) -> None:
@@ -291,20 +288,19 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
         await _off_loop_imports()
         from airflow_provider_pcinsights.exceptions import ReportNotFoundError
         from airflow_provider_pcinsights.report_ids import validate_report_id
+        from airflow_provider_pcinsights.triggers import exports
         from airflow_provider_pcinsights.triggers.exports import (
             ReadPlan,
             cursor_key,
-            cursor_store,
             new_exports,
             newest_generated,
             payload,
-            utc_now,
         )
         from airflow_provider_pcinsights.triggers.hub import poll_hub
         from airflow_provider_pcinsights.waiting import TRANSIENT_ERRORS
 
         report_id = validate_report_id(self.report_id)
-        store = cursor_store()
+        store = exports.store
         key = cursor_key(*self.serialize())
         cursor = await store.start(key, self.log, self.poll_interval)
         plan = ReadPlan(
@@ -316,7 +312,7 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
                     record = (await reader.read([report_id])).get(report_id)
                     if record is None:
                         raise ReportNotFoundError.unknown(report_id)
-                    now = utc_now()
+                    now = pendulum.now("UTC")
                     if plan.should_read(record, now, reader.read_at()):
                         executions = await reader.call(_completed_executions, report_id)
                         plan.looked(now, newest_generated(executions))

@@ -35,11 +35,10 @@ def emu(pcinsights_emulator):
 
 
 @pytest.fixture
-def store():
+def store(monkeypatch):
     memory = exports.MemoryStore()
-    old = exports.use_store(memory)
-    yield memory
-    exports.use_store(old)
+    monkeypatch.setattr(exports, "store", memory)
+    return memory
 
 
 def _trigger(report_id: str, **kwargs: Any) -> ReportExportEventTrigger:

@@ -278,9 +278,10 @@ def test_the_connection_is_looked_up_again_after_its_time_and_a_changed_one_gets
     emu, monkeypatch
 ):
     rid = emu.report_ids("cmp")[0]
+    monkeypatch.setattr("airflow_provider_pcinsights.triggers.hub.CONNECTION_TTL", 0)  # before every read
 
     async def scenario():
-        hub = PollHub(connection_ttl=0)  # look it up before every read
+        hub = PollHub()
 
         async with hub.reader(CONN_ID, FAST) as reader:
             await reader.read([rid])
@@ -346,18 +347,6 @@ def test_a_call_that_cannot_be_batched_shares_the_hook(emu):
 
     with pytest.raises(ReportNotFoundError):
         _run(unknown)
-
-
-def test_a_reader_must_be_entered_and_only_once(emu):
-    async def scenario():
-        reader = poll_hub().reader(CONN_ID, FAST)
-        with pytest.raises(RuntimeError, match="enter the reader first"):
-            await reader.read(["x"])
-        async with reader:
-            with pytest.raises(RuntimeError, match="already in use"):
-                await reader.__aenter__()
-
-    _run(scenario)
 
 
 def test_readers_served_by_one_read_sleep_to_the_same_tick_however_late_each_got_its_answer():
