@@ -32,7 +32,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -66,40 +66,20 @@ class _Slot:
 class AdaptiveLimit:
     """An AIMD concurrency limit; ``slot()`` holds one place while a call runs.
 
-    :param ceiling: the most calls at once, ever.
-    :param floor: the fewest the limit falls to (1: never stop entirely).
-    :param start: the limit at first; the ceiling by default (the service's limits are
-        unknown, so start optimistic and halve on the first 429).
+    :param ceiling: the most calls at once, ever (the operators check it is a whole number >= 1). The
+        limit starts there (the service's limits are unknown, so start optimistic and halve on the
+        first 429) and never falls below 1: the calls never stop entirely.
     """
 
-    def __init__(self, ceiling: int = DEFAULT_CEILING, *, floor: int = 1, start: int | None = None) -> None:
-        start = ceiling if start is None else start
-        _check_whole("ceiling", ceiling)
-        _check_whole("floor", floor)
-        if floor > ceiling:
-            raise ValueError(f"floor ({floor}) must not exceed ceiling ({ceiling})")
-        if isinstance(start, bool) or not isinstance(start, int) or not floor <= start <= ceiling:
-            raise ValueError(f"start must be a whole number from {floor} to {ceiling}, got {start!r}")
-        self.ceiling, self.floor, self._limit = ceiling, floor, start
+    def __init__(self, ceiling: int = DEFAULT_CEILING) -> None:
+        self.ceiling = self.limit = self.lowest = ceiling
+        self.in_flight = 0  # calls holding a place now
         self._credit = 0.0
-        self._in_flight = 0
         self._epoch = 0
         self._changed = threading.Condition()
         self._local = threading.local()
         # What happened, for logs, tests and the benchmark.
         self.decreases = self.increases = self.peak_in_flight = 0
-        self.lowest = start
-
-    def __repr__(self) -> str:
-        return f"AdaptiveLimit(limit={self._limit}, floor={self.floor}, ceiling={self.ceiling})"
-
-    @property
-    def limit(self) -> int:
-        return self._limit
-
-    @property
-    def in_flight(self) -> int:
-        return self._in_flight
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[_Slot]:
@@ -121,7 +101,7 @@ class AdaptiveLimit:
         finally:
             self._local.slot = previous
             with self._changed:
-                at_limit = slot.at_limit or self._in_flight >= self._limit
+                at_limit = slot.at_limit or self.in_flight >= self.limit
                 self._give(slot)
                 if ok and not slot.throttled and slot.counts and at_limit:
                     self._grow()  # wakes every waiter itself when the limit grows
@@ -154,10 +134,10 @@ class AdaptiveLimit:
                     return  # sent under a limit already halved for this round
                 slot.epoch = self._epoch + 1
             self._epoch += 1
-            if self._limit > self.floor:
-                self._limit = max(self.floor, (self._limit + 1) // 2)
+            if self.limit > 1:
+                self.limit = (self.limit + 1) // 2
                 self.decreases += 1
-                self.lowest = min(self.lowest, self._limit)
+                self.lowest = min(self.lowest, self.limit)
             self._credit = 0.0
 
     def succeeded(self) -> None:
@@ -167,34 +147,29 @@ class AdaptiveLimit:
             self._grow()
 
     def _take(self, slot: _Slot) -> None:
-        while self._in_flight >= self._limit:
+        while self.in_flight >= self.limit:
             self._changed.wait()
-        self._in_flight += 1
-        self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
-        slot.held, slot.epoch, slot.at_limit = True, self._epoch, self._in_flight >= self._limit
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        slot.held, slot.epoch, slot.at_limit = True, self._epoch, self.in_flight >= self.limit
 
     def _give(self, slot: _Slot) -> None:
         if slot.held:
-            self._in_flight -= 1
+            self.in_flight -= 1
             slot.held = False
         # One place freed, one waiter woken: waking them all on every call that ends (a list of
         # 500 has 12 waiting) would have each one take the GIL to find the place gone.
         self._changed.notify()
 
     def _grow(self) -> None:
-        if self._limit >= self.ceiling:
+        if self.limit >= self.ceiling:
             return
-        self._credit += 1.0 / (GROWTH_ROUNDS * self._limit)
+        self._credit += 1.0 / (GROWTH_ROUNDS * self.limit)
         if self._credit >= 1.0 - 1e-9:
             self._credit -= 1.0
-            self._limit += 1
+            self.limit += 1
             self.increases += 1
             self._changed.notify_all()
-
-
-def _check_whole(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
 
 
 class NotAttempted(Exception):
@@ -247,7 +222,6 @@ def run_bulk(
         prove nothing was done (``ThrottledError``: the service refused the call), so that
         throttling which outlived the hook's own retries loses no item of a long list.
     """
-    _check_whole("max_attempts", max_attempts)
     limit = limit or AdaptiveLimit()
     workers = limit.ceiling * WORKERS_PER_SLOT
     if callable(items):

@@ -63,7 +63,9 @@ def test_429s_of_calls_sent_before_a_halving_do_not_halve_it_again():
 
 
 def test_only_successes_at_the_limit_grow_it():
-    limit = AdaptiveLimit(ceiling=4, start=1)
+    limit = AdaptiveLimit(ceiling=4)
+    limit.throttled()
+    limit.throttled()  # down to 1
     with limit.slot() as slot:
         slot.counts = False  # the caller's call failed
     with pytest.raises(RuntimeError), limit.slot():
@@ -91,20 +93,6 @@ def test_backing_off_gives_the_slot_back_while_the_transport_sleeps():
     assert limit.in_flight == 0
     with limit.backing_off():  # outside a slot: nothing to give back
         assert limit.in_flight == 0
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"ceiling": 0}, "ceiling must be a whole number >= 1"),
-        ({"ceiling": 4, "floor": 5}, "floor .5. must not exceed ceiling .4."),
-        ({"ceiling": 4, "start": 9}, "start must be a whole number from 1 to 4"),
-        ({"ceiling": True}, "ceiling must be a whole number >= 1"),
-    ],
-)
-def test_bad_settings_are_refused(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        AdaptiveLimit(**kwargs)
 
 
 # -- the runner ------------------------------------------------------------------------------------
@@ -257,11 +245,6 @@ def test_items_refused_are_tried_again_last_up_to_max_attempts_and_reported_once
     assert (type(outcomes[4].error), outcomes[4].attempts) == (Refused, 3)
     assert (type(outcomes[5].error), outcomes[5].attempts) == (ValueError, 1)
     assert order == [0, 1, 2, 3, 4, 5, 6, 7, 2, 4, 4]  # tried again after the others
-
-
-def test_max_attempts_must_be_a_positive_whole_number():
-    with pytest.raises(ValueError, match="max_attempts must be a whole number >= 1"):
-        run_bulk(lambda item: item, [1], max_attempts=0)
 
 
 def test_the_items_are_found_while_the_workers_start_and_a_worker_that_cannot_start_loses_no_item(
