@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_pcinsights.report_ids import validate_report_id
-
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
@@ -88,23 +86,17 @@ class DownloadReportOperator(InsightsOperator):
         self.report_id = report_id
         self.destination = destination
         self.execution_id = execution_id
-        # What execute() read and wrote, for the lineage of the completed task (set as it goes).
-        self._lineage_source: tuple[str, str] | None = None
+        # The file execute() writes, for the lineage of the completed task (set once it is known).
         self._lineage_target: Any = None
 
     def execute(self, context: Context) -> dict[str, Any]:
-        report_id = validate_report_id(self.report_id)
-        execution_id = (
-            None
-            if self.execution_id in (None, "")
-            else validate_report_id(self.execution_id, name="execution_id")
-        )
+        # The ids are checked by the hook, before it sends anything.
+        report_id, execution_id = self.report_id, None if self.execution_id == "" else self.execution_id
         destination = self.destination
         if destination is None or (isinstance(destination, str) and not destination.strip()):
             raise ValueError(f"destination must be a path or an ObjectStoragePath, got {destination!r}")
         hook = self.make_hook()
         try:
-            self._lineage_source = (hook.settings.tenant_id, hook.settings.program)
             execution = hook.get_completed_execution(report_id, execution_id)
             target = self._target(execution)
             self._lineage_target = target
@@ -141,17 +133,20 @@ class DownloadReportOperator(InsightsOperator):
         return result
 
     def _target(self, execution: dict[str, Any]) -> Any:
-        from airflow.providers.common.compat.sdk import ObjectStoragePath
-
+        path = self._destination_path()
         destination = self.destination
-        directory = isinstance(destination, str) and destination.rstrip().endswith("/")
-        path = (
-            destination if isinstance(destination, ObjectStoragePath) else ObjectStoragePath(str(destination))
-        )
-        if directory:
+        if isinstance(destination, str) and destination.rstrip().endswith("/"):  # a directory: name the file
             extension = str(execution.get("Format") or "csv").lower()
             path = path / f"{execution.get('ReportId')}_{execution.get('ExecutionId')}.{extension}"
         return path
+
+    def _destination_path(self) -> Any:
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+        destination = self.destination
+        return (
+            destination if isinstance(destination, ObjectStoragePath) else ObjectStoragePath(str(destination))
+        )
 
     # -- lineage (the OpenLineage provider's operator methods; used only when it is installed) ------
 
@@ -167,26 +162,16 @@ class DownloadReportOperator(InsightsOperator):
         settings = self.make_hook().settings
         inputs = [_report_dataset(settings.tenant_id, settings.program, str(self.report_id))]
         outputs = []
-        destination = self.destination
-        if destination is not None and str(destination).strip():
-            from airflow.providers.common.compat.sdk import ObjectStoragePath
-
-            if not isinstance(destination, ObjectStoragePath):
-                destination = ObjectStoragePath(str(destination))
-            outputs.append(_file_dataset(destination))
+        if self.destination is not None and str(self.destination).strip():
+            outputs.append(_file_dataset(self._destination_path()))
         return OperatorLineage(inputs=inputs, outputs=outputs)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """The report and the file this task wrote (the directory's file named, as it was written)."""
-        from airflow.providers.openlineage.extractors import OperatorLineage
-
-        if self._lineage_source is None:
-            return self.get_openlineage_facets_on_start()
-        tenant_id, program = self._lineage_source
-        inputs = [_report_dataset(tenant_id, program, str(self.report_id))]
-        start = None if self._lineage_target is not None else self.get_openlineage_facets_on_start()
-        outputs = [_file_dataset(self._lineage_target)] if start is None else list(start.outputs)
-        return OperatorLineage(inputs=inputs, outputs=outputs)
+        lineage = self.get_openlineage_facets_on_start()
+        if self._lineage_target is not None:
+            lineage.outputs = [_file_dataset(self._lineage_target)]
+        return lineage
 
     def _describe_asset_events(self, context: Context, result: dict[str, Any]) -> None:
         """Put what was written into the ``extra`` of each Asset event this task emits."""
