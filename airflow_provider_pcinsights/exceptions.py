@@ -174,6 +174,12 @@ class ReportActionError(PartnerCenterInsightsError):
         self.records = dict(records)
 
 
+def reason(exc: BaseException) -> str:
+    """What went wrong, for a message: this package's errors as they are, others with their type."""
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, PartnerCenterInsightsError) else f"{type(exc).__name__}: {text}"
+
+
 def with_message(exc: BaseException, message: str, report_id: str | None = None) -> BaseException:
     """The same kind of error with a fuller message, so callers can still catch it by type.
 
@@ -202,17 +208,8 @@ class PauseRolledBackError(PartnerCenterInsightsError):
     resume them by hand). The original failure is the ``__cause__``.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        rolled_back: list[str],
-        not_rolled_back: Mapping[str, BaseException],
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(message, **kwargs)
-        self.rolled_back = list(rolled_back)
-        self.not_rolled_back = dict(not_rolled_back)
+    rolled_back: list[str]
+    not_rolled_back: dict[str, BaseException]
 
     @classmethod
     def after(
@@ -223,11 +220,8 @@ class PauseRolledBackError(PartnerCenterInsightsError):
         not_rolled_back: Mapping[str, BaseException],
         still_held: Mapping[str, list[str]] | None = None,
     ) -> PauseRolledBackError:
-        text = str(failure) or type(failure).__name__
-        if not isinstance(failure, PartnerCenterInsightsError):
-            text = f"{type(failure).__name__}: {text}"
         lines = [
-            text,
+            reason(failure),
             "This was the task's last try, and a failed setup gets no teardown, so it resumed the "
             "reports it had paused.",
             f"Rolled back (Active again): {', '.join(rolled_back) if rolled_back else 'none'}",
@@ -238,13 +232,13 @@ class PauseRolledBackError(PartnerCenterInsightsError):
         if not_rolled_back:
             lines.append("Could not roll back (may still be Paused; resume them by hand):")
             lines += [f"- {rid}: {error}" for rid, error in not_rolled_back.items()]
-        return cls(
+        error = cls(
             "\n".join(lines),
-            rolled_back=rolled_back,
-            not_rolled_back=not_rolled_back,
             status_code=getattr(failure, "status_code", None),
             api_message=getattr(failure, "api_message", None),
         )
+        error.rolled_back, error.not_rolled_back = list(rolled_back), dict(not_rolled_back)
+        return error
 
 
 class ConnectionConfigError(PartnerCenterInsightsError, ValueError):

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_pcinsights.exceptions import (
     AuthenticationError,
     BadRequestError,
-    PartnerCenterInsightsError,
     PermissionDeniedError,
     ReportActionError,
     ReportInactiveError,
@@ -29,6 +28,7 @@ from airflow_provider_pcinsights.exceptions import (
     ThrottledError,
     UnexpectedResponseError,
     UnreadableStatusError,
+    reason,
     with_message,
 )
 from airflow_provider_pcinsights.operators.bulk import AdaptiveLimit, run_bulk
@@ -57,11 +57,6 @@ _FATAL_BEFORE_ACTION = (ReportNotFoundError, AuthenticationError, PermissionDeni
 def name_of(record: dict[str, Any] | None) -> str:
     name = (record or {}).get("ReportName")
     return name if isinstance(name, str) and name else "unnamed"
-
-
-def reason(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if isinstance(exc, PartnerCenterInsightsError) else f"{type(exc).__name__}: {text}"
 
 
 @dataclass(frozen=True)
