@@ -30,7 +30,7 @@ import hashlib
 import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 POOL = "pcinsights_holds"
@@ -59,13 +59,17 @@ SHARD_KEYS = [f"{KEY_PREFIX}{n}" for n in range(SHARDS)]
 
 @dataclass(frozen=True)
 class Holder:
-    """A pause task instance holding reports; ``try_number`` says which try took the hold."""
+    """A pause task instance holding reports; ``try_number`` says which try took the hold.
+
+    Two holders are equal when they are the same task instance, whatever the try: a retry holds
+    what its earlier tries took.
+    """
 
     dag_id: str
     run_id: str
     task_id: str
     map_index: int = -1
-    try_number: int | None = None
+    try_number: int | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, context: Mapping[str, Any] | None, task_id: str | None = None) -> Holder | None:
@@ -97,15 +101,6 @@ class Holder:
             )
         except (AttributeError, KeyError, TypeError, ValueError):
             return None
-
-    def is_task(self, other: Holder) -> bool:
-        """The same task instance (any try)."""
-        return (self.dag_id, self.run_id, self.task_id, self.map_index) == (
-            other.dag_id,
-            other.run_id,
-            other.task_id,
-            other.map_index,
-        )
 
     def __str__(self) -> str:
         index = f"[{self.map_index}]" if self.map_index >= 0 else ""
@@ -168,22 +163,19 @@ class HoldTable:
     def holders(self, report_id: str) -> list[Holder]:
         return list(self.holds.get(report_id, []))
 
-    def is_held(self, report_id: str) -> bool:
-        return bool(self.holds.get(report_id))
-
     def held_by(self, holder: Holder) -> list[str]:
         """The reports this task instance holds (from any of its tries), in the order it took them."""
-        return [rid for rid, hs in self.holds.items() if any(h.is_task(holder) for h in hs)]
+        return [rid for rid, hs in self.holds.items() if holder in hs]
 
     def add(self, report_id: str, holder: Holder) -> None:
         held = self.holds.setdefault(report_id, [])
-        if not any(h.is_task(holder) for h in held):
+        if holder not in held:
             held.append(holder)
             self._dirty.add(shard_key(report_id))
 
     def remove(self, report_id: str, holder: Holder) -> None:
         """Release this task instance's hold (any try) on the report."""
-        self.release(report_id, holder.is_task)
+        self.release(report_id, holder.__eq__)
 
     def release(self, report_id: str, which: Callable[[Holder], bool]) -> list[Holder]:
         """Release the holds on the report that ``which`` picks; those released."""

@@ -108,7 +108,7 @@ class _ReportActionOperator(InsightsOperator):
         table.drop_dead(report_ids, run_is_live(context, self.log), self.log, keep=holder)
         given = GiveBack()
         for rid in report_ids:
-            others = [h for h in table.holders(rid) if not h.is_task(holder)]
+            others = [h for h in table.holders(rid) if h != holder]
             if others:
                 given.still_held[rid] = others
                 self.log.info("Report %s stays Paused: still held by %s", rid, ", ".join(map(str, others)))
@@ -209,7 +209,7 @@ class PauseReportOperator(_ReportActionOperator):
             if table is not None and me is not None:  # a kill right after a pause must not lose it
                 # Paused under holds (even of runs that have ended, whose holds this one takes over):
                 # paused by a task, not by a person.
-                held = {rid for rid in report_ids if table.is_held(rid)}
+                held = {rid for rid in report_ids if table.holders(rid)}
                 table.drop_dead(report_ids, run_is_live(context, self.log), self.log, keep=me)
                 for rid in report_ids:
                     status = befores[rid]
@@ -225,7 +225,7 @@ class PauseReportOperator(_ReportActionOperator):
             if not same_status(status_of(record), "Paused"):
                 return False
             if table is not None and me is not None:
-                return any(h.is_task(me) for h in table.holders(report_id))
+                return me in table.holders(report_id)
             return same_status(befores.get(report_id), "Active")
 
         def in_order(ids: set[str]) -> list[str]:
