@@ -210,7 +210,6 @@ def new_application(
     settings: InsightsSettings,
     session: PinnedSession,
     *,
-    token_cache: msal.TokenCache | None = None,
     app_class: type = msal.ConfidentialClientApplication,
 ) -> Any:
     return app_class(
@@ -218,32 +217,12 @@ def new_application(
         client_credential=client_credential(settings),
         authority=settings.authority,
         http_client=session,
-        token_cache=token_cache,
         # Discovery only where MSAL knows the host; not for another one (a sovereign proxy, the emulator).
         instance_discovery=None
         if urlsplit(settings.authority_host).hostname in WELL_KNOWN_AUTHORITY_HOSTS
         else False,
         app_name="airflow-provider-pcinsights",
     )
-
-
-class RotationWatchingCache(msal.TokenCache):
-    """MSAL's in-memory cache, telling us each refresh token Entra hands back.
-
-    Entra replaces the refresh token on every use; MSAL keeps the new one for
-    itself, but a connection that should outlive this process needs to know it.
-    """
-
-    def __init__(self, on_refresh_token: Callable[[str], None]) -> None:
-        super().__init__()
-        self._on_refresh_token = on_refresh_token
-
-    def add(self, event: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        result = super().add(event, *args, **kwargs)
-        refresh_token = (event.get("response") or {}).get("refresh_token")
-        if refresh_token:
-            self._on_refresh_token(str(refresh_token))
-        return result
 
 
 class SignInError:
@@ -377,6 +356,10 @@ class TokenSource:
             if not isinstance(result, dict) or "access_token" not in result:
                 raise self._errors.from_result(result if isinstance(result, dict) else {})
             token = str(result["access_token"])
+            # Entra replaces the refresh token on every use; MSAL keeps the new one for itself, but a
+            # connection that should outlive this process needs to know it.
+            if result.get("refresh_token"):
+                self._rotated(str(result["refresh_token"]))
             if token != self._last_token:
                 self._on_new_secret(token)
                 self._last_token = token
@@ -427,9 +410,7 @@ class TokenSource:
         if self._app is None:
             session = sign_in_session(self._settings, self._policy, self._user_agent)
             try:
-                self._app = new_application(
-                    self._settings, session, token_cache=RotationWatchingCache(self._rotated)
-                )
+                self._app = new_application(self._settings, session)
             except BaseException:
                 session.close()
                 raise
