@@ -23,6 +23,7 @@ newest token stays in memory, and the sign-in helper renews the stored one.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -64,31 +65,16 @@ _RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
 _T = TypeVar("_T")
 
 
-def credential_key(settings: InsightsSettings) -> tuple[str, ...]:
-    """What makes two connections share a token: same app, same secret, same audience.
-
-    The credential itself is only present as a SHA-256 fingerprint. TLS and proxy
-    settings are part of the key because the MSAL app signs in through them.
+def credential_key(settings: InsightsSettings) -> str:
+    """What makes two connections share a token: every setting but the connection's name and the API
+    it calls (same app, same credential, same audience, same TLS and proxies, which the MSAL app signs
+    in through), and the certificate file's content. A SHA-256 fingerprint: no secret is kept in it.
     """
-    digest = hashlib.sha256()
-    for part in (
-        settings.credential_kind,
-        settings.client_secret or "",
-        _file_bytes(settings.certificate_path, "certificate_path").hex() if settings.certificate_path else "",
-        settings.client_assertion_file or "",
-        settings.refresh_token or "",
-    ):
-        digest.update(part.encode() + b"\0")
-    transport = repr((settings.verify, sorted((settings.proxies or {}).items()), settings.timeout))
-    return (
-        settings.tenant_id,
-        settings.client_id,
-        digest.hexdigest(),
-        settings.authority,
-        settings.scope,
-        settings.auth_type,
-        transport,
+    shared = dataclasses.replace(settings, conn_id=None, program="", api_version="", host="")
+    certificate = (
+        _file_bytes(settings.certificate_path, "certificate_path") if settings.certificate_path else b""
     )
+    return hashlib.sha256(repr(dataclasses.astuple(shared)).encode() + certificate).hexdigest()
 
 
 def _file_bytes(path: str, field_name: str) -> bytes:
@@ -435,7 +421,7 @@ class TokenSource:
         return (*self._settings.secrets, self._refresh_token or "", self._last_token or "")
 
 
-_SOURCES: dict[tuple[str, ...], TokenSource] = {}
+_SOURCES: dict[str, TokenSource] = {}
 _SOURCES_LOCK = threading.Lock()
 
 
