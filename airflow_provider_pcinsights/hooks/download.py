@@ -133,43 +133,32 @@ def _stream(
                 f"({_storage_error(response)})",
                 status_code=response.status_code,
             )
-        return _copy(response, sink, file_format=file_format, doing=doing, where=shown(url))
+        decoder, rows, written, where = ReportFileDecoder(), RowCounter(file_format), 0, shown(url)
+
+        def put(data: bytes) -> None:
+            nonlocal written
+            if data:
+                rows.feed(data)
+                sink(data)
+                written += len(data)
+
+        try:
+            for chunk in response.iter_content(_CHUNK):
+                put(decoder.feed(chunk))
+            put(decoder.finish())
+        except TruncatedFileError as err:
+            raise ReportFileError(f"Could not {doing}: {err} ({where}, {written} bytes written)") from None
+        except ValueError as err:  # not gzip after all, though it began like gzip
+            raise ReportFileError(f"Could not {doing}: {err} ({where})") from None
+        except (requests.exceptions.RequestException, Urllib3Error, OSError) as err:
+            raise ServiceUnavailableError(
+                f"Could not {doing}: the download from {where} was cut off after {written} bytes written "
+                f"({type(err).__name__}: {redact(str(err))})"
+            ) from None
+        rows.finish()
+        return written, rows.rows, bool(decoder.compressed)
     finally:
         response.close()
-
-
-def _copy(
-    response: requests.Response,
-    sink: Callable[[bytes], Any],
-    *,
-    file_format: str | None,
-    doing: str,
-    where: str,
-) -> tuple[int, int, bool]:
-    decoder, rows, written = ReportFileDecoder(), RowCounter(file_format), 0
-
-    def put(data: bytes) -> None:
-        nonlocal written
-        if data:
-            rows.feed(data)
-            sink(data)
-            written += len(data)
-
-    try:
-        for chunk in response.iter_content(_CHUNK):
-            put(decoder.feed(chunk))
-        put(decoder.finish())
-    except TruncatedFileError as err:
-        raise ReportFileError(f"Could not {doing}: {err} ({where}, {written} bytes written)") from None
-    except ValueError as err:  # not gzip after all, though it began like gzip
-        raise ReportFileError(f"Could not {doing}: {err} ({where})") from None
-    except (requests.exceptions.RequestException, Urllib3Error, OSError) as err:
-        raise ServiceUnavailableError(
-            f"Could not {doing}: the download from {where} was cut off after {written} bytes written "
-            f"({type(err).__name__}: {redact(str(err))})"
-        ) from None
-    rows.finish()
-    return written, rows.rows, bool(decoder.compressed)
 
 
 def _storage_error(response: requests.Response) -> str:

@@ -412,19 +412,17 @@ class PartnerCenterInsightsHook(BaseHook):
         return self._completed_execution(report_id, execution_id)
 
     def _completed_execution(self, report_id: str, execution_id: str | None) -> dict[str, Any]:
-        from airflow_provider_pcinsights.waiting import latest_completed
+        from airflow_provider_pcinsights.waiting import latest_completed, same_status
 
         if execution_id is None:
             found = self._executions(
                 report_id, {"executionStatus": "Completed", "getLatestExecution": "true"}
             )
             execution = latest_completed(found, report_id)
-            if execution is None:
-                raise ReportFileError(
-                    f"Report {report_id} has no completed execution yet, so there is no file to download "
-                    "(wait for one with ReportExecutionSensor)",
-                    report_id=report_id,
-                )
+            none = (
+                "no completed execution yet, so there is no file to download (wait for one with "
+                "ReportExecutionSensor)"
+            )
         else:
             params = {
                 "executionId": execution_id,
@@ -432,19 +430,18 @@ class PartnerCenterInsightsHook(BaseHook):
                 "getLatestExecution": "false",
             }
             found = self._executions(report_id, params)
-            matching = [e for e in found if str(e.get("ExecutionId", "")).lower() == execution_id.lower()]
-            if not matching:
-                raise ReportFileError(
-                    f"Report {report_id} has no execution {execution_id}", report_id=report_id
-                )
-            execution = matching[0]
-            status = execution.get("ExecutionStatus")
-            if not isinstance(status, str) or status.casefold() != "completed":
-                raise ReportFileError(
-                    f"Execution {execution_id} of report {report_id} is {status}, not Completed: its file "
-                    "is not ready",
-                    report_id=report_id,
-                )
+            # Every execution record names itself (``answers.read_answer`` checks it).
+            same_id = (e for e in found if e["ExecutionId"].casefold() == execution_id.casefold())
+            execution, none = next(same_id, None), f"no execution {execution_id}"
+        if execution is None:
+            raise ReportFileError(f"Report {report_id} has {none}", report_id=report_id)
+        status = execution.get("ExecutionStatus")
+        if not same_status(status, "Completed"):
+            raise ReportFileError(
+                f"Execution {execution_id} of report {report_id} is {status}, not Completed: its file "
+                "is not ready",
+                report_id=report_id,
+            )
         if not execution.get("ReportAccessSecureLink"):
             raise ReportFileError(
                 f"Execution {execution.get('ExecutionId')} of report {report_id} is Completed but the "
