@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import threading
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -95,16 +95,10 @@ async def _amap(function: Callable[[T], R], items: list[T], workers: int, thread
 # thread on a busy machine, every poll. Not the loop's default executor either: the caller holds
 # one of its threads while it waits for these, and a few such callers would starve it. The calls
 # run here never fan out again, so a bounded pool cannot deadlock.
+# functools.cache: two first calls at once may each make one; the spare serves its one call and goes.
 _POOL_THREADS = 32
-_pools: dict[str, ThreadPoolExecutor] = {}
-_pools_lock = threading.Lock()
 
 
+@functools.cache
 def _pool(thread_name_prefix: str) -> ThreadPoolExecutor:
-    with _pools_lock:
-        pool = _pools.get(thread_name_prefix)
-        if pool is None:
-            pool = _pools[thread_name_prefix] = ThreadPoolExecutor(
-                max_workers=_POOL_THREADS, thread_name_prefix=thread_name_prefix
-            )
-        return pool
+    return ThreadPoolExecutor(max_workers=_POOL_THREADS, thread_name_prefix=thread_name_prefix)

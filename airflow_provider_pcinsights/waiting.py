@@ -146,17 +146,6 @@ def refuse_unreadable(statuses: Mapping[str, Any], why: str) -> None:
         )
 
 
-def statuses_of(
-    records: Mapping[str, dict[str, Any]], report_ids: list[str], where: str = ""
-) -> dict[str, str | None]:
-    """Each report's status from a batched read; an id it left out is unknown to the account, as
-    ``get_report`` would say (``where``: the program, for the message)."""
-    for rid in report_ids:
-        if rid not in records:
-            raise ReportNotFoundError.unknown(rid, where)
-    return {rid: status_of(records[rid]) for rid in report_ids}
-
-
 # -- the service's times ----------------------------------------------------------------------
 
 
@@ -309,7 +298,13 @@ class Condition(ABC):
 
 
 async def _statuses(reader: Reader, report_ids: list[str]) -> dict[str, str | None]:
-    return statuses_of(await reader.read(report_ids), report_ids, reader.account)
+    """Each report's status from one batched read; an id it left out is unknown to the account, as
+    ``get_report`` would say."""
+    records = await reader.read(report_ids)
+    for rid in report_ids:
+        if rid not in records:
+            raise ReportNotFoundError.unknown(rid, reader.account)
+    return {rid: status_of(records[rid]) for rid in report_ids}
 
 
 class StatusCondition(Condition):
@@ -358,7 +353,7 @@ class StatusCondition(Condition):
         return Verdict("success", f"every report is {targets}: {_describe(statuses)}", statuses)
 
 
-def _latest_executions(hook: PartnerCenterInsightsHook, report_ids: list[str]) -> dict[str, Any]:
+def _latest_executions(hook: PartnerCenterInsightsHook, report_ids: tuple[str, ...]) -> dict[str, Any]:
     """Blocking: each report's latest ``Completed`` execution, ``None`` where none has run yet."""
     return {
         rid: latest_completed(
@@ -386,7 +381,7 @@ class ExecutionCondition(Condition):
 
     async def read(self, reader: Reader, report_ids: list[str]) -> dict[str, Any]:
         """Each report id to ``{"execution": latest completed or None, "status": None if not read}``."""
-        executions = await reader.call(_latest_executions, report_ids)
+        executions = await reader.call(_latest_executions, tuple(report_ids))
         waiting = [rid for rid, execution in executions.items() if not self.is_new(execution)]
         statuses = await _statuses(reader, waiting) if waiting else {}
         return {rid: {"execution": ex, "status": statuses.get(rid)} for rid, ex in executions.items()}
@@ -459,12 +454,10 @@ class Wait:
     :param log: where tolerated failures are logged (the task's or the trigger's logger).
     """
 
-    def __init__(
-        self, condition: Condition, report_ids: list[str], *, log: logging.Logger | Any = None
-    ) -> None:
+    def __init__(self, condition: Condition, report_ids: list[str], *, log: logging.Logger | Any) -> None:
         self.condition = condition
         self.report_ids = list(report_ids)
-        self.log = log or logging.getLogger(__name__)
+        self.log = log
         self.transient_errors = 0
         self.last_verdict: Verdict | None = None
 
@@ -473,24 +466,21 @@ class Wait:
         try:
             observations = await self.condition.read(reader, self.report_ids)
         except TRANSIENT_ERRORS as exc:
-            self._tolerate(exc)
+            self.transient_errors += 1
+            if self.transient_errors >= MAX_CONSECUTIVE_TRANSIENT_ERRORS:
+                raise with_message(
+                    exc, f"gave up after {self.transient_errors} failed polls in a row: {exc}"
+                ) from exc
+            self.log.warning(
+                "Could not read the reports (%d of %d tolerated in a row): %s",
+                self.transient_errors,
+                MAX_CONSECUTIVE_TRANSIENT_ERRORS,
+                exc,
+            )
             return None
         self.transient_errors = 0
         self.last_verdict = self.condition.judge(observations)
         return self.last_verdict
-
-    def _tolerate(self, exc: Exception) -> None:
-        self.transient_errors += 1
-        if self.transient_errors >= MAX_CONSECUTIVE_TRANSIENT_ERRORS:
-            raise with_message(
-                exc, f"gave up after {self.transient_errors} failed polls in a row: {exc}"
-            ) from exc
-        self.log.warning(
-            "Could not read the reports (%d of %d tolerated in a row): %s",
-            self.transient_errors,
-            MAX_CONSECUTIVE_TRANSIENT_ERRORS,
-            exc,
-        )
 
 
 # -- how a wait that ran out of time says so -------------------------------------------------

@@ -133,13 +133,15 @@ class _ReportWaitSensor(BaseSensorOperator):
     # -- poke and reschedule ------------------------------------------------------------
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        report_ids = self._report_ids()
         # One wait per process, so transient failures are counted across pokes.
         if self._wait is None:
-            self._wait = Wait(self._condition(context), report_ids, log=self.log)
-        return self._look(self._wait, report_ids) or False
+            self._wait = self._new_wait(context)
+        return self._look(self._wait) or False
 
-    def _look(self, wait: Wait, report_ids: list[str]) -> PokeReturnValue | None:
+    def _new_wait(self, context: Context) -> Wait:
+        return Wait(self._condition(context), self._report_ids(), log=self.log)
+
+    def _look(self, wait: Wait) -> PokeReturnValue | None:
         """Poll once with a hook of this task's; the wait's value once met, ``None`` while not yet.
 
         A failure verdict raises, and so does a report the service no longer knows.
@@ -165,7 +167,7 @@ class _ReportWaitSensor(BaseSensorOperator):
             raise ReportStatusFailedError(verdict.message)
         if verdict.state == "success":
             self.log.info("Done: %s", verdict.message)
-            return PokeReturnValue(is_done=True, xcom_value=self._result(report_ids, verdict.value))
+            return PokeReturnValue(is_done=True, xcom_value=self._result(wait.report_ids, verdict.value))
         self.log.info("Still %s", verdict.message)
         return None
 
@@ -184,17 +186,16 @@ class _ReportWaitSensor(BaseSensorOperator):
                 last = self._wait.last_verdict if self._wait is not None else None
                 waited = float(found.group(1)) if found else float(self.timeout)
                 self._time_out(timed_out_message(waited, last, self.waiting_for), exc)
-        report_ids = self._report_ids()
-        condition = self._condition(context)
-        outcome = self._look(Wait(condition, report_ids, log=self.log), report_ids)
+        wait = self._new_wait(context)
+        outcome = self._look(wait)
         if outcome is not None:
             return outcome.xcom_value  # already there: no need to occupy the triggerer
         from airflow_provider_pcinsights.triggers import report as triggers
 
         since = pendulum.now("UTC")
         trigger: BaseTrigger = getattr(triggers, self.trigger_class)(
-            report_ids=report_ids,
-            **condition.trigger_kwargs(),
+            report_ids=wait.report_ids,
+            **wait.condition.trigger_kwargs(),
             conn_id=self.conn_id,
             poll_interval=self.poll_interval,
             hook_params=self.hook_params,
@@ -235,9 +236,8 @@ class _ReportWaitSensor(BaseSensorOperator):
         error = str((next_kwargs or {}).get("error", ""))
         if next_method != "__fail__" or "timeout" not in error.lower():
             return super().resume_execution(next_method, next_kwargs, context)
-        report_ids = self._report_ids()
-        wait = Wait(self._condition(context), report_ids, log=self.log)
-        outcome = self._look(wait, report_ids)
+        wait = self._new_wait(context)
+        outcome = self._look(wait)
         if outcome is not None:
             return outcome.xcom_value
         self._time_out(
@@ -254,10 +254,7 @@ class _ReportWaitSensor(BaseSensorOperator):
     # -- shared -------------------------------------------------------------------------
 
     def _report_ids(self) -> list[str]:
-        report_ids, _ = normalize_report_ids(self.report_id)
-        if not isinstance(self.conn_id, str) or not self.conn_id.strip():
-            raise ValueError(f"conn_id must be a non-empty string, got {self.conn_id!r}")
-        return report_ids
+        return normalize_report_ids(self.report_id)[0]
 
 
 class ReportStatusSensor(_ReportWaitSensor):
@@ -296,8 +293,6 @@ class ReportStatusSensor(_ReportWaitSensor):
         super().__init__(report_id=report_id, **kwargs)
         # Statuses are not templated, so a typo fails when the DAG is parsed, not hours later.
         self._status_condition = StatusCondition(target_status, failure_statuses)
-        self.target_statuses = self._status_condition.targets
-        self.failure_statuses = self._status_condition.failures
 
     def _condition(self, context: Context) -> Condition:
         return self._status_condition

@@ -323,13 +323,11 @@ class MemoryStore(CursorStore):
 
     def __init__(self) -> None:
         self.values: dict[str, str] = {}
-        self.writes = 0
 
     async def get(self, key: str) -> str | None:
         return self.values.get(key)
 
     async def put(self, key: str, value: str) -> None:
-        self.writes += 1
         self.values[key] = value
 
 

@@ -214,7 +214,8 @@ class Reader:
     async def call(self, function: Callable[..., Any], *args: Any) -> Any:
         """``function(hook, *args)`` in a worker thread with the shared hook (a read that cannot be
         batched, such as a report's executions): shares the look-up and the session; the same call
-        (function and arguments) asked for while one is in flight waits for that one's answer."""
+        (function and arguments, which must be hashable) asked for while one is in flight waits for
+        that one's answer."""
         assert self._shared is not None, "enter the reader first"
         return await self._shared.call(function, args)
 
@@ -398,16 +399,11 @@ class _Shared:
     async def call(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         """``function(hook, *args)`` in a worker thread; the same call already under way is awaited."""
         key = (function, *args)
-        try:
-            running, shared = self._calls.get(key), True
-        except TypeError:  # arguments that cannot be compared: no sharing
-            running, shared = None, False
+        running = self._calls.get(key)
         if running is None:
             self.hub.stats.calls += 1
-            running = asyncio.ensure_future(self._with_hook(function, *args))
-            if shared:
-                self._calls[key] = running
-                running.add_done_callback(lambda _: self._calls.pop(key, None))
+            running = self._calls[key] = asyncio.ensure_future(self._with_hook(function, *args))
+            running.add_done_callback(lambda _: self._calls.pop(key, None))
         await asyncio.wait([running])  # a reader cancelled here leaves the call to the others
         error = running.exception()
         if error is not None:

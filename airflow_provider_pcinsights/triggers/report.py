@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
-import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -36,15 +35,12 @@ except ImportError:  # Airflow 2: no event-driven scheduling
 
 # What a wait runs on. The triggerer imports this module on its event loop (the class named by
 # the trigger's classpath), and, without bytecode files, an import compiles: these are imported in
-# a worker thread when the first trigger of a loop starts, never on the loop (see _off_loop_imports).
+# a worker thread until they are loaded, never on the loop (see _off_loop_imports).
 _WAIT_MODULES = (
     "airflow_provider_pcinsights._loop_threads",
     "airflow_provider_pcinsights.triggers.hub",
     "airflow_provider_pcinsights.waiting",
     "airflow_provider_pcinsights.triggers.exports",
-)
-_imports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]] = (
-    weakref.WeakKeyDictionary()
 )
 # Not the trigger's to turn into an event: its cancellation, the process ending, the generator closing.
 _NOT_OURS = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
@@ -103,12 +99,6 @@ class _ReportWaitTrigger(BaseTrigger):
         self.deadline = deadline or None
         self.waiting_since = waiting_since or None
 
-    def condition(self) -> Condition:
-        """The condition waited for, built from the serialized arguments (may raise ``ValueError``)."""
-        waiting = importlib.import_module("airflow_provider_pcinsights.waiting")
-        condition: Condition = getattr(waiting, self.condition_class)(**self.condition_kwargs)
-        return condition
-
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
@@ -148,16 +138,16 @@ class _ReportWaitTrigger(BaseTrigger):
         or started again by another triggerer, simply reads again.
         """
         await _off_loop_imports()
+        from airflow_provider_pcinsights import waiting
         from airflow_provider_pcinsights.exceptions import ReportNotFoundError
         from airflow_provider_pcinsights.report_ids import normalize_report_ids
         from airflow_provider_pcinsights.triggers.hub import poll_hub
-        from airflow_provider_pcinsights.waiting import Wait, parse_completed_after, timed_out_message
 
         report_ids, _ = normalize_report_ids(self.report_ids)
-        condition = self.condition()
-        deadline = parse_completed_after(self.deadline, "deadline") if self.deadline else None
-        since = parse_completed_after(self.waiting_since or pendulum.now("UTC"), "waiting_since")
-        wait = Wait(condition, report_ids, log=self.log)
+        condition: Condition = getattr(waiting, self.condition_class)(**self.condition_kwargs)
+        deadline = waiting.parse_completed_after(self.deadline, "deadline") if self.deadline else None
+        since = waiting.parse_completed_after(self.waiting_since or pendulum.now("UTC"), "waiting_since")
+        wait = waiting.Wait(condition, report_ids, log=self.log)
         async with poll_hub().reader(self.conn_id, self.hook_params) as reader:
             while True:
                 try:
@@ -173,7 +163,9 @@ class _ReportWaitTrigger(BaseTrigger):
                 now = pendulum.now("UTC")
                 if deadline is not None and now >= deadline:  # that was the last read
                     waited = (now - since).total_seconds()
-                    return "timeout", timed_out_message(waited, wait.last_verdict, condition.waiting_for)
+                    return "timeout", waiting.timed_out_message(
+                        waited, wait.last_verdict, condition.waiting_for
+                    )
                 await self._sleep(reader, deadline, now)
 
     async def _sleep(
@@ -346,18 +338,14 @@ def _require_airflow_3() -> None:
 
 
 async def _off_loop_imports() -> None:
-    """Import what the waits run on in a worker thread, once per loop; the loop's triggers share it.
+    """Import what the waits run on in a worker thread until it is loaded.
 
-    A plain executor thread: importing sends nothing to Airflow. Triggers that start while it
-    runs wait for the same import rather than block the loop on the import lock.
+    A plain executor thread: importing sends nothing to Airflow. Triggers that start while the
+    first import runs import in threads of their own too, so they wait on Python's import lock
+    in those threads, never on the loop; once loaded, each import is a look-up in ``sys.modules``.
     """
-    if all(name in sys.modules for name in _WAIT_MODULES):
-        return
-    loop = asyncio.get_running_loop()
-    future = _imports.get(loop)
-    if future is None or (future.done() and future.exception() is not None):
-        future = _imports[loop] = asyncio.ensure_future(loop.run_in_executor(None, _import_all))
-    await asyncio.shield(future)
+    if not all(name in sys.modules for name in _WAIT_MODULES):
+        await asyncio.get_running_loop().run_in_executor(None, _import_all)
 
 
 def _import_all() -> None:

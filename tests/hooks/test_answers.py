@@ -1,7 +1,7 @@
 """``hooks.answers``: the service's answers and pages; pure where it can be, through the hook otherwise.
 
 - ``read_answer``: one HTTP answer in, an envelope or a typed error out. No server needed: it is pure.
-- ``follow_pages``: nextLink followed on the API's host only, and every kind of loop refused. Pure, no server.
+- ``Pages``: nextLink followed on the API's host only, and every kind of loop refused. Pure, no server.
 - Answers that are failures, whatever shape they come in, become typed errors that say why.
 """
 
@@ -27,8 +27,7 @@ from airflow_provider_pcinsights.exceptions import (
 from airflow_provider_pcinsights.hooks.answers import (
     Answer,
     Call,
-    Envelope,
-    follow_pages,
+    Pages,
     read_answer,
     same_page_key,
     wants_new_token,
@@ -316,16 +315,8 @@ BASE = "https://api.example/insights/v1/mpn/"
 FIRST = "https://api.example/insights/v1/mpn/ScheduledReport"
 
 
-def _follow(site: dict[str, tuple[list, str | None]], params=None, *, max_pages=10, record="report"):
-    """Every page of a listing from ``site`` (URL as requested -> its records and nextLink)."""
-
-    def read(url: str, query: dict[str, str] | None) -> Envelope:
-        records, link = site[with_query(url, query)]
-        return Envelope(records=records, total_count=None, message=None, status_code=None, next_link=link)
-
-    return list(
-        follow_pages(read, FIRST, params, base_url=BASE, action="list", max_pages=max_pages, record=record)
-    )
+def _pages(max_pages: int = 10) -> Pages:
+    return Pages(BASE, action="list reports", max_pages=max_pages, record="report")
 
 
 @pytest.mark.parametrize(
@@ -337,13 +328,14 @@ def _follow(site: dict[str, tuple[list, str | None]], params=None, *, max_pages=
     ],
 )
 def test_the_same_page_spelled_differently_is_the_same_page(spelling):
-    params = {"reportName": "x", "skipToken": "abc"}
-    page = with_query(FIRST, params)
+    page = with_query(FIRST, {"reportName": "x", "skipToken": "abc"})
     assert same_page_key(spelling if spelling.startswith("https") else f"https://api.example{spelling}") == (
         same_page_key(page)
     )
+    pages = _pages()
+    pages.add(page, [{"ReportId": "a"}])
     with pytest.raises(PagingLoopError, match="leads back to the same page"):
-        _follow({page: ([{"ReportId": "a"}], spelling)}, params)
+        pages.next_url(page, spelling)
 
 
 def test_continuation_tokens_stay_case_sensitive():
@@ -351,60 +343,60 @@ def test_continuation_tokens_stay_case_sensitive():
 
 
 def test_a_later_page_linking_back_to_an_earlier_one_is_a_loop():
-    site = {
-        FIRST: ([{"ReportId": "a"}], f"{FIRST}?skipToken=2"),
-        f"{FIRST}?skipToken=2": (
-            [{"ReportId": "b"}],
-            "ScheduledReport?skipToken=3",
-        ),  # relative to the API root
-        f"{FIRST}?skipToken=3": ([{"ReportId": "c"}], FIRST),
-    }
+    pages = _pages()
+    pages.add(FIRST, [{"ReportId": "a"}])
+    second = pages.next_url(FIRST, f"{FIRST}?skipToken=2")
+    pages.add(second, [{"ReportId": "b"}])
+    third = pages.next_url(second, "ScheduledReport?skipToken=3")  # relative to the API root
+    pages.add(third, [{"ReportId": "c"}])
+
     with pytest.raises(PagingLoopError, match="nextLink of page 3 leads back to page 1"):
-        _follow(site)
+        pages.next_url(third, FIRST)
 
 
 def test_records_repeating_on_a_later_page_are_a_loop():
-    site = {
-        FIRST: ([{"ReportId": "a"}, {"ReportId": "B"}], "?skipToken=2"),
-        f"{FIRST}?skipToken=2": ([{"ReportId": "c"}, {"ReportId": "b"}], None),
-    }
+    pages = _pages()
+    pages.add(FIRST, [{"ReportId": "a"}, {"ReportId": "B"}])
     with pytest.raises(PagingLoopError, match="page 2 repeats ReportId b from page 1"):
-        _follow(site)
+        pages.add(f"{FIRST}?skipToken=2", [{"ReportId": "c"}, {"ReportId": "b"}])
 
 
 def test_one_id_twice_on_one_page_is_refused_rather_than_listed_twice():
-    twice = [{"ReportId": "a", "ReportStatus": "Active"}, {"ReportId": "A", "ReportStatus": "Paused"}]
+    pages = _pages()
     with pytest.raises(PagingLoopError, match="page 1 holds ReportId A twice"):
-        _follow({FIRST: (twice, None)})
+        pages.add(
+            FIRST, [{"ReportId": "a", "ReportStatus": "Active"}, {"ReportId": "A", "ReportStatus": "Paused"}]
+        )
 
 
 def test_records_without_an_id_repeat_when_they_are_the_same_record():
-    site = {
-        FIRST: ([{"Name": "q1"}], "?skipToken=2"),
-        f"{FIRST}?skipToken=2": ([{"Name": "q2"}], "?skipToken=3"),
-        f"{FIRST}?skipToken=3": ([{"Name": "q1"}], None),
-    }
+    pages = Pages(BASE, action="list queries", max_pages=10)
+    pages.add(FIRST, [{"Name": "q1"}])
+    pages.add(f"{FIRST}?skipToken=2", [{"Name": "q2"}])
     with pytest.raises(PagingLoopError, match="repeats a record"):
-        _follow(site, record=None)
+        pages.add(f"{FIRST}?skipToken=3", [{"Name": "q1"}])
 
 
 def test_another_host_is_refused_and_the_end_is_none():
-    assert [has_next for _, has_next in _follow({FIRST: ([], None)})] == [False]
-    assert [has_next for _, has_next in _follow({FIRST: ([], "")})] == [False]
+    pages = _pages()
+    pages.add(FIRST, [])
+    assert pages.next_url(FIRST, None) is None
+    assert pages.next_url(FIRST, "") is None
     for elsewhere in ("https://evil.example.invalid/x", "http://api.example/x", "https://api.example:8443/x"):
         with pytest.raises(
             UnexpectedResponseError, match="refusing to send the access token to another host"
         ):
-            _follow({FIRST: ([], elsewhere)})
+            pages.next_url(FIRST, elsewhere)
 
 
 def test_a_runaway_listing_is_refused_after_max_pages():
-    site = {
-        FIRST: ([{"ReportId": "a"}], "?skipToken=2"),
-        f"{FIRST}?skipToken=2": ([{"ReportId": "b"}], "?skipToken=3"),
-    }
+    pages = _pages(max_pages=2)
+    pages.add(FIRST, [{"ReportId": "a"}])
+    second = pages.next_url(FIRST, "?skipToken=2")
+    assert second == f"{FIRST}?skipToken=2"
+    pages.add(second, [{"ReportId": "b"}])
     with pytest.raises(UnexpectedResponseError, match="after 2 pages"):
-        _follow(site, max_pages=2)
+        pages.next_url(second, "?skipToken=3")
 
 
 def test_404_names_the_report(emu, make_hook):

@@ -39,7 +39,7 @@ def _raiser(stage: str, *, coroutine: bool = False) -> Any:
 
 # Each stage of a wait, and where a failure is injected in it.
 STAGES = {
-    "condition": (ReportStatusTrigger, "condition", False),
+    "condition": (StatusCondition, "__init__", False),
     "look-up": (hub, "lookup_connection", True),
     "hook build": (hub._Shared, "_build_hook", False),
     "read": (PartnerCenterInsightsHook, "get_reports", False),
