@@ -27,9 +27,10 @@ service or proxy may echo the request's headers back, bearer token and all.
 from __future__ import annotations
 
 import codecs
+import itertools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit
@@ -502,92 +503,77 @@ def same_page_key(url: str) -> str:
     return f"{origin(url)}{path}?{urlencode(query)}"
 
 
-class Pages:
-    """The pages of one listing read so far, and what they held.
+def follow_pages(
+    read_page: Callable[[str, Mapping[str, str] | None], Envelope],
+    url: str,
+    params: Mapping[str, str] | None,
+    *,
+    base_url: str,
+    action: str,
+    max_pages: int,
+    record: str | None = None,
+    secrets: Iterable[str] = (),
+) -> Iterator[tuple[Envelope, bool]]:
+    """Each page of one listing (``read_page(url, params)``), with whether another follows.
 
-    :param base_url: the API root; every page must be on its scheme and host.
-    :param action: what is being listed, for messages ("list reports").
-    :param max_pages: how many pages one listing may take before it is refused as a runaway.
-    :param record: the record kind (``"report"``, ``"execution"``) whose id tells records apart;
-        ``None`` compares whole records.
+    The next page is checked before this one is handed on, so a caller that stops early has seen
+    only pages that led somewhere sound: ``nextLink`` on ``base_url``'s origin only, never back to
+    a page already read (``same_page_key``), no record twice on a page or again on a later one
+    (records are told apart by ``record``'s id field, whole without one), and no more than
+    ``max_pages`` pages (a runaway).
     """
+    id_field = RECORD_KINDS[record][0] if record else None
+    secrets = tuple(secrets)
+    page_of_url: dict[str, int] = {}
+    page_of_record: dict[str, int] = {}
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        action: str,
-        max_pages: int,
-        record: str | None = None,
-        secrets: Iterable[str] = (),
-    ) -> None:
-        self._base_url = base_url
-        self._action = action
-        self._max_pages = max_pages
-        self._id_field = RECORD_KINDS[record][0] if record else None
-        self._secrets = tuple(secrets)
-        self._page_of_url: dict[str, int] = {}
-        self._page_of_record: dict[str, int] = {}
-        self.read = 0
+    def key_and_name(item: Mapping[str, Any]) -> tuple[str, str]:
+        if id_field and isinstance(item.get(id_field), str):
+            return f"id:{item[id_field].casefold()}", f"{id_field} {redact(item[id_field], secrets)}"
+        return "record:" + json.dumps(item, sort_keys=True, default=str), "a record"
 
-    def add(self, url: str, records: Iterable[Mapping[str, Any]]) -> None:
-        """Count a page read from ``url`` (its query included); raise if its records came before."""
-        self.read += 1
-        self._page_of_url.setdefault(same_page_key(url), self.read)
-        keys: dict[str, Mapping[str, Any]] = {}
-        for record in records:
-            key = self._record_key(record)
-            if key in keys and key.startswith("id:"):  # two records named alike: which one is true?
+    for read in itertools.count(1):
+        envelope = read_page(url, params)
+        page_of_url.setdefault(same_page_key(with_query(url, params)), read)
+        named: dict[str, str] = {}
+        for item in envelope.records:
+            key, name = key_and_name(item)
+            if key in named and key.startswith("id:"):  # two records named alike: which one is true?
                 raise PagingLoopError(
-                    f"Could not {self._action}: page {self.read} holds {self._name(record)} twice; "
-                    "the listing cannot be trusted"
+                    f"Could not {action}: page {read} holds {name} twice; the listing cannot be trusted"
                 )
-            keys[key] = record
-        for key, record in keys.items():
-            earlier = self._page_of_record.get(key)
-            if earlier is not None:
+            named[key] = name
+        for key, name in named.items():
+            if key in page_of_record:
                 raise PagingLoopError(
-                    f"Could not {self._action}: page {self.read} repeats {self._name(record)} from page "
-                    f"{earlier}; the service's paging is looping, so the listing cannot be trusted"
+                    f"Could not {action}: page {read} repeats {name} from page {page_of_record[key]}; "
+                    "the service's paging is looping, so the listing cannot be trusted"
                 )
-        for key in keys:
-            self._page_of_record[key] = self.read
-
-    def next_url(self, current_url: str, next_link: str | None) -> str | None:
-        """The URL of the next page, or ``None`` at the end; raise on another host, a loop or a runaway."""
-        if not next_link:
-            return None
-        base = self._base_url
+        page_of_record.update(dict.fromkeys(named, read))
+        link = envelope.next_link
+        if not link:
+            yield envelope, False
+            return
         # Absolute links stand alone; a relative one is read against the API root, where
         # the service's paths live, unless it is clearly relative to the host or the page.
-        anchor = current_url if next_link.startswith(("/", "?")) else base
-        resolved = urljoin(anchor, next_link)
-        if origin(resolved) != origin(base):
+        resolved = urljoin(url if link.startswith(("/", "?")) else base_url, link)
+        if origin(resolved) != origin(base_url):
             raise UnexpectedResponseError(
-                f"Could not {self._action}: nextLink points to {origin(resolved)}, not to {origin(base)}; "
+                f"Could not {action}: nextLink points to {origin(resolved)}, not to {origin(base_url)}; "
                 "refusing to send the access token to another host"
             )
-        earlier = self._page_of_url.get(same_page_key(resolved))
+        earlier = page_of_url.get(same_page_key(resolved))
         if earlier is not None:
-            again = "the same page" if earlier == self.read else f"page {earlier}"
+            again = "the same page" if earlier == read else f"page {earlier}"
             raise PagingLoopError(
-                f"Could not {self._action}: the nextLink of page {self.read} leads back to {again} "
-                f"({redact(next_link, self._secrets)}); the service's paging is looping, so the listing "
+                f"Could not {action}: the nextLink of page {read} leads back to {again} "
+                f"({redact(link, secrets)}); the service's paging is looping, so the listing "
                 "cannot be trusted"
             )
-        if self.read >= self._max_pages:
+        if read >= max_pages:
             raise UnexpectedResponseError(
-                f"Could not {self._action}: the service kept returning nextLink after {self._max_pages} "
-                "pages; refusing to follow more (raise max_pages if this listing is really that long)"
+                f"Could not {action}: the service kept returning nextLink after {max_pages} pages; "
+                "refusing to follow more (raise max_pages if this listing is really that long)"
             )
-        return resolved
-
-    def _record_key(self, record: Mapping[str, Any]) -> str:
-        if self._id_field and isinstance(record.get(self._id_field), str):
-            return f"id:{record[self._id_field].casefold()}"
-        return "record:" + json.dumps(record, sort_keys=True, default=str)
-
-    def _name(self, record: Mapping[str, Any]) -> str:
-        if self._id_field and isinstance(record.get(self._id_field), str):
-            return f"{self._id_field} {redact(record[self._id_field], self._secrets)}"
-        return "a record"
+        yield envelope, True
+        url, params = resolved, None

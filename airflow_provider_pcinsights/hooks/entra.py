@@ -23,6 +23,7 @@ newest token stays in memory, and the sign-in helper renews the stored one.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -64,31 +65,16 @@ _RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
 _T = TypeVar("_T")
 
 
-def credential_key(settings: InsightsSettings) -> tuple[str, ...]:
-    """What makes two connections share a token: same app, same secret, same audience.
-
-    The credential itself is only present as a SHA-256 fingerprint. TLS and proxy
-    settings are part of the key because the MSAL app signs in through them.
+def credential_key(settings: InsightsSettings) -> str:
+    """What makes two connections share a token: every setting but the connection's name and the API
+    it calls (same app, same credential, same audience, same TLS and proxies, which the MSAL app signs
+    in through), and the certificate file's content. A SHA-256 fingerprint: no secret is kept in it.
     """
-    digest = hashlib.sha256()
-    for part in (
-        settings.credential_kind,
-        settings.client_secret or "",
-        _file_bytes(settings.certificate_path, "certificate_path").hex() if settings.certificate_path else "",
-        settings.client_assertion_file or "",
-        settings.refresh_token or "",
-    ):
-        digest.update(part.encode() + b"\0")
-    transport = repr((settings.verify, sorted((settings.proxies or {}).items()), settings.timeout))
-    return (
-        settings.tenant_id,
-        settings.client_id,
-        digest.hexdigest(),
-        settings.authority,
-        settings.scope,
-        settings.auth_type,
-        transport,
+    shared = dataclasses.replace(settings, conn_id=None, program="", api_version="", host="")
+    certificate = (
+        _file_bytes(settings.certificate_path, "certificate_path") if settings.certificate_path else b""
     )
+    return hashlib.sha256(repr(dataclasses.astuple(shared)).encode() + certificate).hexdigest()
 
 
 def _file_bytes(path: str, field_name: str) -> bytes:
@@ -210,7 +196,6 @@ def new_application(
     settings: InsightsSettings,
     session: PinnedSession,
     *,
-    token_cache: msal.TokenCache | None = None,
     app_class: type = msal.ConfidentialClientApplication,
 ) -> Any:
     return app_class(
@@ -218,32 +203,12 @@ def new_application(
         client_credential=client_credential(settings),
         authority=settings.authority,
         http_client=session,
-        token_cache=token_cache,
         # Discovery only where MSAL knows the host; not for another one (a sovereign proxy, the emulator).
         instance_discovery=None
         if urlsplit(settings.authority_host).hostname in WELL_KNOWN_AUTHORITY_HOSTS
         else False,
         app_name="airflow-provider-pcinsights",
     )
-
-
-class RotationWatchingCache(msal.TokenCache):
-    """MSAL's in-memory cache, telling us each refresh token Entra hands back.
-
-    Entra replaces the refresh token on every use; MSAL keeps the new one for
-    itself, but a connection that should outlive this process needs to know it.
-    """
-
-    def __init__(self, on_refresh_token: Callable[[str], None]) -> None:
-        super().__init__()
-        self._on_refresh_token = on_refresh_token
-
-    def add(self, event: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        result = super().add(event, *args, **kwargs)
-        refresh_token = (event.get("response") or {}).get("refresh_token")
-        if refresh_token:
-            self._on_refresh_token(str(refresh_token))
-        return result
 
 
 class SignInError:
@@ -377,6 +342,10 @@ class TokenSource:
             if not isinstance(result, dict) or "access_token" not in result:
                 raise self._errors.from_result(result if isinstance(result, dict) else {})
             token = str(result["access_token"])
+            # Entra replaces the refresh token on every use; MSAL keeps the new one for itself, but a
+            # connection that should outlive this process needs to know it.
+            if result.get("refresh_token"):
+                self._rotated(str(result["refresh_token"]))
             if token != self._last_token:
                 self._on_new_secret(token)
                 self._last_token = token
@@ -427,9 +396,7 @@ class TokenSource:
         if self._app is None:
             session = sign_in_session(self._settings, self._policy, self._user_agent)
             try:
-                self._app = new_application(
-                    self._settings, session, token_cache=RotationWatchingCache(self._rotated)
-                )
+                self._app = new_application(self._settings, session)
             except BaseException:
                 session.close()
                 raise
@@ -454,7 +421,7 @@ class TokenSource:
         return (*self._settings.secrets, self._refresh_token or "", self._last_token or "")
 
 
-_SOURCES: dict[tuple[str, ...], TokenSource] = {}
+_SOURCES: dict[str, TokenSource] = {}
 _SOURCES_LOCK = threading.Lock()
 
 
@@ -519,38 +486,85 @@ def forget_all_token_sources() -> None:
 SIGNIN_COMMAND = "python -m airflow_provider_pcinsights.signin"
 
 _TRAILER = re.compile(r"\s*(Trace ID|Correlation ID|Timestamp):.*$", re.DOTALL)
-
-# Refresh-token failures: expired after 90 days unused, revoked (password change,
-# sign-out everywhere), or not valid for this app.
-REFRESH_TOKEN_EXPIRED = 700082
-REFRESH_TOKEN_REVOKED = 50173
-_MFA_REQUIRED = {50076, 50079, 50074}
-_CERTIFICATE_CODES = {700027, 700023, 50012}
-_ASSERTION_CODES = {70021, 700211, 700212, 700213, 700024, 50027, 50013}
-_AGAIN = "run the command again"
-# How a device-code sign-in (the sign-in helper) ends without a token: the OAuth error, not a code.
-_DEVICE_FLOW_ENDINGS = {
-    "authorization_declined": (
+_RENEW = (
+    f"mint a new refresh token with `{SIGNIN_COMMAND} --conn-id {{conn}} --update` "
+    "(a device-code sign-in of a user with the Executive Report Viewer role)"
+)
+# (cause, fix) by AADSTS code or OAuth error (a device-code sign-in ends with an error and no code); the
+# first row that names either explains the refusal.
+# Formatted with ``s`` (the settings), ``renew`` and ``app_user`` (empty where the user already signs in).
+_REFUSALS: dict[tuple[int | str, ...], tuple[str, str]] = {
+    ("authorization_declined",): (
         "the sign-in was declined in the browser",
-        f"{_AGAIN} and approve it, signed in as a user with the Executive Report Viewer role",
+        "run the command again and approve it, signed in as a user with the Executive Report Viewer role",
     ),
-    "expired_token": (
+    ("expired_token",): (
         "the code expired before the sign-in was approved",
-        f"{_AGAIN} and enter the new code within its time",
+        "run the command again and enter the new code within its time",
     ),
-    "authorization_pending": (
+    ("authorization_pending",): (
         "nobody approved the sign-in in time",
-        f"{_AGAIN} and enter the code at the URL it shows",
+        "run the command again and enter the code at the URL it shows",
+    ),
+    (90002, "invalid_tenant"): (
+        "tenant {s.tenant_id} was not found at {s.authority_host}",
+        "set extra tenant_id to the partner account's tenant GUID or verified domain "
+        "(and authority_host only for another cloud)",
+    ),
+    (700016, "unauthorized_client"): (
+        "no app with client id {s.client_id} is registered in tenant {s.tenant_id}",
+        "set login to the app registration's Application (client) ID, not its Object ID, and check tenant_id",
+    ),
+    (7000215,): (
+        "the client secret is wrong",
+        "put the secret's Value, not its Secret ID, in the connection's password",
+    ),
+    (7000222,): (
+        "the client secret has expired",
+        "add a new client secret to the app registration and put its Value in the password",
+    ),
+    (700027, 700023, 50012): (
+        "Entra does not accept the certificate: it is not registered on the app, or the key does not "
+        "match it",
+        "upload the certificate's public part to the app registration (Certificates & secrets), "
+        "or point certificate_path at the PEM whose certificate is registered",
+    ),
+    (70021, 700211, 700212, 700213, 700024, 50027, 50013): (
+        "Entra refused the federated token in the client assertion file (no matching federated "
+        "credential, another issuer, subject or audience, or expired)",
+        "check the app's federated credential (issuer, subject, audience api://AzureADTokenExchange) "
+        "and that client_assertion_file is the token file your platform keeps fresh",
+    ),
+    (700025,): (
+        "the app registration is a public client, so Entra refuses any client credential",
+        "use an app registration on the Web platform with a secret or certificate; the provider "
+        "always signs in as a confidential client",
+    ),
+    (7000218, 900144): (
+        "no client credential reached Entra",
+        "set the password (client secret), extra certificate_path or extra client_assertion_file",
+    ),
+    # Refresh tokens expire after 90 days unused, are revoked (password change, sign-out
+    # everywhere), or are not valid for this app.
+    (700082,): ("the refresh token has expired (90 days without use)", "{renew}"),
+    (50173,): (
+        "the refresh token was revoked (the user's password changed or their sessions were revoked)",
+        "{renew}",
+    ),
+    (50076, 50079, 50074): ("the user must sign in with multi-factor authentication", "{app_user}{renew}"),
+    (65001,): (
+        "the app has no consent for the Partner Center API in this tenant",
+        "have an administrator grant consent to the app's Partner Center permission (user_impersonation)",
+    ),
+    (70011, 1002012, "invalid_scope"): (
+        "Entra refused the scope {s.scope}",
+        "leave extra scope empty (https://api.partnercenter.microsoft.com/.default)",
+    ),
+    ("invalid_grant",): (
+        "the refresh token is not valid for this app (revoked, malformed or minted for another client)",
+        "{renew}",
     ),
 }
-
-
-def _renew_refresh_token(ctx: InsightsSettings) -> str:
-    conn = ctx.conn_id or "<conn_id>"
-    return (
-        f"mint a new refresh token with `{SIGNIN_COMMAND} --conn-id {conn} --update` "
-        "(a device-code sign-in of a user with the Executive Report Viewer role)"
-    )
 
 
 def aadsts_code(text: str, codes: object = None) -> int | None:
@@ -577,84 +591,21 @@ def explain(
 ) -> tuple[str, str]:
     """``(cause, fix)`` for an Entra refusal, each a short clause without a final full stop."""
     user_flow = ctx.auth_type == "refresh_token"
-    if error in _DEVICE_FLOW_ENDINGS:
-        return _DEVICE_FLOW_ENDINGS[error]
-    if code == 90002 or error == "invalid_tenant":
-        return (
-            f"tenant {ctx.tenant_id} was not found at {ctx.authority_host}",
-            "set extra tenant_id to the partner account's tenant GUID or verified domain "
-            "(and authority_host only for another cloud)",
-        )
-    if code == 700016 or error == "unauthorized_client":
-        return (
-            f"no app with client id {ctx.client_id} is registered in tenant {ctx.tenant_id}",
-            "set login to the app registration's Application (client) ID, not its Object ID, "
-            "and check tenant_id",
-        )
-    if code == 7000215:
-        return (
-            "the client secret is wrong",
-            "put the secret's Value, not its Secret ID, in the connection's password",
-        )
-    if code == 7000222:
-        return (
-            "the client secret has expired",
-            "add a new client secret to the app registration and put its Value in the password",
-        )
-    if code in _CERTIFICATE_CODES or (ctx.credential_kind == "certificate" and code in {700024, 700027}):
-        return (
-            "Entra does not accept the certificate: it is not registered on the app, or the key does "
-            "not match it",
-            "upload the certificate's public part to the app registration (Certificates & secrets), "
-            "or point certificate_path at the PEM whose certificate is registered",
-        )
-    if code in _ASSERTION_CODES:
-        return (
-            "Entra refused the federated token in the client assertion file (no matching federated "
-            "credential, another issuer, subject or audience, or expired)",
-            "check the app's federated credential (issuer, subject, audience api://AzureADTokenExchange) "
-            "and that client_assertion_file is the token file your platform keeps fresh",
-        )
-    if code == 700025:
-        return (
-            "the app registration is a public client, so Entra refuses any client credential",
-            "use an app registration on the Web platform with a secret or certificate; the provider "
-            "always signs in as a confidential client",
-        )
-    if code in {7000218, 900144} and error == "invalid_client":
-        return (
-            "no client credential reached Entra",
-            "set the password (client secret), extra certificate_path or extra client_assertion_file",
-        )
-    if code == REFRESH_TOKEN_EXPIRED:
-        return ("the refresh token has expired (90 days without use)", _renew_refresh_token(ctx))
-    if code == REFRESH_TOKEN_REVOKED:
-        return (
-            "the refresh token was revoked (the user's password changed or their sessions were revoked)",
-            _renew_refresh_token(ctx),
-        )
-    if code in _MFA_REQUIRED:
-        return (
-            "the user must sign in with multi-factor authentication",
-            _renew_refresh_token(ctx) if user_flow else f"sign in as App+User: {_renew_refresh_token(ctx)}",
-        )
-    if code == 65001:
-        return (
-            "the app has no consent for the Partner Center API in this tenant",
-            "have an administrator grant consent to the app's Partner Center permission (user_impersonation)",
-        )
-    if error == "invalid_scope" or code in {70011, 1002012}:
-        return (
-            f"Entra refused the scope {ctx.scope or ''}".rstrip(),
-            "leave extra scope empty (https://api.partnercenter.microsoft.com/.default)",
-        )
-    if error == "invalid_grant" and user_flow:
-        return (
-            "the refresh token is not valid for this app (revoked, malformed or minted for another client)",
-            _renew_refresh_token(ctx),
-        )
-    credential = f"the {ctx.credential_kind}" + (" and the refresh token" if user_flow else "")
-    return (first_sentence(description), f"check tenant_id, login (the client id) and {credential}")
+    if code == 700024 and ctx.credential_kind == "certificate":
+        code = 700027  # the assertion refused is the one signed with the certificate
+    if code in (7000218, 900144) and error != "invalid_client":
+        code = None  # a missing parameter, not the client credential
+    if error == "invalid_grant" and not user_flow:
+        error = None  # a refused grant is the refresh token's only where one is redeemed
+    texts = next((texts for keys, texts in _REFUSALS.items() if code in keys or error in keys), None)
+    if texts is None:
+        credential = f"the {ctx.credential_kind}" + (" and the refresh token" if user_flow else "")
+        return (first_sentence(description), f"check tenant_id, login (the client id) and {credential}")
+    renew = _RENEW.format(conn=ctx.conn_id or "<conn_id>")
+    cause, fix = (
+        t.format(s=ctx, renew=renew, app_user="" if user_flow else "sign in as App+User: ") for t in texts
+    )
+    return cause, fix
 
 
 def sign_in_message(

@@ -338,21 +338,17 @@ def new_session(
 ) -> PinnedSession:
     """A session with the connection's verify, proxies and timeout, and ``policy``'s retries."""
     session = PinnedSession(verify=settings.verify, proxies=settings.proxies, timeout=settings.timeout)
+    # Redirects never reach urllib3's retries: requests asks urllib3 not to follow them, and the
+    # session hands them back (``PinnedSession``). Retry-After is honoured, as by default.
     retry = BoundedRetry(
         total=policy.retries,
-        connect=policy.retries,
-        read=policy.retries,
-        status=policy.retries,
         other=0,
-        redirect=0,
         allowed_methods=frozenset(retry_methods),
         status_forcelist=RETRY_STATUSES,
         backoff_factor=policy.backoff_factor,
         backoff_max=policy.backoff_max,
-        respect_retry_after_header=True,
         # Hand back the last answer so it is mapped to a typed error with the service's message.
         raise_on_status=False,
-        raise_on_redirect=False,
         max_retry_after=policy.max_retry_after,
         observers=observers,
     )
@@ -399,28 +395,51 @@ def fetch(
         raise transport_error(
             err, doing=doing, origin=origin, secrets=secrets, retries=retries, request_id=request_id
         ) from None
+    # The whole body has a deadline (the shared watchdog) that shuts the connection's socket down,
+    # which ends a read in progress: urllib3 1.26's ``read(n)`` waits for all ``n`` bytes, however
+    # slowly they trickle. Only public attributes are used: the response's ``connection``, its
+    # ``sock`` and ``tell()``.
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        sock = getattr(response.raw.connection, "sock", None)
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    chunks: list[bytes] = []
+    broke: BaseException | None = None
     try:
-        body, failure = _read_body(response, within=session.timeout)
+        deadline = _WATCHDOG.call_at(time.monotonic() + session.timeout, expire)
+        try:
+            for chunk in response.raw.stream(_READ_SIZE, decode_content=True):
+                chunks.append(chunk)
+        except (Urllib3Error, OSError, http.client.HTTPException) as err:
+            broke = err
+        finally:
+            _WATCHDOG.cancel(deadline)
+        length, read = response.headers.get("Content-Length", ""), response.raw.tell()
     finally:
         response.close()
-    if failure is not None:
-        why, received = failure
-        what = (
-            f"did not arrive in full within {session.timeout:g} s (the connection's timeout bounds it)"
-            if why == "too slow"
-            else f"was cut off: {redact(why, secrets)}"
+    if expired.is_set() or isinstance(broke, TimeoutError) or "timed out" in str(broke).lower():
+        what = f"did not arrive in full within {session.timeout:g} s (the connection's timeout bounds it)"
+    elif broke is not None:
+        what = f"was cut off: {redact(f'the connection broke ({type(broke).__name__}: {broke})', secrets)}"
+    elif length.isdigit() and read < int(length):  # urllib3 1.26 does not check it
+        what = f"was cut off: the connection broke after {read} of {length} bytes"
+    else:
+        return Answer(
+            status=response.status_code,
+            headers={name.lower(): value for name, value in response.headers.items()},
+            body=b"".join(chunks),
+            url=response.url,
+            request_id=request_id,
         )
-        raise ServiceUnavailableError(
-            f"Could not {doing}: the answer from {origin} {what}; {received} bytes came "
-            f"(MS-RequestId {request_id})",
-            report_id=call.report_id,
-        )
-    return Answer(
-        status=response.status_code,
-        headers={name.lower(): value for name, value in response.headers.items()},
-        body=body,
-        url=response.url,
-        request_id=request_id,
+    raise ServiceUnavailableError(
+        f"Could not {doing}: the answer from {origin} {what}; {sum(map(len, chunks))} bytes came "
+        f"(MS-RequestId {request_id})",
+        report_id=call.report_id,
     )
 
 
@@ -469,41 +488,3 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
-
-
-def _read_body(response: requests.Response, *, within: float) -> tuple[bytes, tuple[str, int] | None]:
-    """The body, and why it did not arrive in full (``("too slow" or what broke, bytes received)``).
-
-    Each socket read is bounded by the read timeout ``requests`` set; the whole body by a deadline
-    (the shared watchdog) that shuts the connection's socket down, which ends a read in progress
-    (urllib3 1.26's ``read(n)`` waits for all ``n`` bytes, however slowly they trickle). Only
-    public attributes are used: the response's ``connection``, its ``sock`` and ``tell()``.
-    """
-    expired = threading.Event()
-
-    def expire() -> None:
-        expired.set()
-        sock = getattr(response.raw.connection, "sock", None)
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    deadline = _WATCHDOG.call_at(time.monotonic() + within, expire)
-    chunks: list[bytes] = []
-    received = 0
-    try:
-        for chunk in response.raw.stream(_READ_SIZE, decode_content=True):
-            chunks.append(chunk)
-            received += len(chunk)
-    except (Urllib3Error, OSError, http.client.HTTPException) as err:
-        if expired.is_set() or isinstance(err, TimeoutError) or "timed out" in str(err).lower():
-            return b"", ("too slow", received)
-        return b"", (f"the connection broke ({type(err).__name__}: {err})", received)
-    finally:
-        _WATCHDOG.cancel(deadline)
-    if expired.is_set():
-        return b"", ("too slow", received)
-    length = response.headers.get("Content-Length", "")
-    if length.isdigit() and response.raw.tell() < int(length):  # urllib3 1.26 does not check it
-        return b"", (f"the connection broke after {response.raw.tell()} of {length} bytes", received)
-    return b"".join(chunks), None

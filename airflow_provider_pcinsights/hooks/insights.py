@@ -8,7 +8,7 @@ standard library only; HTTP (``http``), sign-in (``entra``) and downloads
 
 The hook says what it asks (``answers.Call``) and sends it; turning the answer
 into records or a typed error is ``answers.read_answer``'s job, following
-``nextLink`` safely is ``answers.Pages``'s. Ids are validated here, once, at the
+``nextLink`` safely is ``answers.follow_pages``'s. Ids are validated here, once, at the
 public methods; the private ones trust them.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin
@@ -29,16 +29,14 @@ from airflow_provider_pcinsights.exceptions import (
     PartnerCenterInsightsError,
     ReportFileError,
     ReportNotFoundError,
-    UnexpectedResponseError,
     redact,
 )
 from airflow_provider_pcinsights.hooks.answers import (
     Call,
     Envelope,
-    Pages,
+    follow_pages,
     read_answer,
     wants_new_token,
-    with_query,
 )
 from airflow_provider_pcinsights.hooks.batch import (
     BATCH_SIZE,
@@ -287,17 +285,12 @@ class PartnerCenterInsightsHook(BaseHook):
             {"reportId": report_id},
             Call(action=f"read report {report_id}", report_id=report_id, record="report"),
         )
-        matching = [r for r in records if r["ReportId"].lower() == report_id.lower()]
-        if not matching:
-            others = f"it answered {len(records)} other report(s)" if records else "it answered no report"
-            raise ReportNotFoundError.unknown(report_id, f"{self.account}; {others}")
-        if len(matching) > 1:
-            raise UnexpectedResponseError(
-                f"Could not read report {report_id}: the service returned {len(matching)} reports "
-                "with that id",
-                report_id=report_id,
-            )
-        return matching[0]
+        # One at most: a listing naming one report twice is refused (``answers.follow_pages``).
+        for record in records:
+            if record["ReportId"].casefold() == report_id.casefold():
+                return record
+        others = f"it answered {len(records)} other report(s)" if records else "it answered no report"
+        raise ReportNotFoundError.unknown(report_id, f"{self.account}; {others}")
 
     def list_reports(
         self,
@@ -511,22 +504,20 @@ class PartnerCenterInsightsHook(BaseHook):
 
     def _pages(self, path: str, params: dict[str, str], call: Call) -> Iterator[tuple[Envelope, bool]]:
         """Each page of a listing with whether another follows; a caller may stop before the end."""
-        url: str | None = urljoin(self.settings.base_url, path)
-        pages = Pages(
-            self.settings.base_url,
+        return follow_pages(
+            lambda url, query: self._request("GET", url, query, call),
+            urljoin(self.settings.base_url, path),
+            params,
+            base_url=self.settings.base_url,
             action=call.action,
             max_pages=self.max_pages,
             record=call.record,
             secrets=self._known_secrets(),
         )
-        current_params: dict[str, str] | None = params
-        while url:
-            envelope = self._request("GET", url, current_params, call)
-            pages.add(with_query(url, current_params), envelope.records)
-            url, current_params = pages.next_url(url, envelope.next_link), None
-            yield envelope, url is not None
 
-    def _request(self, method: str, path_or_url: str, params: dict[str, str] | None, call: Call) -> Envelope:
+    def _request(
+        self, method: str, path_or_url: str, params: Mapping[str, str] | None, call: Call
+    ) -> Envelope:
         """One API call, with one fresh sign-in on a 401 a new token may mend.
 
         Transient failures are retried below, by the session's adapter (``http.BoundedRetry``).

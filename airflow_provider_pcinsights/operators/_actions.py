@@ -159,7 +159,7 @@ class ReportAction:
             if single:
                 raise failures[report_ids[0]]
             done = {rid: records[rid] for rid in report_ids if rid in records}
-            raise ReportActionError(self.summary(report_ids, done, failures), failures=failures, records=done)
+            raise self.failed(report_ids, done, failures)
         return {rid: records[rid] for rid in report_ids}
 
     def look(self, hook: PartnerCenterInsightsHook, report_ids: list[str]) -> dict[str, Look]:
@@ -205,17 +205,18 @@ class ReportAction:
         )
         return {rid: Look() for rid in report_ids}
 
-    def summary(
+    def failed(
         self,
         report_ids: list[str],
         records: dict[str, dict[str, Any]],
         failures: dict[str, BaseException],
-    ) -> str:
+    ) -> ReportActionError:
+        """The error naming every failed id and why, and the ids that succeeded."""
         lines = [f"Could not {self.name} {len(failures)} of {len(report_ids)} reports:"]
         lines += [f"- {rid}: {reason(failures[rid])}" for rid in report_ids if rid in failures]
         done = [rid for rid in report_ids if rid in records]
         lines.append(f"{self.verb} (or already {self.target_status}): {', '.join(done) if done else 'none'}")
-        return "\n".join(lines)
+        return ReportActionError("\n".join(lines), failures=failures, records=records)
 
     # -- one report ----------------------------------------------------------------------
 

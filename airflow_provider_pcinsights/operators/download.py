@@ -32,13 +32,10 @@ class InsightsOperator(BaseOperator):
         self.conn_id = conn_id
         self.hook_params = dict(hook_params or {})
 
-    def check_conn_id(self) -> None:
-        if not isinstance(self.conn_id, str) or not self.conn_id.strip():
-            raise ValueError(f"conn_id must be a non-empty string, got {self.conn_id!r}")
-
     def make_hook(self) -> PartnerCenterInsightsHook:
         """The hook, imported here so that DAG files naming an operator never load requests or msal."""
-        self.check_conn_id()
+        if not isinstance(self.conn_id, str) or not self.conn_id.strip():
+            raise ValueError(f"conn_id must be a non-empty string, got {self.conn_id!r}")
         from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
         return PartnerCenterInsightsHook(conn_id=self.conn_id, **self.hook_params)

@@ -73,17 +73,14 @@ class _ReportActionOperator(InsightsOperator):
         self.report_id = report_id
         self.max_concurrency = max_concurrency
 
-    def _check_settings(self) -> None:
-        limit = self.max_concurrency
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"max_concurrency must be an integer of at least 1, got {limit!r}")
-        self.check_conn_id()
-
     def _act(
         self, name: str, report_ids: list[str], single: bool = False, prepare: Prepare | None = None
     ) -> dict[str, dict[str, Any]]:
         """Pause or resume (``name``) the reports: one batched read, then one call per report not in
         the wanted status yet; their records after, by id (see ``ReportAction.run``)."""
+        limit = self.max_concurrency
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"max_concurrency must be an integer of at least 1, got {limit!r}")
         hook = self.make_hook()
         try:
             # Sign in once, up front: a wrong secret or connection fails the task with its own
@@ -182,7 +179,6 @@ class PauseReportOperator(_ReportActionOperator):
 
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
         report_ids, single = normalize_report_ids(self.report_id)
-        self._check_settings()
         me = Holder.of(context)
         table = HoldTable().load() if me else None
         earlier = table.held_by(me) if table and me else []
@@ -328,20 +324,14 @@ class ResumeReportOperator(_ReportActionOperator):
             if self.report_id is None:
                 raise ValueError("report_id is required unless paused_by names the pause task to restore")
             report_ids, single = normalize_report_ids(self.report_id)
-            self._check_settings()
             records = list(self._act("resume", report_ids, single).values())
             return records[0] if single else records
-        return self._restore(context)
+        return self._restore(context, self.paused_by)
 
-    def _restore(self, context: Context) -> list[dict[str, Any]]:
-        paused_by = self.paused_by
-        if not isinstance(paused_by, str) or not paused_by.strip():
-            raise ValueError(f"paused_by must be the task id of a PauseReportOperator, got {paused_by!r}")
+    def _restore(self, context: Context, paused_by: str) -> list[dict[str, Any]]:
         wanted = None if self.report_id is None else normalize_report_ids(self.report_id)[0]
-        self._check_settings()
-        dag = self.dag if self.has_dag() else None
-        if dag is not None and not dag.has_task(paused_by):
-            raise ValueError(f"paused_by {paused_by!r} is not a task of DAG {dag.dag_id}")
+        if self.has_dag() and not self.dag.has_task(paused_by):
+            raise ValueError(f"paused_by {paused_by!r} is not a task of DAG {self.dag.dag_id}")
 
         ti = (context or {}).get("ti")
         pause = Holder.of(context, paused_by)
@@ -375,11 +365,7 @@ class ResumeReportOperator(_ReportActionOperator):
         self.log.info("Restoring from %s: %s", source, ", ".join(to_release))
         given = self._give_back(context, table, pause, to_release)
         if given.failures:
-            raise ReportActionError(
-                ReportAction("resume", self.log).summary(to_release, given.resumed, given.failures),
-                failures=given.failures,
-                records=given.resumed,
-            )
+            raise ReportAction("resume", self.log).failed(to_release, given.resumed, given.failures)
         resumed = given.resumed
         return [
             {**resumed[rid], "resumed": True, "held_by": []}

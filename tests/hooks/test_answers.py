@@ -1,7 +1,7 @@
 """``hooks.answers``: the service's answers and pages; pure where it can be, through the hook otherwise.
 
 - ``read_answer``: one HTTP answer in, an envelope or a typed error out. No server needed: it is pure.
-- ``Pages``: nextLink followed on the API's host only, and every kind of loop refused. Pure, no server.
+- ``follow_pages``: nextLink followed on the API's host only, and every kind of loop refused. Pure, no server.
 - Answers that are failures, whatever shape they come in, become typed errors that say why.
 """
 
@@ -27,7 +27,8 @@ from airflow_provider_pcinsights.exceptions import (
 from airflow_provider_pcinsights.hooks.answers import (
     Answer,
     Call,
-    Pages,
+    Envelope,
+    follow_pages,
     read_answer,
     same_page_key,
     wants_new_token,
@@ -315,8 +316,16 @@ BASE = "https://api.example/insights/v1/mpn/"
 FIRST = "https://api.example/insights/v1/mpn/ScheduledReport"
 
 
-def _pages(max_pages: int = 10) -> Pages:
-    return Pages(BASE, action="list reports", max_pages=max_pages, record="report")
+def _follow(site: dict[str, tuple[list, str | None]], params=None, *, max_pages=10, record="report"):
+    """Every page of a listing from ``site`` (URL as requested -> its records and nextLink)."""
+
+    def read(url: str, query: dict[str, str] | None) -> Envelope:
+        records, link = site[with_query(url, query)]
+        return Envelope(records=records, total_count=None, message=None, status_code=None, next_link=link)
+
+    return list(
+        follow_pages(read, FIRST, params, base_url=BASE, action="list", max_pages=max_pages, record=record)
+    )
 
 
 @pytest.mark.parametrize(
@@ -328,14 +337,13 @@ def _pages(max_pages: int = 10) -> Pages:
     ],
 )
 def test_the_same_page_spelled_differently_is_the_same_page(spelling):
-    page = with_query(FIRST, {"reportName": "x", "skipToken": "abc"})
+    params = {"reportName": "x", "skipToken": "abc"}
+    page = with_query(FIRST, params)
     assert same_page_key(spelling if spelling.startswith("https") else f"https://api.example{spelling}") == (
         same_page_key(page)
     )
-    pages = _pages()
-    pages.add(page, [{"ReportId": "a"}])
     with pytest.raises(PagingLoopError, match="leads back to the same page"):
-        pages.next_url(page, spelling)
+        _follow({page: ([{"ReportId": "a"}], spelling)}, params)
 
 
 def test_continuation_tokens_stay_case_sensitive():
@@ -343,60 +351,60 @@ def test_continuation_tokens_stay_case_sensitive():
 
 
 def test_a_later_page_linking_back_to_an_earlier_one_is_a_loop():
-    pages = _pages()
-    pages.add(FIRST, [{"ReportId": "a"}])
-    second = pages.next_url(FIRST, f"{FIRST}?skipToken=2")
-    pages.add(second, [{"ReportId": "b"}])
-    third = pages.next_url(second, "ScheduledReport?skipToken=3")  # relative to the API root
-    pages.add(third, [{"ReportId": "c"}])
-
+    site = {
+        FIRST: ([{"ReportId": "a"}], f"{FIRST}?skipToken=2"),
+        f"{FIRST}?skipToken=2": (
+            [{"ReportId": "b"}],
+            "ScheduledReport?skipToken=3",
+        ),  # relative to the API root
+        f"{FIRST}?skipToken=3": ([{"ReportId": "c"}], FIRST),
+    }
     with pytest.raises(PagingLoopError, match="nextLink of page 3 leads back to page 1"):
-        pages.next_url(third, FIRST)
+        _follow(site)
 
 
 def test_records_repeating_on_a_later_page_are_a_loop():
-    pages = _pages()
-    pages.add(FIRST, [{"ReportId": "a"}, {"ReportId": "B"}])
+    site = {
+        FIRST: ([{"ReportId": "a"}, {"ReportId": "B"}], "?skipToken=2"),
+        f"{FIRST}?skipToken=2": ([{"ReportId": "c"}, {"ReportId": "b"}], None),
+    }
     with pytest.raises(PagingLoopError, match="page 2 repeats ReportId b from page 1"):
-        pages.add(f"{FIRST}?skipToken=2", [{"ReportId": "c"}, {"ReportId": "b"}])
+        _follow(site)
 
 
 def test_one_id_twice_on_one_page_is_refused_rather_than_listed_twice():
-    pages = _pages()
+    twice = [{"ReportId": "a", "ReportStatus": "Active"}, {"ReportId": "A", "ReportStatus": "Paused"}]
     with pytest.raises(PagingLoopError, match="page 1 holds ReportId A twice"):
-        pages.add(
-            FIRST, [{"ReportId": "a", "ReportStatus": "Active"}, {"ReportId": "A", "ReportStatus": "Paused"}]
-        )
+        _follow({FIRST: (twice, None)})
 
 
 def test_records_without_an_id_repeat_when_they_are_the_same_record():
-    pages = Pages(BASE, action="list queries", max_pages=10)
-    pages.add(FIRST, [{"Name": "q1"}])
-    pages.add(f"{FIRST}?skipToken=2", [{"Name": "q2"}])
+    site = {
+        FIRST: ([{"Name": "q1"}], "?skipToken=2"),
+        f"{FIRST}?skipToken=2": ([{"Name": "q2"}], "?skipToken=3"),
+        f"{FIRST}?skipToken=3": ([{"Name": "q1"}], None),
+    }
     with pytest.raises(PagingLoopError, match="repeats a record"):
-        pages.add(f"{FIRST}?skipToken=3", [{"Name": "q1"}])
+        _follow(site, record=None)
 
 
 def test_another_host_is_refused_and_the_end_is_none():
-    pages = _pages()
-    pages.add(FIRST, [])
-    assert pages.next_url(FIRST, None) is None
-    assert pages.next_url(FIRST, "") is None
+    assert [has_next for _, has_next in _follow({FIRST: ([], None)})] == [False]
+    assert [has_next for _, has_next in _follow({FIRST: ([], "")})] == [False]
     for elsewhere in ("https://evil.example.invalid/x", "http://api.example/x", "https://api.example:8443/x"):
         with pytest.raises(
             UnexpectedResponseError, match="refusing to send the access token to another host"
         ):
-            pages.next_url(FIRST, elsewhere)
+            _follow({FIRST: ([], elsewhere)})
 
 
 def test_a_runaway_listing_is_refused_after_max_pages():
-    pages = _pages(max_pages=2)
-    pages.add(FIRST, [{"ReportId": "a"}])
-    second = pages.next_url(FIRST, "?skipToken=2")
-    assert second == f"{FIRST}?skipToken=2"
-    pages.add(second, [{"ReportId": "b"}])
+    site = {
+        FIRST: ([{"ReportId": "a"}], "?skipToken=2"),
+        f"{FIRST}?skipToken=2": ([{"ReportId": "b"}], "?skipToken=3"),
+    }
     with pytest.raises(UnexpectedResponseError, match="after 2 pages"):
-        pages.next_url(second, "?skipToken=3")
+        _follow(site, max_pages=2)
 
 
 def test_404_names_the_report(emu, make_hook):
