@@ -13,7 +13,7 @@ import time
 from types import SimpleNamespace
 from typing import Any, TextIO
 
-from airflow_provider_pcinsights.connection_fields import DEFAULT_AUTHORITY_HOST
+from airflow_provider_pcinsights.connection_fields import DEFAULT_AUTHORITY_HOST, PROGRAMS
 from airflow_provider_pcinsights.exceptions import AuthenticationError, PartnerCenterInsightsError
 from airflow_provider_pcinsights.hooks.connection import (
     InsightsSettings,
@@ -30,9 +30,8 @@ _PLACEHOLDER_TOKEN = "minted-by-this-sign-in"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m airflow_provider_pcinsights.signin",
-        description=sys.modules[
-            "airflow_provider_pcinsights.signin"
-        ].__doc__,  # the package docstring, examples included
+        # The package docstring, examples included.
+        description=sys.modules["airflow_provider_pcinsights.signin"].__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -48,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--certificate-path", help="PEM with private key and certificate, instead of a secret"
     )
     credential.add_argument("--client-assertion-file", help="federated token file, instead of a secret")
-    parser.add_argument("--program", default="mpn", choices=("mpn", "cmp"), help="default: %(default)s")
+    parser.add_argument("--program", default="mpn", choices=PROGRAMS, help="default: %(default)s")
     parser.add_argument("--host", help="API base URL to store in the connection (default: the public cloud)")
     parser.add_argument("--authority-host", help=f"Entra sign-in host (default: {DEFAULT_AUTHORITY_HOST})")
     parser.add_argument(
@@ -287,12 +286,5 @@ def _apply_overrides(conn: dict[str, Any], args: argparse.Namespace) -> None:
 def _settings_for_sign_in(conn_id: str, conn: dict[str, Any]) -> Any:
     """The connection checked like the hook checks it, as it will be once it holds a refresh token."""
     extra = {**conn.get("extra", {}), "auth_type": "refresh_token", "refresh_token": _PLACEHOLDER_TOKEN}
-    candidate = SimpleNamespace(
-        conn_id=conn_id,
-        login=conn.get("login"),
-        password=conn.get("password"),
-        host=conn.get("host"),
-        port=conn.get("port"),
-        extra_dejson=extra,
-    )
-    return settings_from_connection(candidate)
+    fields = {name: conn.get(name) for name in ("login", "password", "host", "port")}
+    return settings_from_connection(SimpleNamespace(conn_id=conn_id, extra_dejson=extra, **fields))
