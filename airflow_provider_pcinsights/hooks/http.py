@@ -20,8 +20,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from itertools import takewhile
-from random import random
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -240,14 +238,12 @@ class BoundedRetry(Retry):
             super().sleep(response)
 
     def get_backoff_time(self) -> float:
-        failures = len(list(takewhile(lambda h: h.redirect_location is None, reversed(self.history))))
+        # Every entry of the history is a failure: redirects never reach these retries (see
+        # ``new_session``), and no jitter is configured.
+        failures = len(self.history)
         if failures == 0:
             return 0.0
-        backoff = self.backoff_factor * 2 ** (failures - 1)
-        jitter = getattr(self, "backoff_jitter", 0.0)
-        if jitter:
-            backoff += random() * jitter
-        return float(max(0.0, min(self.backoff_max, backoff)))
+        return float(max(0.0, min(self.backoff_max, self.backoff_factor * 2 ** (failures - 1))))
 
     def parse_retry_after(self, retry_after: str) -> float:
         """Seconds (whole or decimal) or an HTTP date, clamped to ``[0, max_retry_after]``.

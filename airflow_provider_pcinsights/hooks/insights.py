@@ -311,13 +311,9 @@ class PartnerCenterInsightsHook(BaseHook):
         if report_id is None:
             return self._get_all(REPORTS_PATH, params, _listing("list reports"))
         ids, _ = normalize_report_ids(report_id)
-        if len(ids) > 1 and self._batch_reads.batches_allowed:
-            return [
-                record
-                for start in range(0, len(ids), BATCH_SIZE)
-                for record in self._read_ids(ids[start : start + BATCH_SIZE], params)
-            ]
-        return [record for one in ids for record in self._read_ids([one], params)]
+        per_call = BATCH_SIZE if len(ids) > 1 and self._batch_reads.batches_allowed else 1
+        chunks = [ids[start : start + per_call] for start in range(0, len(ids), per_call)]
+        return [record for chunk in chunks for record in self._read_ids(chunk, params)]
 
     def get_reports(self, report_ids: str | Sequence[str]) -> dict[str, dict[str, Any]]:
         """The records of many reports in few calls, keyed by the ids as given, in their order.
