@@ -96,7 +96,6 @@ def certificate_credential(path: str) -> dict[str, str]:
     from cryptography.hazmat.primitives import hashes, serialization
 
     data = _file_bytes(path, "certificate_path")
-    problems = []
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except TypeError:
@@ -105,16 +104,14 @@ def certificate_credential(path: str) -> dict[str, str]:
         ) from None
     except ValueError:
         key = None
-        problems.append("private key")
     try:
         certificates = x509.load_pem_x509_certificates(data)
     except ValueError:
         certificates = []
-    if not certificates:
-        problems.append("certificate")
-    if problems or key is None:
+    if key is None or not certificates:
+        missing = [name for name, found in (("private key", key), ("certificate", certificates)) if not found]
         raise ConnectionConfigError(
-            f"extra certificate_path {path!r}: the PEM file has no {' and no '.join(problems)}; it needs both"
+            f"extra certificate_path {path!r}: the PEM file has no {' and no '.join(missing)}; it needs both"
         )
 
     # The certificate registered on the app is the one for this key (a chain may follow it).
@@ -133,13 +130,9 @@ def certificate_credential(path: str) -> dict[str, str]:
         ).decode(),
         "public_certificate": certificate.public_bytes(serialization.Encoding.PEM).decode(),
     }
-    if _msal_version() < (1, 35):
-        credential["thumbprint"] = certificate.fingerprint(hashes.SHA1()).hex()  # what old MSAL wants
+    if tuple(int(n) for n in re.findall(r"\d+", msal.__version__)[:2]) < (1, 35):  # old MSAL wants SHA-1
+        credential["thumbprint"] = certificate.fingerprint(hashes.SHA1()).hex()
     return credential
-
-
-def _msal_version() -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", msal.__version__)[:2])
 
 
 def client_credential(settings: InsightsSettings) -> Any:
