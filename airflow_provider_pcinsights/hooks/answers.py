@@ -121,10 +121,9 @@ class Envelope:
     """One parsed answer: the records plus what the service said about them."""
 
     records: list[dict[str, Any]]
-    total_count: int | None
-    message: str | None
-    status_code: int | None
-    next_link: str | None
+    total_count: int | None = None
+    status_code: int | None = None
+    next_link: str | None = None
     has_value: bool = True  # whether the answer carried a ``value`` key at all
 
 
@@ -163,13 +162,11 @@ def parse_envelope(body: Any) -> Envelope:
         raise NotAnEnvelope("the JSON body has none of value, totalCount, message, statusCode, nextLink")
     fields = _folded(body, lambda key: key.strip().lower(), "the envelope")
     value = fields.get("value")
-    has_value = "value" in fields
     items = [] if value is None else [value] if isinstance(value, Mapping) else value
     if isinstance(items, list) and all(isinstance(item, Mapping) for item in items):
         records = [_folded(item, normalize_key, "a record") for item in items]
     else:
         raise NotAnEnvelope(f"value is a {type(value).__name__}, not a list of records")
-    message = fields.get("message")
     next_link = fields.get("nextlink")
     status_code = _as_int(fields.get("statuscode"))
     if status_code is None and fields.get("statuscode") not in (None, ""):
@@ -178,16 +175,10 @@ def parse_envelope(body: Any) -> Envelope:
     return Envelope(
         records=records,
         total_count=_as_int(fields.get("totalcount")),
-        message=str(message) if message not in (None, "") else None,
         status_code=status_code,
         next_link=str(next_link).strip() or None if next_link else None,
-        has_value=has_value,
+        has_value="value" in fields,
     )
-
-
-def empty_envelope() -> Envelope:
-    """What an answer that says "nothing matches" holds: no records, no next page."""
-    return Envelope(records=[], total_count=0, message=None, status_code=None, next_link=None)
 
 
 def service_error(body: Any) -> tuple[str | None, str | None]:
@@ -255,7 +246,7 @@ def read_answer(answer: Answer, call: Call, settings: InsightsSettings, secrets:
     if problem is not None:
         if text is None or not text.strip():
             if not call.records_required:
-                return empty_envelope()
+                return Envelope(records=[], total_count=0)  # an action answered without a body
             problem = "an empty body"
         raise unexpected(f"a body that is not JSON ({problem})")
     if not isinstance(body, Mapping):
@@ -395,7 +386,7 @@ def _failure(
             report_id=call.report_id,
         )
     if status == 404 and not wrong_route and call.nothing_matches_is_empty:
-        return empty_envelope()
+        return Envelope(records=[], total_count=0)  # nothing matches: no records, no next page
     body_excerpt = None if body is not None else quoted
     said = [f"HTTP {status}"]
     if api_message:

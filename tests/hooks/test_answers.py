@@ -321,7 +321,7 @@ def _follow(site: dict[str, tuple[list, str | None]], params=None, *, max_pages=
 
     def read(url: str, query: dict[str, str] | None) -> Envelope:
         records, link = site[with_query(url, query)]
-        return Envelope(records=records, total_count=None, message=None, status_code=None, next_link=link)
+        return Envelope(records=records, next_link=link)
 
     return list(
         follow_pages(read, FIRST, params, base_url=BASE, action="list", max_pages=max_pages, record=record)

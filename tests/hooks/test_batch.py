@@ -56,7 +56,6 @@ class ScriptedService:
             page = Envelope(
                 records=[self.record(rid) for rid in listed[start : start + self.page_size]],
                 total_count=len(listed) if self.total_count else None,
-                message=None,
                 status_code=None,
                 next_link=None,
             )
