@@ -320,9 +320,6 @@ class TokenSource:
         self._listeners: list[Callable[[str, str | None], None]] = []
         self._errors = SignInError(settings, self._secrets, policy.retries)
 
-    def __repr__(self) -> str:
-        return f"TokenSource(client_id={self._settings.client_id!r}, tenant_id={self._settings.tenant_id!r})"
-
     def on_refresh_token(self, listener: Callable[[str, str | None], None]) -> None:
         """Call ``listener(new, previous)`` whenever Entra hands back a new refresh token."""
         with self._lock:
@@ -337,8 +334,19 @@ class TokenSource:
             token = str(result["access_token"])
             # Entra replaces the refresh token on every use; MSAL keeps the new one for itself, but a
             # connection that should outlive this process needs to know it.
-            if result.get("refresh_token"):
-                self._rotated(str(result["refresh_token"]))
+            rotated = str(result.get("refresh_token") or "")
+            if rotated and rotated != self._refresh_token:
+                self._on_new_secret(rotated)
+                previous, self._refresh_token = self._refresh_token, rotated
+                for listener in list(self._listeners):
+                    try:
+                        listener(rotated, previous)
+                    except Exception as err:  # storing it is a convenience; signing in must not fail
+                        log.warning(
+                            "Could not store the new refresh token of client %s: %s",
+                            self._settings.client_id,
+                            redact(str(err), self._secrets()),
+                        )
             if token != self._last_token:
                 self._on_new_secret(token)
                 self._last_token = token
@@ -394,21 +402,6 @@ class TokenSource:
                 session.close()
                 raise
         return self._app
-
-    def _rotated(self, new_refresh_token: str) -> None:
-        if self._settings.auth_type != "refresh_token" or new_refresh_token == self._refresh_token:
-            return
-        self._on_new_secret(new_refresh_token)
-        previous, self._refresh_token = self._refresh_token, new_refresh_token
-        for listener in list(self._listeners):
-            try:
-                listener(new_refresh_token, previous)
-            except Exception as err:  # storing it is a convenience; signing in must not fail for it
-                log.warning(
-                    "Could not store the new refresh token of client %s: %s",
-                    self._settings.client_id,
-                    redact(str(err), self._secrets()),
-                )
 
     def _secrets(self) -> tuple[str, ...]:
         return (*self._settings.secrets, self._refresh_token or "", self._last_token or "")
