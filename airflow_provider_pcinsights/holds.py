@@ -322,12 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             print("no holds")
         return 0
     rid = args.report_id
-    gone = [
-        h
-        for h in table.holders(rid)
-        if (args.dag_id in (None, h.dag_id)) and (args.run_id in (None, h.run_id))
-    ]
-    table.release(rid, lambda h: h in gone)
+    gone = table.release(rid, lambda h: args.dag_id in (None, h.dag_id) and args.run_id in (None, h.run_id))
     table.save()
     left = table.holders(rid)
     print(f"released {len(gone)} hold(s) on {rid}: {', '.join(map(str, gone)) or 'none matched'}")
