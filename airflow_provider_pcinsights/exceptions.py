@@ -184,18 +184,16 @@ def with_message(exc: BaseException, message: str, report_id: str | None = None)
     """The same kind of error with a fuller message, so callers can still catch it by type.
 
     Keeps ``status_code``, ``api_message`` and ``report_id``; an error this module does not
-    define, or one whose class takes other arguments, becomes a ``PartnerCenterInsightsError``.
+    define becomes a ``PartnerCenterInsightsError``. (``ReportActionError``, the one class with
+    another signature, is raised by the operators after every call, never passed here.)
     """
     if isinstance(exc, PartnerCenterInsightsError):
-        try:
-            return type(exc)(
-                message,
-                status_code=exc.status_code,
-                api_message=exc.api_message,
-                report_id=exc.report_id or report_id,
-            )
-        except TypeError:  # a subclass with another signature
-            pass
+        return type(exc)(
+            message,
+            status_code=exc.status_code,
+            api_message=exc.api_message,
+            report_id=exc.report_id or report_id,
+        )
     return PartnerCenterInsightsError(message, report_id=report_id)
 
 

@@ -240,7 +240,15 @@ class ReportAction:
         except _NOT_APPLIED:
             raise
         except Exception as exc:
-            raise self._ambiguous(hook, report_id, exc) from exc
+            # Failed in a way that may or may not have applied it: say where the report stands.
+            try:
+                state = f"status now: {status_of(hook.get_report(report_id)) or 'missing'}"
+            except Exception as read_exc:
+                state = f"status unknown: {reason(read_exc)}"
+            message = (
+                f"{self.name} of report {report_id} may or may not have been applied: {reason(exc)} ({state})"
+            )
+            raise with_message(exc, message, report_id) from exc
         if not same_status(status_of(record), self.target_status):
             # An OK whose record still shows the old status: trust a fresh read over the answer.
             record = hook.get_report(report_id)
@@ -275,17 +283,6 @@ class ReportAction:
             f"but its status is now {status or 'missing'}, not {self.target_status}",
             report_id=report_id,
         )
-
-    def _ambiguous(self, hook: PartnerCenterInsightsHook, report_id: str, exc: Exception) -> BaseException:
-        """The call failed in a way that may or may not have applied it: say where the report stands."""
-        try:
-            state = f"status now: {status_of(hook.get_report(report_id)) or 'missing'}"
-        except Exception as read_exc:
-            state = f"status unknown: {reason(read_exc)}"
-        message = (
-            f"{self.name} of report {report_id} may or may not have been applied: {reason(exc)} ({state})"
-        )
-        return with_message(exc, message, report_id)
 
     def _log_outcome(self, report_id: str, record: dict[str, Any], before: str | None) -> None:
         prefix = f"{self.verb} report {report_id} ({name_of(record)})"
