@@ -167,7 +167,7 @@ class ReportActionError(PartnerCenterInsightsError):
         message: str,
         *,
         failures: Mapping[str, BaseException],
-        records: Mapping[str, Mapping[str, Any]],
+        records: Mapping[str, dict[str, Any]],
     ) -> None:
         super().__init__(message)
         self.failures = dict(failures)

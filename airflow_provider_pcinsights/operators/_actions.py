@@ -176,10 +176,9 @@ class ReportAction:
             try:
                 records = hook.get_reports(remaining)
             except UnreadableStatusError as exc:
+                # The report it names is left unread and the others are read again; naming none, all are.
                 odd = [rid for rid in remaining if rid.casefold() == (exc.report_id or "").casefold()]
-                if not odd:
-                    looks.update(self._unread(remaining, exc))
-                    return looks
+                odd = odd or remaining
                 looks.update(self._unread(odd, exc))
                 remaining = [rid for rid in remaining if rid not in odd]
                 continue

@@ -118,8 +118,7 @@ class _ReportActionOperator(InsightsOperator):
                     prepare=lambda looks: given.befores.update({r: look.status for r, look in looks.items()}),
                 )
             except ReportActionError as partial:
-                given.failures = dict(partial.failures)
-                given.resumed = {rid: dict(rec) for rid, rec in partial.records.items() if rid in to_resume}
+                given.failures, given.resumed = partial.failures, partial.records
         for rid in report_ids:
             if rid not in given.failures:
                 table.remove(rid, holder)
@@ -135,10 +134,6 @@ class GiveBack:
     befores: dict[str, str | None] = field(default_factory=dict)
     still_held: dict[str, list[Holder]] = field(default_factory=dict)
     failures: dict[str, BaseException] = field(default_factory=dict)
-
-    @property
-    def rolled_back(self) -> list[str]:
-        return [rid for rid in self.resumed if not same_status(self.befores.get(rid), "Active")]
 
 
 class PauseReportOperator(_ReportActionOperator):
@@ -278,7 +273,7 @@ class PauseReportOperator(_ReportActionOperator):
         self._push(context, left)
         raise PauseRolledBackError.after(
             exc,
-            rolled_back=given.rolled_back,
+            rolled_back=[rid for rid in given.resumed if not same_status(given.befores.get(rid), "Active")],
             not_rolled_back=given.failures,
             still_held={rid: [str(h) for h in hs] for rid, hs in given.still_held.items()},
         ) from exc
