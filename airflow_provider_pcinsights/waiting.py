@@ -20,6 +20,7 @@ too: a file generated in the very second the DAG run started belongs to it.
 from __future__ import annotations
 
 import datetime
+import itertools
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Iterable, Mapping
@@ -495,16 +496,12 @@ def in_words(seconds: float) -> str:
     "10 minutes"): the message is for a person reading a task log, not a stopwatch.
     """
     total = max(0, round(seconds))
-    for (name, size), smaller in zip(_UNITS, [*_UNITS[1:], None], strict=True):
-        if total < size:
-            continue
-        if smaller is not None:  # 1 hour 4 minutes 50 seconds is "1 hour 5 minutes"
-            total = round(total / smaller[1]) * smaller[1]
-        count, rest = divmod(total, size)
-        words = [_plural(count, name)]
-        if smaller is not None and rest:
-            words.append(_plural(rest // smaller[1], smaller[0]))
-        return " ".join(words)
+    for (name, size), (smaller, small) in itertools.pairwise([*_UNITS, ("second", 1)]):
+        if total >= size:
+            total = round(total / small) * small  # 1 hour 4 minutes 50 seconds is "1 hour 5 minutes"
+            count, rest = divmod(total, size)
+            words = _plural(count, name)
+            return f"{words} {_plural(rest // small, smaller)}" if rest else words
     return "less than a second"
 
 

@@ -100,19 +100,8 @@ class _ReportWaitTrigger(BaseTrigger):
         self.waiting_since = waiting_since or None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "report_ids": list(self.report_ids),
-                **self.condition_kwargs,
-                "conn_id": self.conn_id,
-                "poll_interval": self.poll_interval,
-                "hook_params": dict(self.hook_params),
-                # Only when set, so a trigger without a deadline serializes as it always did.
-                **({"deadline": self.deadline} if self.deadline else {}),
-                **({"waiting_since": self.waiting_since} if self.waiting_since else {}),
-            },
-        )
+        kwargs = {"report_ids": list(self.report_ids), **self.condition_kwargs}
+        return _serialized(self, kwargs, deadline=self.deadline, waiting_since=self.waiting_since)
 
     # -- the wait -----------------------------------------------------------------------
 
@@ -262,18 +251,7 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
             )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "report_id": self.report_id,
-                "conn_id": self.conn_id,
-                "poll_interval": self.poll_interval,
-                "hook_params": dict(self.hook_params),
-                # Only when set: the cursor's Variable is named after these arguments, and a watcher
-                # that does not use it must keep the cursor it had.
-                **({"catch_up_interval": self.catch_up_interval} if self.catch_up_interval else {}),
-            },
-        )
+        return _serialized(self, {"report_id": self.report_id}, catch_up_interval=self.catch_up_interval)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         _require_airflow_3()
@@ -323,6 +301,18 @@ class ReportExportEventTrigger(BaseEventTrigger or BaseTrigger):  # type: ignore
                 except Exception as exc:  # an event trigger that ends stops the watch: log, keep polling
                     self.log.error("Could not poll report %s: %s: %s", report_id, type(exc).__name__, exc)
                 await reader.sleep(self.poll_interval)
+
+
+def _serialized(trigger: Any, kwargs: dict[str, Any], **when_set: Any) -> tuple[str, dict[str, Any]]:
+    """A trigger's classpath and kwargs, with its connection's. The ``when_set`` ones are left out
+    when unset, so a trigger that does not use them serializes as it did before they existed (an
+    export watcher's cursor Variable is named after its kwargs, and must stay the one it had)."""
+    connection = {"conn_id": trigger.conn_id, "poll_interval": trigger.poll_interval}
+    optional = {name: value for name, value in when_set.items() if value}
+    return (
+        f"{type(trigger).__module__}.{type(trigger).__qualname__}",
+        {**kwargs, **connection, "hook_params": dict(trigger.hook_params), **optional},
+    )
 
 
 def _completed_executions(hook: Any, report_id: str) -> list[dict[str, Any]]:
