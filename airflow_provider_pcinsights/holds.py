@@ -230,17 +230,15 @@ def run_is_live(context: Mapping[str, Any] | None, log: Any = log) -> Callable[[
     ti = (context or {}).get("ti")
     ask = getattr(ti, "get_dagrun_state", None)
 
-    def state_of(holder: Holder) -> str | None:
-        if callable(ask):
-            return ask(holder.dag_id, holder.run_id)
-        from airflow.models.dagrun import DagRun
-
-        runs = DagRun.find(dag_id=holder.dag_id, run_id=holder.run_id)
-        return runs[0].state if runs else None
-
     def is_live(holder: Holder) -> bool:
         try:
-            state = state_of(holder)
+            if callable(ask):
+                state = ask(holder.dag_id, holder.run_id)
+            else:
+                from airflow.models.dagrun import DagRun
+
+                runs = DagRun.find(dag_id=holder.dag_id, run_id=holder.run_id)
+                state = runs[0].state if runs else None
         except Exception as exc:
             if _status_code(exc) == 404:  # no such run (deleted, or never was)
                 return False

@@ -7,6 +7,7 @@ when the task runs, so a DAG file naming the operator loads neither requests nor
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -227,10 +228,7 @@ def _write_atomically(target: Any, write: Any) -> Any:
             result = write(out.write)
         partial.rename(target)
     except BaseException:
-        try:
-            if partial.exists():
-                partial.unlink()
-        except Exception:
-            pass
+        with contextlib.suppress(Exception):  # not there, or not removable: the original error matters
+            partial.unlink()
         raise
     return result
