@@ -47,14 +47,6 @@ if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
 
 
-def _seconds(value: float | timedelta, name: str) -> float:
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}")
-    return float(value)
-
-
 class ReportNotFoundWhileWaitingError(ReportNotFoundError, AirflowFailException):
     """A report waited on is unknown to the service (HTTP 404, or left out of its listing): deleted
     while waited on, or never there. It is an ``AirflowFailException`` too: no retry can bring the
@@ -111,9 +103,12 @@ class _ReportWaitSensor(BaseSensorOperator):
         self.report_id = report_id
         self.conn_id = conn_id
         self.deferrable = deferrable
-        self.poll_interval = _seconds(
-            self.poke_interval if poll_interval is None else poll_interval, "poll_interval"
-        )
+        interval = self.poke_interval if poll_interval is None else poll_interval
+        if isinstance(interval, timedelta):
+            interval = interval.total_seconds()
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < 0:
+            raise ValueError(f"poll_interval must be a non-negative number of seconds, got {interval!r}")
+        self.poll_interval = float(interval)
         self.hook_params = dict(hook_params or {})
         self._wait: Wait | None = None
 
@@ -161,15 +156,26 @@ class _ReportWaitSensor(BaseSensorOperator):
             ) from exc
         finally:
             hook.close()
-        if verdict is None:
-            return None
-        if verdict.state == "failure":
-            raise ReportStatusFailedError(verdict.message)
-        if verdict.state == "success":
-            self.log.info("Done: %s", verdict.message)
-            return PokeReturnValue(is_done=True, xcom_value=self._result(wait.report_ids, verdict.value))
-        self.log.info("Still %s", verdict.message)
+        if verdict is not None and verdict.state != "waiting":
+            value = self._ended(verdict.state, verdict.message, verdict.value, wait.report_ids)
+            return PokeReturnValue(is_done=True, xcom_value=value)
+        if verdict is not None:
+            self.log.info("Still %s", verdict.message)
         return None
+
+    def _ended(self, status: Any, message: str, value: dict[str, Any], report_ids: list[str]) -> Any:
+        """The task's result for a wait that ended in success, or the error it ended in: the same
+        for a verdict read in the worker and for the trigger's event."""
+        if status == "success":
+            self.log.info("Done: %s", message)
+            return self._result(report_ids, dict(value))
+        if status == "failure":
+            raise ReportStatusFailedError(message)
+        if status == "timeout":
+            self._time_out(message)
+        if status == "not_found":
+            raise ReportNotFoundWhileWaitingError(_gone(message))
+        raise PartnerCenterInsightsError(f"Waiting for the {self.waiting_for} failed: {message}")
 
     # -- deferrable ---------------------------------------------------------------------
 
@@ -212,19 +218,9 @@ class _ReportWaitSensor(BaseSensorOperator):
         """Resume after the trigger: its single event says how the wait ended."""
         if not event:
             raise AirflowException(f"The {self.waiting_for} trigger ended without an event")
-        status = event.get("status")
+        value = event.get(self.condition_class.value_key) or {}
         message = event.get("message") or "no message"
-        if status == "success":
-            self.log.info("Done: %s", message)
-            value = event.get(self.condition_class.value_key) or {}
-            return self._result(self._report_ids(), dict(value))
-        if status == "failure":
-            raise ReportStatusFailedError(message)
-        if status == "timeout":
-            self._time_out(message)
-        if status == "not_found":
-            raise ReportNotFoundWhileWaitingError(_gone(message))
-        raise PartnerCenterInsightsError(f"Waiting for the {self.waiting_for} failed: {message}")
+        return self._ended(event.get("status"), message, value, self._report_ids())
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """Airflow's deferral timeout (the backstop, past the trigger's deadline) gets one last read here.

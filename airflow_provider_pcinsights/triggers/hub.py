@@ -143,23 +143,6 @@ class PollHub:
         while self._closing:
             await asyncio.gather(*list(self._closing), return_exceptions=True)
 
-    # -- for Reader ---------------------------------------------------------------------
-
-    def _close_later(self, lease: _Lease) -> None:
-        """Close a retired hook's session in a worker thread, never on the loop."""
-
-        async def close() -> None:
-            try:
-                await run_blocking(lease.hook.close)
-            except Exception as exc:  # nobody awaits this: say it, and let the session go
-                log.warning("Could not close the session of %s: %s", lease.hook.conn_id, exc)
-            finally:
-                self.stats.hooks_closed += 1
-
-        closing = asyncio.ensure_future(close())
-        self._closing.add(closing)
-        closing.add_done_callback(self._closing.discard)
-
 
 class Reader:
     """One trigger's way to the hub. Enter it (``async with``) for the life of the wait."""
@@ -452,7 +435,7 @@ class _Shared:
 
     def release(self, lease: _Lease | None, *, retire: bool = False) -> None:
         """One call done with the hook, or (``retire``) the hook given up; the last one out of a
-        retired hook closes it."""
+        retired hook closes its session, in a worker thread (never on the loop)."""
         if lease is None:
             return
         if retire:
@@ -460,7 +443,17 @@ class _Shared:
         else:
             lease.users -= 1
         if lease.retired and lease.users == 0:
-            self.hub._close_later(lease)
+            closing = asyncio.ensure_future(self._close(lease.hook))
+            self.hub._closing.add(closing)
+            closing.add_done_callback(self.hub._closing.discard)
+
+    async def _close(self, hook: PartnerCenterInsightsHook) -> None:
+        try:
+            await run_blocking(hook.close)
+        except Exception as exc:  # nobody awaits this: say it, and let the session go
+            log.warning("Could not close the session of %s: %s", self.conn_id, exc)
+        finally:
+            self.hub.stats.hooks_closed += 1
 
     def _build_hook(self, connection: Any) -> PartnerCenterInsightsHook:
         from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
