@@ -328,6 +328,8 @@ def _read_json(answer: Answer) -> tuple[str | None, Any, str | None]:
         if err.msg.startswith("Unterminated") or err.pos >= len(text.rstrip()):
             return text, None, "it ends in the middle: the answer was cut short"
         return text, None, err.msg
+    except ValueError as err:  # valid JSON Python will not read, e.g. an integer past its digit limit
+        return text, None, str(err)
 
 
 def retry_after_seconds(value: str | None) -> float | None:

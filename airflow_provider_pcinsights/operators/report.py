@@ -324,6 +324,8 @@ class ResumeReportOperator(_ReportActionOperator):
         return self._restore(context, self.paused_by)
 
     def _restore(self, context: Context, paused_by: str) -> list[dict[str, Any]]:
+        if not isinstance(paused_by, str) or not paused_by.strip():
+            raise ValueError(f"paused_by must be the task id of a PauseReportOperator, got {paused_by!r}")
         wanted = None if self.report_id is None else normalize_report_ids(self.report_id)[0]
         if self.has_dag() and not self.dag.has_task(paused_by):
             raise ValueError(f"paused_by {paused_by!r} is not a task of DAG {self.dag.dag_id}")
