@@ -23,9 +23,6 @@ import pendulum
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 if TYPE_CHECKING:
-    import datetime
-
-    from airflow_provider_pcinsights.triggers.hub import Reader
     from airflow_provider_pcinsights.waiting import Condition
 
 try:  # Airflow 3.0 and later: what an AssetWatcher accepts
@@ -155,18 +152,13 @@ class _ReportWaitTrigger(BaseTrigger):
                     return "timeout", waiting.timed_out_message(
                         waited, wait.last_verdict, condition.waiting_for
                     )
-                await self._sleep(reader, deadline, now)
-
-    async def _sleep(
-        self, reader: Reader, deadline: datetime.datetime | None, now: datetime.datetime
-    ) -> None:
-        """Until the next poll: the shared tick of the poll hub, or the deadline if that comes first
-        (a tick may come up to half an interval late; the last read is made at the deadline)."""
-        left = None if deadline is None else (deadline - now).total_seconds()
-        if left is not None and left < 1.5 * self.poll_interval:
-            await asyncio.sleep(max(0.0, left))
-        else:
-            await reader.sleep(self.poll_interval)
+                # Until the next poll: the shared tick of the poll hub, or the deadline if that comes
+                # first (a tick may come up to half an interval late; the last read is at the deadline).
+                left = None if deadline is None else (deadline - now).total_seconds()
+                if left is not None and left < 1.5 * self.poll_interval:
+                    await asyncio.sleep(max(0.0, left))
+                else:
+                    await reader.sleep(self.poll_interval)
 
 
 class ReportStatusTrigger(_ReportWaitTrigger):
