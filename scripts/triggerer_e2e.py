@@ -41,8 +41,8 @@ It then checks that the run and both tasks succeeded, each through ``deferred``;
 that the restarted triggerer ran each trigger to a ``success`` event; that no
 Airflow log (components, tasks, triggers, CLI) holds a traceback, "Response read
 out of order", "Trigger runner process has died" or the watchdog's "Triggerer's
-async thread was blocked" (the same words on 2.11 to 3.3; from BLOCKED_FAILS_AT
-seconds, a shorter one is printed as a note), and that neither the
+async thread was blocked" (the same words on 2.11 to 3.3, whatever the time it
+names), and that neither the
 triggerer nor a trigger logged an error; and that no Airflow log holds the client
 secret, the refresh token or a download link (Airflow logs every trigger event, and
 on 3.0 a worker's messages, XCom included, at debug level).
@@ -104,26 +104,11 @@ FORBIDDEN = re.compile(
     r"Response read out of order|Trigger runner process has died|Traceback"
     r"|Triggerer's async thread was blocked"
 )
-BLOCKED = re.compile(r"Triggerer's async thread was blocked for ([0-9.]+) seconds")
-# The watchdog sleeps 0.1 s and warns past 0.2 s. Runs on 3.2.2 and 3.3.2 (2 cores, another make test line
-# beside) logged 0.20-0.21 s about one time in two at a triggerer's first poll, where the provider's work
-# on the loop is not yet found, and 0.26-0.30 s once under make test's full load; a full garbage
-# collection of a triggerer's heap stops the loop for 0.1-0.45 s on this busy machine, whoever allocates.
-# What these checks have caught (a GIL starved by a worker thread compiling msal, 0.47-0.64 s; a
-# synchronous look-up on the loop, seconds) is at or past this bound. A warning below it is printed as a
-# note, and one at or above it fails.
-BLOCKED_FAILS_AT = 0.45
 
 
-def forbidden_lines(text: str) -> tuple[list[str], list[str]]:
-    """The lines no Airflow log may hold, and the blocked-loop warnings below BLOCKED_FAILS_AT."""
-    failing, noted = [], []
-    for line in text.splitlines():
-        if FORBIDDEN.search(line):
-            blocked = BLOCKED.search(line)
-            short = blocked is not None and float(blocked.group(1)) < BLOCKED_FAILS_AT
-            (noted if short else failing).append(line.strip()[:300])
-    return failing, noted
+def forbidden_lines(text: str) -> list[str]:
+    """The lines no Airflow log may hold."""
+    return [line.strip()[:300] for line in text.splitlines() if FORBIDDEN.search(line)]
 
 
 DAG_FILE = '''\
@@ -368,13 +353,11 @@ def log_problems(secrets: dict[str, str], link: re.Pattern[str]) -> list[str]:
     for path in airflow_logs():
         text = path.read_text(errors="replace")
         name = str(path.relative_to(HOME))
-        forbidden, noted = forbidden_lines(text)
-        for line in noted:
-            say(f"   note: {name}: {line[:160]}")
+        forbidden = forbidden_lines(text)
         if forbidden:
             problems.append(f"{name} holds:\n      " + "\n      ".join(forbidden[:10]))
         if path.name == "triggerer.log" or ".log.trigger." in path.name:
-            errors = [line for line in error_lines(path) if line not in forbidden + noted]
+            errors = [line for line in error_lines(path) if line not in forbidden]
             if errors:
                 problems.append(f"errors in {name}:\n      " + "\n      ".join(errors[:10]))
         leaked = [what for what, secret in secrets.items() if secret and secret in text]
