@@ -30,7 +30,6 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib.metadata import version
 from itertools import islice
 from typing import Any, TypeVar
@@ -220,42 +219,41 @@ class SignInError:
             return call()
         except PartnerCenterInsightsError:
             raise
-        except (OSError, ValueError, EntraHttpFailure) as err:
-            raise self.from_exception(err) from None
+        except EntraHttpFailure as err:
+            raise self._http_failure(err) from None
+        except OSError as err:  # TLS, the network, or the CA bundle named by ``verify``
+            raise transport_error(
+                err,
+                doing="sign in to Microsoft Entra ID",
+                origin=self._settings.authority_host,
+                secrets=self._secrets(),
+                retries=self._retries,
+                config_error=AuthenticationError,
+            ) from None
+        except ValueError as err:
+            # MSAL raises ValueError when the tenant's OpenID configuration cannot be read.
+            # MSAL re-raises and hides the AADSTS code: the messages of what caused it are read too.
+            detail = redact(" <- ".join(str(e) for e in islice(failure_chain(err), 5)), self._secrets())
+            code = aadsts_code(detail)
+            if code is None and "authority" not in detail.lower():
+                raise AuthenticationError(
+                    f"Could not sign in to Microsoft Entra ID: {excerpt(detail)}"
+                ) from None
+            cause, fix = explain(
+                "invalid_tenant" if code is None else None, code or 90002, detail, self._settings
+            )
+            message = sign_in_message(cause, fix, self._settings, code=code)
+            raise AuthenticationError(message, api_message=excerpt(detail)) from None
 
     def from_result(self, result: dict[str, Any]) -> AuthenticationError:
         description = redact(str(result.get("error_description") or ""), self._secrets())
         code = aadsts_code(description, codes=result.get("error_codes"))
-        error = result.get("error")
-        ctx = self._settings
-        cause, fix = explain(error, code, description, ctx)
+        cause, fix = explain(result.get("error"), code, description, self._settings)
         return AuthenticationError(
-            sign_in_message(cause, fix, ctx, code=code, correlation_id=result.get("correlation_id")),
-            api_message=description or error,
-        )
-
-    def from_exception(self, err: BaseException) -> PartnerCenterInsightsError:
-        settings = self._settings
-        if isinstance(err, EntraHttpFailure):
-            return self._http_failure(err)
-        if isinstance(err, OSError):  # TLS, the network, or the CA bundle named by ``verify``
-            return transport_error(
-                err,
-                doing="sign in to Microsoft Entra ID",
-                origin=settings.authority_host,
-                secrets=self._secrets(),
-                retries=self._retries,
-                config_error=AuthenticationError,
-            )
-        # MSAL raises ValueError when the tenant's OpenID configuration cannot be read.
-        # MSAL re-raises and hides the AADSTS code: the messages of what caused it are read too.
-        detail = redact(" <- ".join(str(e) for e in islice(failure_chain(err), 5)), self._secrets())
-        code = aadsts_code(detail)
-        if code is None and "authority" not in detail.lower():
-            return AuthenticationError(f"Could not sign in to Microsoft Entra ID: {excerpt(detail)}")
-        cause, fix = explain("invalid_tenant" if code is None else None, code or 90002, detail, settings)
-        return AuthenticationError(
-            sign_in_message(cause, fix, settings, code=code), api_message=excerpt(detail)
+            sign_in_message(
+                cause, fix, self._settings, code=code, correlation_id=result.get("correlation_id")
+            ),
+            api_message=description or result.get("error"),
         )
 
     def _http_failure(self, err: EntraHttpFailure) -> PartnerCenterInsightsError:
@@ -317,14 +315,9 @@ class TokenSource:
         # scopes it granted, under which MSAL caches the access token.
         self._refresh_token = settings.refresh_token
         self._granted_scopes: list[str] | None = None
-        self._listeners: list[Callable[[str, str | None], None]] = []
+        # Connections that store the refresh tokens Entra rotates (``register_write_back``).
+        self.write_back: set[str] = set()
         self._errors = SignInError(settings, self._secrets, policy.retries)
-
-    def on_refresh_token(self, listener: Callable[[str, str | None], None]) -> None:
-        """Call ``listener(new, previous)`` whenever Entra hands back a new refresh token."""
-        with self._lock:
-            if listener not in self._listeners:
-                self._listeners.append(listener)
 
     def token(self) -> str:
         with self._lock:
@@ -338,9 +331,9 @@ class TokenSource:
             if rotated and rotated != self._refresh_token:
                 self._on_new_secret(rotated)
                 previous, self._refresh_token = self._refresh_token, rotated
-                for listener in list(self._listeners):
+                for conn_id in sorted(self.write_back):
                     try:
-                        listener(rotated, previous)
+                        _store_rotated(conn_id, rotated, previous)
                     except Exception as err:  # storing it is a convenience; signing in must not fail
                         log.warning(
                             "Could not store the new refresh token of client %s: %s",
@@ -411,7 +404,7 @@ _SOURCES: dict[str, TokenSource] = {}
 _SOURCES_LOCK = threading.Lock()
 
 
-class RedactedMsalRecords(logging.Filter):
+def redact_msal_record(record: logging.LogRecord) -> bool:
     """MSAL's records, redacted like the provider's own messages.
 
     At DEBUG MSAL logs every token answer (``msal.token_cache``: ``event={...}``) with the tokens
@@ -420,17 +413,16 @@ class RedactedMsalRecords(logging.Filter):
     credential into the log. Logger filters run before any handler, so no handler sees it.
     """
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:  # a record whose arguments do not fit its message: left to logging
-            return True
-        with _SOURCES_LOCK:
-            known = tuple(secret for source in _SOURCES.values() for secret in source._secrets())
-        cleaned = redact(text, known)
-        if cleaned != text:
-            record.msg, record.args = cleaned, None
+    try:
+        text = record.getMessage()
+    except Exception:  # a record whose arguments do not fit its message: left to logging
         return True
+    with _SOURCES_LOCK:
+        known = tuple(secret for source in _SOURCES.values() for secret in source._secrets())
+    cleaned = redact(text, known)
+    if cleaned != text:
+        record.msg, record.args = cleaned, None
+    return True
 
 
 def _redact_msal_logs() -> None:
@@ -438,8 +430,8 @@ def _redact_msal_logs() -> None:
     for name, logger in list(logging.root.manager.loggerDict.items()):
         if not isinstance(logger, logging.Logger) or not (name == "msal" or name.startswith("msal.")):
             continue
-        if not any(isinstance(f, RedactedMsalRecords) for f in logger.filters):
-            logger.addFilter(RedactedMsalRecords())
+        if redact_msal_record not in logger.filters:
+            logger.addFilter(redact_msal_record)
 
 
 _redact_msal_logs()
@@ -609,35 +601,30 @@ def sign_in_message(
 # ---------------------------------------------------------------------------------- rotated refresh tokens
 
 
-@dataclass(frozen=True)
-class StoreRotatedRefreshToken:
-    """A token source listener; equal for one connection, so many hooks register it once. Its token
-    source calls it under the source's lock, and the store locks the row it writes."""
+def _store_rotated(conn_id: str, new: str, previous: str | None) -> None:
+    """Store a rotated refresh token; its token source calls it under the source's lock, and the store
+    locks the row it writes."""
+    from airflow_provider_pcinsights.signin._store import ABSENT, CHANGED, store_refresh_token
 
-    conn_id: str
-
-    def __call__(self, new: str, previous: str | None) -> None:
-        from airflow_provider_pcinsights.signin._store import ABSENT, CHANGED, store_refresh_token
-
-        outcome = store_refresh_token(self.conn_id, new, previous=previous)
-        if outcome == ABSENT:
-            warn_once(
-                self.conn_id,
-                "absent",
-                "Connection %r is not in Airflow's database (an environment variable or a secrets backend "
-                "holds it), so the rotated refresh token cannot be stored there; it is kept in memory. "
-                "Renew the stored one before 90 days pass without use: "
-                "python -m airflow_provider_pcinsights.signin --conn-id %s",
-                self.conn_id,
-                self.conn_id,
-            )
-        elif outcome == CHANGED:
-            log.info("Connection %r already holds a newer refresh token; left as it is", self.conn_id)
-        else:
-            log.info("Stored the rotated refresh token in connection %r", self.conn_id)
+    outcome = store_refresh_token(conn_id, new, previous=previous)
+    if outcome == ABSENT:
+        warn_once(
+            conn_id,
+            "absent",
+            "Connection %r is not in Airflow's database (an environment variable or a secrets backend "
+            "holds it), so the rotated refresh token cannot be stored there; it is kept in memory. "
+            "Renew the stored one before 90 days pass without use: "
+            "python -m airflow_provider_pcinsights.signin --conn-id %s",
+            conn_id,
+            conn_id,
+        )
+    elif outcome == CHANGED:
+        log.info("Connection %r already holds a newer refresh token; left as it is", conn_id)
+    else:
+        log.info("Stored the rotated refresh token in connection %r", conn_id)
 
 
-def register_write_back(source: Any, conn_id: str) -> None:
+def register_write_back(source: TokenSource, conn_id: str) -> None:
     """Store the tokens ``source`` rotates into ``conn_id``, where this Airflow line allows it."""
     if int(version("apache-airflow").split(".")[0]) >= 3:  # its tasks cannot write connections
         warn_once(
@@ -651,4 +638,5 @@ def register_write_back(source: Any, conn_id: str) -> None:
             conn_id,
         )
         return
-    source.on_refresh_token(StoreRotatedRefreshToken(conn_id))
+    with source._lock:
+        source.write_back.add(conn_id)
