@@ -61,10 +61,6 @@ class InsightsSettings:
         return f"{self.host}/insights/{self.api_version}/{self.program}/"
 
     @property
-    def authority(self) -> str:
-        return f"{self.authority_host}/{self.tenant_id}"
-
-    @property
     def credential_kind(self) -> str:
         """Which client credential signs in: named in messages, never the value itself."""
         if self.certificate_path:
@@ -85,7 +81,7 @@ def settings_from_connection(conn: Any) -> InsightsSettings:
     Each text field is checked as ``connection_fields.FIELDS`` describes it (required, its
     choices, its pattern), then what only holds between fields.
     """
-    given = {"login": getattr(conn, "login", None), "password": getattr(conn, "password", None)}
+    given = {name: getattr(conn, name, None) for name in ("login", "password", "host")}
     given.update(_read_extras(conn))
     text = {f.name: _checked(f, given.get(f.name), conn) for f in fields.FIELDS if f.json_type == "string"}
     program, auth_type = text["program"], text["auth_type"]
@@ -129,11 +125,11 @@ def settings_from_connection(conn: Any) -> InsightsSettings:
         tenant_id=text["tenant_id"],
         program=program,
         api_version=text["api_version"] or fields.DEFAULT_API_VERSIONS[program],
-        host=_host(conn),
+        host=_host(text["host"], conn),
         auth_type=auth_type,
         authority_host=_https_root(text["authority_host"], "extra authority_host", conn),
         scope=text["scope"],
-        verify=_verify(given.get("verify"), conn),
+        verify=_verify(text["verify"], conn),
         proxies=_proxies(given.get("proxies"), conn),
         timeout=_timeout(given.get("timeout"), conn),
         certificate_path=text["certificate_path"],
@@ -228,8 +224,7 @@ def warn_once(conn_id: str, reason: str, message: str, *args: object) -> None:
     log.warning(message, *args)
 
 
-def _host(conn: Any) -> str:
-    host = _text(getattr(conn, "host", None)) or fields.DEFAULT_HOST
+def _host(host: str, conn: Any) -> str:
     if "://" not in host:
         port = getattr(conn, "port", None)
         host = f"https://{host}{f':{port}' if port else ''}"
@@ -247,12 +242,8 @@ def _https_root(url: str, name: str, conn: Any) -> str:
     return f"https://{parts.netloc}{parts.path}"
 
 
-def _verify(value: Any, conn: Any) -> bool | str:
-    if value is None:
-        return True
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip()
+def _verify(text: str, conn: Any) -> bool | str:
+    """``text`` as ``_checked`` leaves it: stripped, ``"true"`` when not given, ``"True"`` for a JSON true."""
     if text.lower() in _TRUE:
         return True
     if text.lower() in _FALSE:

@@ -177,30 +177,33 @@ def _refuse_non_oauth_answers(response: Any, *args: Any, **kwargs: Any) -> Any:
     return response
 
 
-def sign_in_session(settings: InsightsSettings, policy: RetryPolicy, user_agent: str) -> PinnedSession:
-    """The session MSAL talks to Entra through: pinned TLS and proxies, bounded retries."""
-    session = new_session(settings, policy, retry_methods=SIGN_IN_RETRY_METHODS, user_agent=user_agent)
-    session.hooks["response"].append(_refuse_non_oauth_answers)
-    return session
-
-
 def new_application(
     settings: InsightsSettings,
-    session: PinnedSession,
+    policy: RetryPolicy,
+    user_agent: str,
     *,
     app_class: type = msal.ConfidentialClientApplication,
-) -> Any:
-    return app_class(
-        settings.client_id,
-        client_credential=client_credential(settings),
-        authority=settings.authority,
-        http_client=session,
-        # Discovery only where MSAL knows the host; not for another one (a sovereign proxy, the emulator).
-        instance_discovery=None
-        if urlsplit(settings.authority_host).hostname in WELL_KNOWN_AUTHORITY_HOSTS
-        else False,
-        app_name="airflow-provider-pcinsights",
-    )
+) -> tuple[Any, PinnedSession]:
+    """An MSAL application and the session it talks to Entra through (pinned TLS and proxies, bounded
+    retries, only OAuth answers let through), which the caller closes when done with the application."""
+    session = new_session(settings, policy, retry_methods=SIGN_IN_RETRY_METHODS, user_agent=user_agent)
+    session.hooks["response"].append(_refuse_non_oauth_answers)
+    try:
+        app = app_class(
+            settings.client_id,
+            client_credential=client_credential(settings),
+            authority=f"{settings.authority_host}/{settings.tenant_id}",
+            http_client=session,
+            # Discovery only where MSAL knows the host; not for another one (a sovereign proxy, the emulator).
+            instance_discovery=None
+            if urlsplit(settings.authority_host).hostname in WELL_KNOWN_AUTHORITY_HOSTS
+            else False,
+            app_name="airflow-provider-pcinsights",
+        )
+    except BaseException:
+        session.close()
+        raise
+    return app, session
 
 
 class SignInError:
@@ -321,7 +324,7 @@ class TokenSource:
 
     def token(self) -> str:
         with self._lock:
-            result = self._errors.call(lambda: self._acquire(self._application()))
+            result = self._errors.call(self._acquire)
             if not isinstance(result, dict) or "access_token" not in result:
                 raise self._errors.from_result(result if isinstance(result, dict) else {})
             token = str(result["access_token"])
@@ -367,8 +370,11 @@ class TokenSource:
 
     # ------------------------------------------------------------------ internals
 
-    def _acquire(self, app: Any) -> dict[str, Any] | None:
+    def _acquire(self) -> dict[str, Any] | None:
         settings = self._settings
+        if self._app is None:
+            self._app, _session = new_application(settings, self._policy, self._user_agent)
+        app = self._app
         if settings.auth_type == "client_credentials":
             return app.acquire_token_for_client(scopes=[settings.scope])
         accounts = app.get_accounts() if self._granted_scopes else []
@@ -385,16 +391,6 @@ class TokenSource:
             granted = [s for s in str(result.get("scope") or "").split() if s not in _RESERVED_SCOPES]
             self._granted_scopes = granted or [settings.scope]
         return result
-
-    def _application(self) -> Any:
-        if self._app is None:
-            session = sign_in_session(self._settings, self._policy, self._user_agent)
-            try:
-                self._app = new_application(self._settings, session)
-            except BaseException:
-                session.close()
-                raise
-        return self._app
 
     def _secrets(self) -> tuple[str, ...]:
         return (*self._settings.secrets, self._refresh_token or "", self._last_token or "")

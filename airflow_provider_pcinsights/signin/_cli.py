@@ -165,12 +165,7 @@ def _device_code_sign_in(settings: InsightsSettings, timeout: float | None, stde
     """
     import msal
 
-    from airflow_provider_pcinsights.hooks.entra import (
-        SignInError,
-        new_application,
-        sign_in_message,
-        sign_in_session,
-    )
+    from airflow_provider_pcinsights.hooks.entra import SignInError, new_application, sign_in_message
 
     class DeviceCodeConfidentialClient(msal.ConfidentialClientApplication):
         DEVICE_FLOW_CORRELATION_ID = msal.PublicClientApplication.DEVICE_FLOW_CORRELATION_ID
@@ -182,9 +177,13 @@ def _device_code_sign_in(settings: InsightsSettings, timeout: float | None, stde
     resource = settings.scope.removesuffix("/.default").rstrip("/")
     policy = RetryPolicy(retries=3, backoff_factor=0.5, backoff_max=10.0, max_retry_after=30.0)
     errors = SignInError(settings, lambda: settings.secrets, policy.retries)
-    session = sign_in_session(settings, policy, "airflow-provider-pcinsights-signin")
-    try:  # MSAL reads the tenant's OpenID configuration when the application is made
-        app = errors.call(lambda: new_application(settings, session, app_class=DeviceCodeConfidentialClient))
+    # MSAL reads the tenant's OpenID configuration when the application is made.
+    app, session = errors.call(
+        lambda: new_application(
+            settings, policy, "airflow-provider-pcinsights-signin", app_class=DeviceCodeConfidentialClient
+        )
+    )
+    try:
         flow = errors.call(lambda: app.initiate_device_flow(scopes=[f"{resource}/user_impersonation"]))
         if "user_code" not in flow:
             raise errors.from_result(flow)

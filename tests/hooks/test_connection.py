@@ -31,7 +31,8 @@ def test_defaults_follow_the_public_interface():
     settings = settings_from_connection(connection())
 
     assert settings.base_url == "https://api.partnercenter.microsoft.com/insights/v1/mpn/"
-    assert settings.authority == "https://login.microsoftonline.com/contoso.onmicrosoft.com"
+    assert settings.authority_host == "https://login.microsoftonline.com"
+    assert settings.tenant_id == "contoso.onmicrosoft.com"
     assert settings.scope == "https://api.partnercenter.microsoft.com/.default"
     assert settings.auth_type == "client_credentials"
     assert settings.verify is True
