@@ -84,13 +84,7 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
         # --update checks the row it will write before anyone signs in: a person's multi-factor
         # sign-in must never be thrown away for a connection that cannot be written.
         stored = stored_connection_to_update(args.conn_id) if args.update else None
-        if args.tenant_id:
-            connection = _connection_from_args(args)
-        elif stored is not None:
-            connection = _connection_dict(stored)  # the credential the new token will sit beside
-        else:
-            connection = _existing_connection(args.conn_id)
-        _apply_overrides(connection, args)
+        connection = _connection(args, stored)
         settings = _settings_for_sign_in(args.conn_id, connection)
     except (PartnerCenterInsightsError, ValueError, LookupError) as err:
         print(f"error: {err}", file=stderr)
@@ -120,8 +114,7 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
     refresh_token = str(result["refresh_token"])
     user = (result.get("id_token_claims") or {}).get("preferred_username")
     who = f" as {user}" if user else ""
-    extra = connection.setdefault("extra", {})
-    extra.update(auth_type="refresh_token", refresh_token=refresh_token)
+    connection["extra"].update(auth_type="refresh_token", refresh_token=refresh_token)
     if args.update:
         if store_refresh_token(args.conn_id, refresh_token, previous=None) == ABSENT:
             # Checked before the sign-in; only a row deleted meanwhile gets here.
@@ -218,20 +211,33 @@ def _device_code_sign_in(settings: InsightsSettings, timeout: float | None, stde
 # ---------------------------------------------------------------------------- the connection
 
 
-def _connection_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    if not args.client_id:
-        raise ValueError("--client-id is required with --tenant-id")
-    conn: dict[str, Any] = {
-        "conn_type": "pcinsights",
-        "login": args.client_id,
-        "extra": {"tenant_id": args.tenant_id, "program": args.program},
-    }
-    if args.certificate_path:
-        conn["extra"]["certificate_path"] = args.certificate_path
-    elif args.client_assertion_file:
-        conn["extra"]["client_assertion_file"] = args.client_assertion_file
+def _connection(args: argparse.Namespace, stored: Any) -> dict[str, Any]:
+    """The connection the new token goes into: made of the arguments with --tenant-id, else the row
+    --update writes (the credential the new token will sit beside), else the connection as Airflow
+    resolves it; with the arguments that override it."""
+    if args.tenant_id:
+        if not args.client_id:
+            raise ValueError("--client-id is required with --tenant-id")
+        conn: dict[str, Any] = {
+            "conn_type": "pcinsights",
+            "login": args.client_id,
+            "extra": {"tenant_id": args.tenant_id, "program": args.program},
+        }
+        if args.certificate_path:
+            conn["extra"]["certificate_path"] = args.certificate_path
+        elif args.client_assertion_file:
+            conn["extra"]["client_assertion_file"] = args.client_assertion_file
+        else:
+            conn["password"] = os.environ.get(SECRET_ENV) or _ask_secret()
     else:
-        conn["password"] = os.environ.get(SECRET_ENV) or _ask_secret()
+        conn = _connection_dict(stored if stored is not None else _existing_connection(args.conn_id))
+        if args.program != "mpn":
+            conn["extra"]["program"] = args.program
+    if args.host:
+        conn["host"] = args.host
+    for name in ("authority_host", "verify"):
+        if getattr(args, name):
+            conn["extra"][name] = getattr(args, name)
     return conn
 
 
@@ -246,18 +252,17 @@ def _ask_secret() -> str:
     return secret
 
 
-def _existing_connection(conn_id: str) -> dict[str, Any]:
-    """The connection as Airflow resolves it (environment, secrets backend or database), as a dict."""
+def _existing_connection(conn_id: str) -> Any:
+    """The connection as Airflow resolves it (environment, secrets backend or database)."""
     from airflow.exceptions import AirflowNotFoundException
     from airflow.models.connection import Connection
 
     try:
-        conn = Connection.get_connection_from_secrets(conn_id)
+        return Connection.get_connection_from_secrets(conn_id)
     except AirflowNotFoundException:
         raise LookupError(
             f"Airflow has no connection {conn_id!r}; create it first, or give --tenant-id and --client-id"
         ) from None
-    return _connection_dict(conn)
 
 
 def _connection_dict(conn: Any) -> dict[str, Any]:
@@ -268,18 +273,6 @@ def _connection_dict(conn: Any) -> dict[str, Any]:
             result[name] = value
     result["extra"] = plain_extras(conn.extra_dejson)
     return result
-
-
-def _apply_overrides(conn: dict[str, Any], args: argparse.Namespace) -> None:
-    extra = conn.setdefault("extra", {})
-    if args.host:
-        conn["host"] = args.host
-    if args.authority_host:
-        extra["authority_host"] = args.authority_host
-    if args.verify:
-        extra["verify"] = args.verify
-    if args.tenant_id is None and args.program != "mpn":
-        extra["program"] = args.program
 
 
 def _settings_for_sign_in(conn_id: str, conn: dict[str, Any]) -> Any:
