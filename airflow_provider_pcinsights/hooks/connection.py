@@ -131,7 +131,7 @@ def settings_from_connection(conn: Any) -> InsightsSettings:
         scope=text["scope"],
         verify=_verify(text["verify"], conn),
         proxies=_proxies(given.get("proxies"), conn),
-        timeout=_timeout(given.get("timeout"), conn),
+        timeout=_timeout(given.get("timeout", fields.DEFAULT_TIMEOUT), conn),
         certificate_path=text["certificate_path"],
         client_assertion_file=text["client_assertion_file"],
         client_secret=text["password"],
@@ -274,8 +274,6 @@ def _proxies(value: Any, conn: Any) -> Mapping[str, str] | None:
 
 
 def _timeout(value: Any, conn: Any) -> float:
-    if value is None:
-        return fields.DEFAULT_TIMEOUT
     try:
         seconds = math.nan if isinstance(value, bool) else float(value)
     except (TypeError, ValueError):
