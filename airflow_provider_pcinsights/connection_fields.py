@@ -194,10 +194,9 @@ KNOWN_EXTRAS: frozenset[str] = frozenset(f.name for f in EXTRA_FIELDS)
 
 def nearest_field(name: str) -> str | None:
     """The known extra a mistyped name most likely meant (``programme`` -> ``program``)."""
-    plain = name.removeprefix(LEGACY_EXTRA_PREFIX)
-    by_folded = {c.lower(): c for c in KNOWN_EXTRAS}
-    match = difflib.get_close_matches(plain.lower().replace("-", "_"), list(by_folded), n=1, cutoff=0.6)
-    return by_folded[match[0]] if match else None
+    plain = name.removeprefix(LEGACY_EXTRA_PREFIX).lower().replace("-", "_")
+    match = difflib.get_close_matches(plain, sorted(KNOWN_EXTRAS), n=1, cutoff=0.6)  # all lower case
+    return match[0] if match else None
 
 
 def _schema(f: ConnectionField) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from airflow_provider_pcinsights.exceptions import ConnectionConfigError
 
 log = logging.getLogger(__name__)
 
-_LEGACY_PREFIX = fields.LEGACY_EXTRA_PREFIX
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
@@ -193,7 +192,7 @@ def _read_extras(conn: Any) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
         raise ConnectionConfigError(f"Connection {_conn_id(conn)!r}: extra must be a JSON object")
     # An extra nobody reads must not pass silently: ``programme`` would otherwise run against ``mpn``.
-    unknown = sorted({str(key).removeprefix(_LEGACY_PREFIX) for key in raw} - fields.KNOWN_EXTRAS)
+    unknown = sorted({str(key).removeprefix(fields.LEGACY_EXTRA_PREFIX) for key in raw} - fields.KNOWN_EXTRAS)
     if unknown:
         hints = []
         for name in unknown:
@@ -212,7 +211,7 @@ def plain_extras(raw: Mapping[str, Any]) -> dict[str, Any]:
     real plain one, or the reverse: the plain name wins unless it is empty."""
     merged: dict[str, Any] = {}
     for key, value in raw.items():
-        name = str(key).removeprefix(_LEGACY_PREFIX)
+        name = str(key).removeprefix(fields.LEGACY_EXTRA_PREFIX)
         if value is not None and value != "" and (name not in merged or key == name):
             merged[name] = value
     return merged
