@@ -143,9 +143,11 @@ _CREDENTIAL_FILES = ("certificate_path", "client_assertion_file")
 
 def _checked(f: fields.ConnectionField, value: Any, conn: Any) -> Any:
     """One text field, stripped (``None`` when empty), defaulted, and checked as ``f`` describes it."""
-    text = _text(value) or (None if f.default is None else str(f.default))
+    text = "" if value is None else str(value).strip()
+    if not text and f.default is not None:
+        text = str(f.default)
     named = f"extra {f.name}" if f.extra else f"{f.name} ({f.label})"
-    if text is None:
+    if not text:
         if f.required:
             raise ConnectionConfigError(f"Connection {_conn_id(conn)!r}: {named} is required")
         return None
@@ -165,13 +167,6 @@ def _checked(f: fields.ConnectionField, value: Any, conn: Any) -> Any:
 
 def _conn_id(conn: Any) -> str:
     return str(getattr(conn, "conn_id", None) or "<unnamed>")
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def _read_extras(conn: Any) -> dict[str, Any]:
