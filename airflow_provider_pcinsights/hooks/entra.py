@@ -206,15 +206,13 @@ def new_application(
     return app, session
 
 
+@dataclasses.dataclass(frozen=True)
 class SignInError:
     """Turns whatever a sign-in raised or returned into the provider's typed error."""
 
-    def __init__(
-        self, settings: InsightsSettings, secrets: Callable[[], tuple[str, ...]], retries: int
-    ) -> None:
-        self._settings = settings
-        self._secrets = secrets
-        self._retries = retries
+    settings: InsightsSettings
+    secrets: Callable[[], tuple[str, ...]]  # the values to keep out of the message, as they are now
+    retries: int
 
     def call(self, call: Callable[[], _T]) -> _T:
         """Run one MSAL call; what it raises becomes the provider's typed error."""
@@ -228,33 +226,33 @@ class SignInError:
             raise transport_error(
                 err,
                 doing="sign in to Microsoft Entra ID",
-                origin=self._settings.authority_host,
-                secrets=self._secrets(),
-                retries=self._retries,
+                origin=self.settings.authority_host,
+                secrets=self.secrets(),
+                retries=self.retries,
                 config_error=AuthenticationError,
             ) from None
         except ValueError as err:
             # MSAL raises ValueError when the tenant's OpenID configuration cannot be read.
             # MSAL re-raises and hides the AADSTS code: the messages of what caused it are read too.
-            detail = redact(" <- ".join(str(e) for e in islice(failure_chain(err), 5)), self._secrets())
+            detail = redact(" <- ".join(str(e) for e in islice(failure_chain(err), 5)), self.secrets())
             code = aadsts_code(detail)
             if code is None and "authority" not in detail.lower():
                 raise AuthenticationError(
                     f"Could not sign in to Microsoft Entra ID: {excerpt(detail)}"
                 ) from None
             cause, fix = explain(
-                "invalid_tenant" if code is None else None, code or 90002, detail, self._settings
+                "invalid_tenant" if code is None else None, code or 90002, detail, self.settings
             )
-            message = sign_in_message(cause, fix, self._settings, code=code)
+            message = sign_in_message(cause, fix, self.settings, code=code)
             raise AuthenticationError(message, api_message=excerpt(detail)) from None
 
     def from_result(self, result: dict[str, Any]) -> AuthenticationError:
-        description = redact(str(result.get("error_description") or ""), self._secrets())
+        description = redact(str(result.get("error_description") or ""), self.secrets())
         code = aadsts_code(description, codes=result.get("error_codes"))
-        cause, fix = explain(result.get("error"), code, description, self._settings)
+        cause, fix = explain(result.get("error"), code, description, self.settings)
         return AuthenticationError(
             sign_in_message(
-                cause, fix, self._settings, code=code, correlation_id=result.get("correlation_id")
+                cause, fix, self.settings, code=code, correlation_id=result.get("correlation_id")
             ),
             api_message=description or result.get("error"),
         )
@@ -262,33 +260,33 @@ class SignInError:
     def _http_failure(self, err: EntraHttpFailure) -> PartnerCenterInsightsError:
         """What an answer that is not OAuth's means, worded as every sign-in failure is (cause, fix)."""
         status, headers = err.response.status_code, err.response.headers
-        where = f"{self._settings.authority_host} answered HTTP {status}"
+        where = f"{self.settings.authority_host} answered HTTP {status}"
         kind: type[PartnerCenterInsightsError] = AuthenticationError
         more: dict[str, Any] = {}
         fix = "check authority_host (it must be the Entra sign-in host) and proxies"
         if status == 429:
             retry_after = headers.get("Retry-After")
             wait = f" (it asked to wait {retry_after} s)" if retry_after else ""
-            cause = f"{where}: throttled, still after {self._retries} retries{wait}"
+            cause = f"{where}: throttled, still after {self.retries} retries{wait}"
             fix = (
                 "run fewer sign-ins at once (a process signs in once an hour per credential) and retry later"
             )
             kind, more = ThrottledError, {"retry_after": retry_after_seconds(retry_after)}
         elif status >= 500:
-            cause = f"{where} after {self._retries} retries: the sign-in service is failing"
+            cause = f"{where} after {self.retries} retries: the sign-in service is failing"
             fix = "retry later; if it persists, check authority_host and proxies"
             kind = ServiceUnavailableError
         elif 300 <= status < 400:
-            redirect_to = redact(origin(headers.get("Location")) or "the same host", self._secrets())
+            redirect_to = redact(origin(headers.get("Location")) or "the same host", self.secrets())
             cause = (
                 f"{where}, a redirect to {redirect_to}, which is not followed: it would carry the client's "
                 "credential to another place"
             )
         else:
-            page = redact(excerpt(err.response.text), self._secrets())
+            page = redact(excerpt(err.response.text), self.secrets())
             cause = f"{where} with a page that is not Entra's ({page!r})"
         correlation_id = err.response.request.headers.get("client-request-id")
-        message = sign_in_message(cause, fix, self._settings, correlation_id=correlation_id)
+        message = sign_in_message(cause, fix, self.settings, correlation_id=correlation_id)
         return kind(message, status_code=status, **more)
 
 
