@@ -22,10 +22,9 @@ from __future__ import annotations
 import datetime
 import itertools
 import logging
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import pendulum
 
@@ -275,29 +274,6 @@ def run_now(coroutine: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("run_now: the coroutine suspended; it must only await a HookReader")
 
 
-class Condition(ABC):
-    """What a wait waits for: how to read each report, and what the answers mean.
-
-    Built from plain JSON values (``trigger_kwargs``), so a trigger can carry it to the triggerer.
-    """
-
-    # The key of the trigger event that carries the wait's value, and what is waited for (messages).
-    value_key: ClassVar[str]
-    waiting_for: ClassVar[str]
-
-    @abstractmethod
-    async def read(self, reader: Reader, report_ids: list[str]) -> dict[str, Any]:
-        """One observation per report id."""
-
-    @abstractmethod
-    def judge(self, observations: dict[str, Any]) -> Verdict:
-        """Pure: decide from the observations. May raise for answers nobody can judge."""
-
-    @abstractmethod
-    def trigger_kwargs(self) -> dict[str, Any]:
-        """The arguments of the condition's trigger beyond the common ones, as plain JSON values."""
-
-
 async def _statuses(reader: Reader, report_ids: list[str]) -> dict[str, str | None]:
     """Each report's status from one batched read; an id it left out is unknown to the account, as
     ``get_report`` would say."""
@@ -308,13 +284,14 @@ async def _statuses(reader: Reader, report_ids: list[str]) -> dict[str, str | No
     return {rid: status_of(records[rid]) for rid in report_ids}
 
 
-class StatusCondition(Condition):
+class StatusCondition:
     """Every report in one of ``target_statuses``; any in one of ``failure_statuses`` ends the wait.
 
     Statuses are read in one batched read for every report of a poll (``get_reports``: 50 ids
     a call on cmp v1.1, the account's listing on mpn), never one call each.
     """
 
+    # The key of the trigger event that carries the wait's value, and what is waited for (messages).
     value_key = "statuses"
     waiting_for = "report status"
 
@@ -364,7 +341,7 @@ def _latest_executions(hook: PartnerCenterInsightsHook, report_ids: tuple[str, .
     }
 
 
-class ExecutionCondition(Condition):
+class ExecutionCondition:
     """Every report has a ``Completed`` execution generated at or after ``completed_after``.
 
     Per report and poll: one read of its latest completed execution (executions cannot
@@ -431,6 +408,11 @@ class ExecutionCondition(Condition):
             if rec is not None
         )
         return Verdict("success", f"every report completed an execution at or after {since}: {done}", value)
+
+
+# What a wait waits for: how to read each report (``read``), what the answers mean (``judge``, pure),
+# built from plain JSON values (``trigger_kwargs``), so a trigger can carry it to the triggerer.
+Condition: TypeAlias = "StatusCondition | ExecutionCondition"
 
 
 def _describe_execution(report_id: str, observation: Mapping[str, Any]) -> str:

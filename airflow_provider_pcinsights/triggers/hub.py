@@ -221,12 +221,12 @@ class Reader:
 
 @dataclass
 class _Lease:
-    """A hook and how many calls are using it; closed once retired and unused (retired once: a
-    retired lease is no longer the shared one, so no call takes it again)."""
+    """A hook, what it was built from, and how many calls are using it; closed once it is no longer
+    the shared one (an edited connection, or every reader gone) and unused."""
 
     hook: PartnerCenterInsightsHook
+    fingerprint: str
     users: int = 0
-    retired: bool = False
 
 
 class _Read:
@@ -279,7 +279,6 @@ class _Shared:
         self.readers: set[Reader] = set()
         self.stale = False  # an authentication failure: look the connection up again
         self._lease: _Lease | None = None
-        self._fingerprint: str | None = None
         self._checked_at = -math.inf
         self._lookup_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
@@ -420,40 +419,40 @@ class _Shared:
                 fingerprint = _fingerprint(connection)
                 self._checked_at = loop.time()
                 self.stale = False
-                if self._lease is None or fingerprint != self._fingerprint:
+                if self._lease is None or fingerprint != self._lease.fingerprint:
                     hook = await run_blocking(self._build_hook, connection)
                     self.hub.stats.hooks_built += 1
-                    self.release(self._lease, retire=True)  # an edited connection: a new hook
-                    self._lease, self._fingerprint = _Lease(hook), fingerprint
+                    old, self._lease = self._lease, _Lease(hook, fingerprint)
+                    self._close(old)  # an edited connection: a new hook
             lease = self._lease
             assert lease is not None
             lease.users += 1
             if self._retired:  # every reader left while the hook was being built: this call is its last
                 self._lease = None
-                lease.retired = True
             return lease
 
-    def release(self, lease: _Lease | None, *, retire: bool = False) -> None:
-        """One call done with the hook, or (``retire``) the hook given up; the last one out of a
-        retired hook closes its session, in a worker thread (never on the loop)."""
-        if lease is None:
-            return
-        if retire:
-            lease.retired = True
-        else:
-            lease.users -= 1
-        if lease.retired and lease.users == 0:
-            closing = asyncio.ensure_future(self._close(lease.hook))
-            self.hub._closing.add(closing)
-            closing.add_done_callback(self.hub._closing.discard)
+    def release(self, lease: _Lease) -> None:
+        """One call done with the hook; the last one out of a hook given up closes it."""
+        lease.users -= 1
+        self._close(lease)
 
-    async def _close(self, hook: PartnerCenterInsightsHook) -> None:
-        try:
-            await run_blocking(hook.close)
-        except Exception as exc:  # nobody awaits this: say it, and let the session go
-            log.warning("Could not close the session of %s: %s", self.conn_id, exc)
-        finally:
-            self.hub.stats.hooks_closed += 1
+    def _close(self, lease: _Lease | None) -> None:
+        """Close a hook given up (no longer the shared one) once no call uses it: its session, in a
+        worker thread (never on the loop); nobody awaits that but ``wait_closed``."""
+        if lease is None or lease is self._lease or lease.users:
+            return
+
+        async def close() -> None:
+            try:
+                await run_blocking(lease.hook.close)
+            except Exception as exc:  # nobody awaits this: say it, and let the session go
+                log.warning("Could not close the session of %s: %s", self.conn_id, exc)
+            finally:
+                self.hub.stats.hooks_closed += 1
+
+        closing = asyncio.ensure_future(close())
+        self.hub._closing.add(closing)
+        closing.add_done_callback(self.hub._closing.discard)
 
     def _build_hook(self, connection: Any) -> PartnerCenterInsightsHook:
         from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
@@ -463,8 +462,8 @@ class _Shared:
     def retire(self) -> None:
         """The last reader left: close the session once the calls under way have ended."""
         self._retired = True
-        self.release(self._lease, retire=True)
-        self._lease = None
+        old, self._lease = self._lease, None
+        self._close(old)
 
 
 def _fingerprint(connection: Any) -> str:
