@@ -77,11 +77,7 @@ _HUBS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PollHub] = weakref.W
 
 def poll_hub() -> PollHub:
     """The hub of the running event loop (the triggerer has one), made on first use."""
-    loop = asyncio.get_running_loop()
-    hub = _HUBS.get(loop)
-    if hub is None:
-        hub = _HUBS[loop] = PollHub()
-    return hub
+    return _HUBS.setdefault(asyncio.get_running_loop(), PollHub())
 
 
 async def lookup_connection(conn_id: str) -> Any:
@@ -182,8 +178,24 @@ class Reader:
         ``ValueError`` for a bad id before anything is sent, and only to this reader). Readers of
         the same report get the same record: read it, do not change it."""
         ids = [validate_report_id(rid) for rid in report_ids]
-        assert self._shared is not None, "enter the reader first"
-        return await self._shared.read(self, ids) if ids else {}
+        shared = self._shared
+        assert shared is not None, "enter the reader first"
+        if not ids:
+            return {}
+        self.ids = ids
+        self.hub.stats.requests += 1
+        if shared.inflight is not None and shared.inflight.covers(ids):
+            # A poll that fell due while a read covering it is under way: that read's answer.
+            self.hub.stats.joined += 1
+            return await shared.inflight.answer(self, ids)
+        if shared.gathering is None:
+            shared.gathering = _Read()
+        read = shared.gathering
+        read.readers.append(self)
+        read.add(ids)
+        if shared.flusher is None or shared.flusher.done():
+            shared.flusher = asyncio.ensure_future(shared.flush())
+        return await read.answer(self, ids)
 
     def read_at(self) -> datetime.datetime | None:
         """When the read that answered this reader last was gathered, before it was sent (UTC): the
@@ -199,8 +211,19 @@ class Reader:
         batched, such as a report's executions): shares the look-up and the session; the same call
         (function and arguments, which must be hashable) asked for while one is in flight waits for
         that one's answer."""
-        assert self._shared is not None, "enter the reader first"
-        return await self._shared.call(function, args)
+        shared = self._shared
+        assert shared is not None, "enter the reader first"
+        key = (function, *args)
+        running = shared.calls.get(key)
+        if running is None:
+            self.hub.stats.calls += 1
+            running = shared.calls[key] = asyncio.ensure_future(shared.with_hook(function, *args))
+            running.add_done_callback(lambda _: shared.calls.pop(key, None))
+        await asyncio.wait([running])  # a reader cancelled here leaves the call to the others
+        error = running.exception()
+        if error is not None:
+            raise _own_copy(error)
+        return running.result()
 
     async def sleep(self, interval: float) -> None:
         """Sleep until the next shared tick of this interval at least half an interval after the last read.
@@ -281,40 +304,24 @@ class _Shared:
         self._lease: _Lease | None = None
         self._checked_at = -math.inf
         self._lookup_lock = asyncio.Lock()
-        self._flusher: asyncio.Task[None] | None = None
+        self.flusher: asyncio.Task[None] | None = None
         self._retired = False
-        self._next: _Read | None = None  # the read being gathered
-        self._inflight: _Read | None = None  # the read under way (one at a time)
-        self._calls: dict[tuple[Any, ...], asyncio.Future[Any]] = {}  # reader.call()s under way
+        self.gathering: _Read | None = None  # the read being gathered
+        self.inflight: _Read | None = None  # the read under way (one at a time)
+        self.calls: dict[tuple[Any, ...], asyncio.Future[Any]] = {}  # reader.call()s under way
 
     # -- reading ------------------------------------------------------------------------
 
-    async def read(self, reader: Reader, ids: list[str]) -> dict[str, dict[str, Any]]:
-        reader.ids = ids
-        self.hub.stats.requests += 1
-        if self._inflight is not None and self._inflight.covers(ids):
-            # A poll that fell due while a read covering it is under way: that read's answer.
-            self.hub.stats.joined += 1
-            return await self._inflight.answer(reader, ids)
-        if self._next is None:
-            self._next = _Read()
-        self._next.readers.append(reader)
-        self._next.add(ids)
-        read = self._next
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.ensure_future(self._flush())
-        return await read.answer(reader, ids)
-
-    async def _flush(self) -> None:
+    async def flush(self) -> None:
         """Gather the next read, send it, answer its readers; again while another is gathering."""
         try:
-            while self._next is not None:
-                await self._gather(self._next)
-                read, self._next = self._next, None
+            while self.gathering is not None:
+                await self._gather(self.gathering)
+                read, self.gathering = self.gathering, None
                 read.gathered_at = asyncio.get_running_loop().time()
-                self._inflight = read
+                self.inflight = read
                 await self._serve(read)  # answers every reader, or raises (below)
-                self._inflight = None
+                self.inflight = None
         except BaseException as exc:  # a bug here must not leave a reader waiting for ever
             # Every reader of the read under way and of the next one gets the error (its own copy;
             # a RuntimeError for a BaseException, which not every reader catches). A cancelled
@@ -324,12 +331,12 @@ class _Shared:
                 failure = RuntimeError(
                     f"the poll hub's read of {self.conn_id} ended: {type(exc).__name__}: {exc}"
                 )
-            for unanswered in (self._inflight, self._next):
+            for unanswered in (self.inflight, self.gathering):
                 if unanswered is not None and isinstance(exc, asyncio.CancelledError):
                     unanswered.done.cancel()
                 elif unanswered is not None:
                     unanswered.settle(error=failure)
-            self._inflight = self._next = None
+            self.inflight = self.gathering = None
             if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
                 raise
             log.error("The poll hub failed to serve a read of %s", self.conn_id, exc_info=exc)
@@ -360,7 +367,7 @@ class _Shared:
             while read.ids:
                 self.hub.stats.reads += 1
                 try:
-                    records = await self._with_hook(
+                    records = await self.with_hook(
                         lambda hook, ids: hook.get_reports(ids), list(read.ids.values())
                     )
                 except UnreadableStatusError as exc:
@@ -378,21 +385,7 @@ class _Shared:
         except Exception as exc:
             read.settle(error=exc)
 
-    async def call(self, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-        """``function(hook, *args)`` in a worker thread; the same call already under way is awaited."""
-        key = (function, *args)
-        running = self._calls.get(key)
-        if running is None:
-            self.hub.stats.calls += 1
-            running = self._calls[key] = asyncio.ensure_future(self._with_hook(function, *args))
-            running.add_done_callback(lambda _: self._calls.pop(key, None))
-        await asyncio.wait([running])  # a reader cancelled here leaves the call to the others
-        error = running.exception()
-        if error is not None:
-            raise _own_copy(error)
-        return running.result()
-
-    async def _with_hook(self, function: Callable[..., Any], *args: Any) -> Any:
+    async def with_hook(self, function: Callable[..., Any], *args: Any) -> Any:
         """``function(hook, *args)`` in a worker thread with the shared hook (batched reads and calls
         alike); a rejected credential makes the next use look the connection up again."""
         lease = await self.lease()
