@@ -274,16 +274,6 @@ def run_now(coroutine: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("run_now: the coroutine suspended; it must only await a HookReader")
 
 
-async def _statuses(reader: Reader, report_ids: list[str]) -> dict[str, str | None]:
-    """Each report's status from one batched read; an id it left out is unknown to the account, as
-    ``get_report`` would say."""
-    records = await reader.read(report_ids)
-    for rid in report_ids:
-        if rid not in records:
-            raise ReportNotFoundError.unknown(rid, reader.account)
-    return {rid: status_of(records[rid]) for rid in report_ids}
-
-
 class StatusCondition:
     """Every report in one of ``target_statuses``; any in one of ``failure_statuses`` ends the wait.
 
@@ -298,8 +288,15 @@ class StatusCondition:
     def __init__(self, target_statuses: Any, failure_statuses: Any = None) -> None:
         self.targets, self.failures = resolve_wait_statuses(target_statuses, failure_statuses)
 
-    async def read(self, reader: Reader, report_ids: list[str]) -> dict[str, Any]:
-        return await _statuses(reader, report_ids)
+    @staticmethod
+    async def read(reader: Reader, report_ids: list[str]) -> dict[str, Any]:
+        """Each report's status from one batched read; an id it left out is unknown to the account,
+        as ``get_report`` would say."""
+        records = await reader.read(report_ids)
+        for rid in report_ids:
+            if rid not in records:
+                raise ReportNotFoundError.unknown(rid, reader.account)
+        return {rid: status_of(records[rid]) for rid in report_ids}
 
     def trigger_kwargs(self) -> dict[str, Any]:
         return {"target_statuses": list(self.targets), "failure_statuses": list(self.failures)}
@@ -361,7 +358,7 @@ class ExecutionCondition:
         """Each report id to ``{"execution": latest completed or None, "status": None if not read}``."""
         executions = await reader.call(_latest_executions, tuple(report_ids))
         waiting = [rid for rid, execution in executions.items() if not self.is_new(execution)]
-        statuses = await _statuses(reader, waiting) if waiting else {}
+        statuses = await StatusCondition.read(reader, waiting) if waiting else {}
         return {rid: {"execution": ex, "status": statuses.get(rid)} for rid, ex in executions.items()}
 
     def trigger_kwargs(self) -> dict[str, Any]:

@@ -121,9 +121,9 @@ class _ReportWaitSensor(BaseSensorOperator):
     def _condition(self, context: Context) -> Condition:
         raise NotImplementedError
 
-    def _result(self, report_ids: list[str], value: dict[str, Any]) -> Any:
+    def _result(self, value: dict[str, Any]) -> Any:
         """What the task returns (and pushes to XCom) once the wait succeeded."""
-        return dict(value)
+        return value
 
     # -- poke and reschedule ------------------------------------------------------------
 
@@ -134,7 +134,7 @@ class _ReportWaitSensor(BaseSensorOperator):
         return self._look(self._wait) or False
 
     def _new_wait(self, context: Context) -> Wait:
-        return Wait(self._condition(context), self._report_ids(), log=self.log)
+        return Wait(self._condition(context), normalize_report_ids(self.report_id)[0], log=self.log)
 
     def _look(self, wait: Wait) -> PokeReturnValue | None:
         """Poll once with a hook of this task's; the wait's value once met, ``None`` while not yet.
@@ -157,18 +157,18 @@ class _ReportWaitSensor(BaseSensorOperator):
         finally:
             hook.close()
         if verdict is not None and verdict.state != "waiting":
-            value = self._ended(verdict.state, verdict.message, verdict.value, wait.report_ids)
+            value = self._ended(verdict.state, verdict.message, verdict.value)
             return PokeReturnValue(is_done=True, xcom_value=value)
         if verdict is not None:
             self.log.info("Still %s", verdict.message)
         return None
 
-    def _ended(self, status: Any, message: str, value: dict[str, Any], report_ids: list[str]) -> Any:
+    def _ended(self, status: Any, message: str, value: dict[str, Any]) -> Any:
         """The task's result for a wait that ended in success, or the error it ended in: the same
         for a verdict read in the worker and for the trigger's event."""
         if status == "success":
             self.log.info("Done: %s", message)
-            return self._result(report_ids, dict(value))
+            return self._result(dict(value))
         if status == "failure":
             raise ReportStatusFailedError(message)
         if status == "timeout":
@@ -220,7 +220,7 @@ class _ReportWaitSensor(BaseSensorOperator):
             raise AirflowException(f"The {self.waiting_for} trigger ended without an event")
         value = event.get(self.condition_class.value_key) or {}
         message = event.get("message") or "no message"
-        return self._ended(event.get("status"), message, value, self._report_ids())
+        return self._ended(event.get("status"), message, value)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """Airflow's deferral timeout (the backstop, past the trigger's deadline) gets one last read here.
@@ -246,11 +246,6 @@ class _ReportWaitSensor(BaseSensorOperator):
         if self.soft_fail:
             raise AirflowSkipException(message) from cause
         raise AirflowSensorTimeout(message) from cause
-
-    # -- shared -------------------------------------------------------------------------
-
-    def _report_ids(self) -> list[str]:
-        return normalize_report_ids(self.report_id)[0]
 
 
 class ReportStatusSensor(_ReportWaitSensor):
@@ -348,7 +343,7 @@ class ReportExecutionSensor(_ReportWaitSensor):
             )
         return parse_completed_after(started)
 
-    def _result(self, report_ids: list[str], value: dict[str, Any]) -> Any:
-        _, single = normalize_report_ids(self.report_id)
+    def _result(self, value: dict[str, Any]) -> Any:
+        report_ids, single = normalize_report_ids(self.report_id)
         records = [value.get(rid) for rid in report_ids]
         return records[0] if single else records

@@ -220,7 +220,12 @@ class ReadPlan:
             return False
         if self.expecting is not None:
             return True
-        return self._catch_up_due(now)
+        if self.catch_up_seconds is None:
+            return False
+        # Due from the first moment after the last look that is ``phase`` past a multiple of the period.
+        period = self.catch_up_seconds
+        last = self._looked_at.timestamp() - self._phase
+        return now.timestamp() >= (last // period + 1) * period + self._phase
 
     def looked(self, now: datetime.datetime, newest: datetime.datetime | None) -> None:
         """The executions were read at ``now``; ``newest``: the latest completed generation time seen."""
@@ -231,15 +236,6 @@ class ReadPlan:
     def _expect(self, moment: datetime.datetime) -> None:
         if self.expecting is None or moment < self.expecting:
             self.expecting = moment
-
-    def _catch_up_due(self, now: datetime.datetime) -> bool:
-        period = self.catch_up_seconds
-        if period is None or self._looked_at is None:
-            return False
-        # The first moment after the last look that is ``phase`` past a multiple of the period.
-        last = self._looked_at.timestamp() - self._phase
-        next_slot = (last // period + 1) * period + self._phase
-        return now.timestamp() >= next_slot
 
 
 def newest_generated(executions: Iterable[Mapping[str, Any]]) -> datetime.datetime | None:
