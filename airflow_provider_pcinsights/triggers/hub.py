@@ -168,8 +168,7 @@ class Reader:
         if shared is not None:
             shared.readers.discard(self)
             if not shared.readers:  # the last one out: the session closes once its calls have ended
-                if self.hub._shared.get(shared.key) is shared:
-                    del self.hub._shared[shared.key]
+                del self.hub._shared[shared.key]
                 shared.retire()
 
     async def read(self, report_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -314,11 +313,18 @@ class _Shared:
 
     async def flush(self) -> None:
         """Gather the next read, send it, answer its readers; again while another is gathering."""
+        loop = asyncio.get_running_loop()
         try:
             while self.gathering is not None:
-                await self._gather(self.gathering)
+                # Wait for the readers due together: until none came for GATHER_SECONDS (at most
+                # GATHER_MAX_SECONDS), so a crowd that takes a while to arrive is still one read.
+                deadline = loop.time() + GATHER_MAX_SECONDS
+                count = -1
+                while count != len(self.gathering.readers) and loop.time() < deadline:
+                    count = len(self.gathering.readers)
+                    await asyncio.sleep(GATHER_SECONDS)
                 read, self.gathering = self.gathering, None
-                read.gathered_at = asyncio.get_running_loop().time()
+                read.gathered_at = loop.time()
                 self.inflight = read
                 await self._serve(read)  # answers every reader, or raises (below)
                 self.inflight = None
@@ -341,28 +347,14 @@ class _Shared:
                 raise
             log.error("The poll hub failed to serve a read of %s", self.conn_id, exc_info=exc)
 
-    async def _gather(self, read: _Read) -> None:
-        """Wait for the readers due together: until none came for ``GATHER_SECONDS`` (at most
-        ``GATHER_MAX_SECONDS``), so a crowd that takes a while to arrive is still one read."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + GATHER_MAX_SECONDS
-        while True:
-            count = len(read.readers)
-            await asyncio.sleep(GATHER_SECONDS)
-            if len(read.readers) == count or loop.time() >= deadline:
-                return
-
-    def _add_companions(self, read: _Read) -> None:
-        """Add the ids of the readers that poll on the same interval as this read's but did not make it
-        into it (they fell due together, and are on their way): a reader that arrives while it is
-        under way is answered by it instead of by a second read."""
+    async def _serve(self, read: _Read) -> None:
+        # With the ids of the readers that poll on the same interval as this read's but did not make it
+        # into it (they fell due together, and are on their way): a reader that arrives while it is
+        # under way is answered by it instead of by a second read.
         intervals = {reader.interval for reader in read.readers}
         for reader in self.readers:
             if reader.interval in intervals:
                 read.add(reader.ids)
-
-    async def _serve(self, read: _Read) -> None:
-        self._add_companions(read)
         try:
             while read.ids:
                 self.hub.stats.reads += 1
