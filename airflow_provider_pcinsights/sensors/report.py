@@ -37,7 +37,6 @@ from airflow_provider_pcinsights.waiting import (
     HookReader,
     StatusCondition,
     Wait,
-    parse_completed_after,
     run_now,
     timed_out_message,
 )
@@ -329,11 +328,8 @@ class ReportExecutionSensor(_ReportWaitSensor):
         self.completed_after = completed_after
 
     def _condition(self, context: Context) -> Condition:
-        return ExecutionCondition(self._completed_after(context))
-
-    def _completed_after(self, context: Context) -> Any:
         if self.completed_after is not None and self.completed_after != "":
-            return parse_completed_after(self.completed_after)
+            return ExecutionCondition(self.completed_after)
         dag_run = context.get("dag_run") if context else None
         started = getattr(dag_run, "start_date", None)
         if started is None:
@@ -341,7 +337,7 @@ class ReportExecutionSensor(_ReportWaitSensor):
                 "completed_after is not set and there is no DAG run start to default to; "
                 "give completed_after (a datetime or an ISO 8601 string)"
             )
-        return parse_completed_after(started)
+        return ExecutionCondition(started)
 
     def _result(self, value: dict[str, Any]) -> Any:
         report_ids, single = normalize_report_ids(self.report_id)
