@@ -82,10 +82,6 @@ class ExportCursor:
     last: datetime.datetime | None = None
     last_ids: list[str] = field(default_factory=list)  # announced ids generated in ``last``'s second
 
-    @classmethod
-    def starting(cls, now: datetime.datetime | None = None) -> ExportCursor:
-        return cls(since=to_service_second(now or pendulum.now("UTC")))
-
     def is_new(self, execution: Mapping[str, Any]) -> bool:
         generated = _generated(execution)
         if generated is None or generated < self.since:
@@ -285,7 +281,7 @@ class CursorStore:
             try:
                 cursor = await self.load(key)
                 if cursor is None:
-                    cursor = ExportCursor.starting()
+                    cursor = ExportCursor(since=to_service_second(pendulum.now("UTC")))
                     await self.put(key, cursor.to_json())
                     log.info(
                         "Watching for exports generated from %s on (cursor in Variable %s)", cursor.since, key

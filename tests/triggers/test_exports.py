@@ -13,7 +13,7 @@ from airflow_provider_pcinsights.triggers import exports
 
 def test_cursor_rules():
     since = datetime.datetime(2026, 3, 1, 6, 0, tzinfo=datetime.timezone.utc)
-    cursor = exports.ExportCursor.starting(since)
+    cursor = exports.ExportCursor(since)
 
     def execution(execution_id: str, generated: str, status: str = "Completed") -> dict[str, Any]:
         return {"ExecutionId": execution_id, "ExecutionStatus": status, "ReportGeneratedTime": generated}
