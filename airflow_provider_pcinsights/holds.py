@@ -113,22 +113,16 @@ class Variables:
     line, which has the database."""
 
     def __init__(self, model: bool = False) -> None:
-        self.model = model
-
-    def _variable(self) -> Any:
-        if self.model:
-            from airflow.models.variable import Variable as Model
-
-            return Model
+        from airflow.models.variable import Variable as Model
         from airflow.providers.common.compat.sdk import Variable
 
-        return Variable
+        self.variable: Any = Model if model else Variable  # one class on 2.11
 
     def get(self, key: str) -> Any:
-        return self._variable().get(key, None, deserialize_json=True)  # default_var on 2, default on 3
+        return self.variable.get(key, None, deserialize_json=True)  # default_var on 2, default on 3
 
     def set(self, key: str, value: Any) -> None:
-        self._variable().set(key, value, description=SHARD_DESCRIPTION, serialize_json=True)
+        self.variable.set(key, value, description=SHARD_DESCRIPTION, serialize_json=True)
 
 
 class HoldTable:
