@@ -130,21 +130,18 @@ class DownloadReportOperator(InsightsOperator):
         self._describe_asset_events(context, result)
         return result
 
-    def _target(self, execution: dict[str, Any]) -> Any:
-        path = self._destination_path()
-        destination = self.destination
-        if isinstance(destination, str) and destination.rstrip().endswith("/"):  # a directory: name the file
-            extension = str(execution.get("Format") or "csv").lower()
-            path = path / f"{execution.get('ReportId')}_{execution.get('ExecutionId')}.{extension}"
-        return path
-
-    def _destination_path(self) -> Any:
+    def _target(self, execution: dict[str, Any] | None = None) -> Any:
+        """The destination as a path; with ``execution``, a directory's (ending with ``/``) file in it."""
         from airflow.providers.common.compat.sdk import ObjectStoragePath
 
         destination = self.destination
-        return (
+        path = (
             destination if isinstance(destination, ObjectStoragePath) else ObjectStoragePath(str(destination))
         )
+        if execution is not None and isinstance(destination, str) and destination.rstrip().endswith("/"):
+            extension = str(execution.get("Format") or "csv").lower()
+            path = path / f"{execution.get('ReportId')}_{execution.get('ExecutionId')}.{extension}"
+        return path
 
     # -- lineage (the OpenLineage provider's operator methods; used only when it is installed) ------
 
@@ -161,7 +158,7 @@ class DownloadReportOperator(InsightsOperator):
         inputs = [_report_dataset(settings.tenant_id, settings.program, str(self.report_id))]
         outputs = []
         if self.destination is not None and str(self.destination).strip():
-            outputs.append(_file_dataset(self._destination_path()))
+            outputs.append(_file_dataset(self._target()))
         return OperatorLineage(inputs=inputs, outputs=outputs)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
