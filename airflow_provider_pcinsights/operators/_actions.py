@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_pcinsights.exceptions import (
@@ -31,27 +30,19 @@ from airflow_provider_pcinsights.exceptions import (
     reason,
     with_message,
 )
-from airflow_provider_pcinsights.operators.bulk import AdaptiveLimit, run_bulk
+from airflow_provider_pcinsights.operators.bulk import AdaptiveLimit, Outcome, run_bulk
 from airflow_provider_pcinsights.report_ids import listed
 from airflow_provider_pcinsights.waiting import same_status, status_of
 
 if TYPE_CHECKING:
     from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 
+# Errors of the read before the action that make sending it pointless: it could only fail the same way.
+_FATAL_BEFORE_ACTION = (ReportNotFoundError, AuthenticationError, PermissionDeniedError, ValueError)
 # Errors that prove the change was not applied: the service refused or never
 # accepted the request. Anything else (5xx after retries, dropped connection,
 # an answer we could not read) leaves the report in an unknown state.
-_NOT_APPLIED = (
-    BadRequestError,
-    ReportNotFoundError,
-    AuthenticationError,
-    PermissionDeniedError,
-    ThrottledError,
-    ReportInactiveError,
-    ValueError,
-)
-# Errors of the read before the action that make sending it pointless: it could only fail the same way.
-_FATAL_BEFORE_ACTION = (ReportNotFoundError, AuthenticationError, PermissionDeniedError, ValueError)
+_NOT_APPLIED = (*_FATAL_BEFORE_ACTION, BadRequestError, ThrottledError, ReportInactiveError)
 
 
 def name_of(record: dict[str, Any] | None) -> str:
@@ -59,17 +50,13 @@ def name_of(record: dict[str, Any] | None) -> str:
     return name if isinstance(name, str) and name else "unnamed"
 
 
-@dataclass(frozen=True)
-class Look:
-    """A report as read before the action: its record; neither (unreadable: the action is still
-    sent, its status before unknown); or an error that ends its handling (unknown report, credentials)."""
+# A report as read before the action: its record (``value``); neither (unreadable: the action is
+# still sent, its status before unknown); or an error that ends its handling (unknown report, credentials).
+Look = Outcome[str, dict[str, Any]]
 
-    record: dict[str, Any] | None = None
-    error: BaseException | None = None
 
-    @property
-    def status(self) -> str | None:
-        return None if self.record is None else status_of(self.record)
+def status_before(look: Look) -> str | None:
+    return None if look.value is None else status_of(look.value)
 
 
 # Called once with every report's look, after the read and before any action is sent: may raise
@@ -124,9 +111,9 @@ class ReportAction:
                 error = refused.get(rid) or look.error
                 if error is not None:
                     failures[rid] = error
-                elif look.record is not None and same_status(look.status, self.target_status):
-                    self._log_outcome(rid, look.record, look.status)
-                    records[rid] = look.record
+                elif look.value is not None and same_status(status_before(look), self.target_status):
+                    self._log_outcome(rid, look.value, status_before(look))
+                    records[rid] = look.value
                 else:
                     sending.append(rid)
             return sending
@@ -135,7 +122,7 @@ class ReportAction:
         hook.add_retry_observer(limit)  # the 429s the hook's retries absorb still slow the list down
         try:
             ends = run_bulk(
-                lambda rid: self.handle(hook, rid, looks[rid].status),
+                lambda rid: self.handle(hook, rid, status_before(looks[rid])),
                 to_send,
                 limit=limit,
                 again_on=(ThrottledError,),  # refused by throttling: nothing was done, try it again last
@@ -183,18 +170,15 @@ class ReportAction:
                 remaining = [rid for rid in remaining if rid not in odd]
                 continue
             except _FATAL_BEFORE_ACTION as exc:
-                looks.update({rid: Look(error=exc) for rid in remaining})
+                looks.update({rid: Look(rid, error=exc) for rid in remaining})
                 return looks
             except Exception as exc:
                 looks.update(self._unread(remaining, exc))
                 return looks
             for rid in remaining:
                 record = records.get(rid)
-                looks[rid] = (
-                    Look(record=record)
-                    if record is not None
-                    else Look(error=ReportNotFoundError.unknown(rid, hook.account))
-                )
+                missing = None if record is not None else ReportNotFoundError.unknown(rid, hook.account)
+                looks[rid] = Look(rid, value=record, error=missing)
             return looks
         return looks
 
@@ -202,7 +186,7 @@ class ReportAction:
         self.log.warning(
             "Could not read report(s) %s before the %s: %s", listed(report_ids), self.name, reason(exc)
         )
-        return {rid: Look() for rid in report_ids}
+        return {rid: Look(rid) for rid in report_ids}
 
     def failed(
         self,

@@ -178,13 +178,14 @@ class NotAttempted(Exception):
 
 @dataclass(frozen=True)
 class Outcome(Generic[T, R]):
-    """What happened to one item: ``value`` if its function returned, ``error`` if it raised."""
+    """What happened to one item: ``value`` if its function returned, ``error`` if it raised; neither if
+    nothing was done (a report whose read before the action failed: ``operators._actions``)."""
 
-    index: int
     item: T
     value: R | None = None
     error: BaseException | None = None
     attempts: int = 1
+    index: int = 0
 
     @property
     def ok(self) -> bool:
@@ -340,9 +341,9 @@ class _Run(Generic[T, R]):
     def attempt(self, index: int) -> Outcome[T, R]:
         item, attempt = self._items[index], self._attempts[index]
         try:
-            return Outcome(index, item, value=self._function(item), attempts=attempt)
+            return Outcome(item, value=self._function(item), attempts=attempt, index=index)
         except BaseException as exc:  # an outcome, never lost: even SystemExit in a worker thread
-            return Outcome(index, item, error=exc, attempts=attempt)
+            return Outcome(item, error=exc, attempts=attempt, index=index)
 
     def again(self, index: int) -> bool:
         """Queue the item again, last, unless stopped. The worker that does so goes on taking
@@ -358,7 +359,7 @@ class _Run(Generic[T, R]):
     def outcomes(self) -> list[Outcome[T, R]]:
         why = f": no worker thread could be started ({self._start_error})" if self._start_error else ""
         return [
-            outcome or Outcome(index, self._items[index], error=NotAttempted(f"item {index}{why}"))
+            outcome or Outcome(self._items[index], error=NotAttempted(f"item {index}{why}"), index=index)
             for index, outcome in enumerate(self._outcomes)
         ]
 

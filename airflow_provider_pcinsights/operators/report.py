@@ -30,7 +30,7 @@ from airflow_provider_pcinsights.exceptions import (
     ReportActionError,
 )
 from airflow_provider_pcinsights.holds import POOL, Holder, HoldTable, run_is_live
-from airflow_provider_pcinsights.operators._actions import Look, Prepare, ReportAction
+from airflow_provider_pcinsights.operators._actions import Look, Prepare, ReportAction, status_before
 from airflow_provider_pcinsights.operators.bulk import DEFAULT_CEILING
 from airflow_provider_pcinsights.operators.download import DownloadReportOperator, InsightsOperator
 from airflow_provider_pcinsights.report_ids import normalize_report_ids, validate_report_id
@@ -67,8 +67,11 @@ class _ReportActionOperator(InsightsOperator):
         *,
         report_id: str | list[str] | None,
         max_concurrency: int = DEFAULT_CEILING,
+        holds: bool = True,
         **kwargs: Any,
     ) -> None:
+        if holds:  # it changes the hold table: one such task at a time
+            kwargs.setdefault("pool", POOL)
         super().__init__(**kwargs)
         self.report_id = report_id
         self.max_concurrency = max_concurrency
@@ -78,17 +81,15 @@ class _ReportActionOperator(InsightsOperator):
     ) -> dict[str, dict[str, Any]]:
         """Pause or resume (``name``) the reports: one batched read, then one call per report not in
         the wanted status yet; their records after, by id (see ``ReportAction.run``)."""
-        limit = self.max_concurrency
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"max_concurrency must be an integer of at least 1, got {limit!r}")
+        from airflow_provider_pcinsights.hooks.connection import whole_number
+
+        limit = whole_number(self.max_concurrency, "max_concurrency", minimum=1)
         hook = self.make_hook()
         try:
             # Sign in once, up front: a wrong secret or connection fails the task with its own
             # error, instead of once per report, and the threads then share the cached token.
             hook.get_token()
-            return ReportAction(name, self.log).run(
-                hook, report_ids, self.max_concurrency, prepare, single=single
-            )
+            return ReportAction(name, self.log).run(hook, report_ids, limit, prepare, single=single)
         finally:
             hook.close()
 
@@ -115,7 +116,9 @@ class _ReportActionOperator(InsightsOperator):
                 given.resumed = self._act(
                     "resume",
                     to_resume,
-                    prepare=lambda looks: given.befores.update({r: look.status for r, look in looks.items()}),
+                    prepare=lambda looks: given.befores.update(
+                        {r: status_before(look) for r, look in looks.items()}
+                    ),
                 )
             except ReportActionError as partial:
                 given.failures, given.resumed = partial.failures, partial.records
@@ -168,10 +171,6 @@ class PauseReportOperator(_ReportActionOperator):
     :param hook_params: keyword arguments for the hook, such as ``retries``.
     """
 
-    def __init__(self, *, report_id: str | list[str], **kwargs: Any) -> None:
-        kwargs.setdefault("pool", POOL)
-        super().__init__(report_id=report_id, **kwargs)
-
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
         report_ids, single = normalize_report_ids(self.report_id)
         me = Holder.of(context)
@@ -187,7 +186,7 @@ class PauseReportOperator(_ReportActionOperator):
 
         def prepare(looks: dict[str, Look]) -> dict[str, BaseException]:
             """After the read, before the first pause: write every hold about to be taken, at once."""
-            befores.update({rid: look.status for rid, look in looks.items()})
+            befores.update({rid: status_before(look) for rid, look in looks.items()})
             unread: dict[str, BaseException] = {
                 rid: PartnerCenterInsightsError(
                     f"Did not pause report {rid}: its status could not be read first, so a restore "
@@ -195,7 +194,7 @@ class PauseReportOperator(_ReportActionOperator):
                     report_id=rid,
                 )
                 for rid, look in looks.items()
-                if look.error is None and look.record is None
+                if look.error is None and look.value is None
             }
             if table is not None and me is not None:  # a kill right after a pause must not lose it
                 # Paused under holds (even of runs that have ended, whose holds this one takes over):
@@ -309,9 +308,7 @@ class ResumeReportOperator(_ReportActionOperator):
     def __init__(
         self, *, report_id: str | list[str] | None = None, paused_by: str | None = None, **kwargs: Any
     ) -> None:
-        if paused_by is not None:
-            kwargs.setdefault("pool", POOL)
-        super().__init__(report_id=report_id, **kwargs)
+        super().__init__(report_id=report_id, holds=paused_by is not None, **kwargs)
         self.paused_by = paused_by
 
     def execute(self, context: Context) -> dict[str, Any] | list[dict[str, Any]]:
