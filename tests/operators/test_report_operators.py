@@ -317,3 +317,10 @@ def test_a_list_text_that_cannot_be_read_says_how_to_fix_the_dag(emu, text):
         PauseReportOperator(task_id="pause", report_id=text).execute({})
     assert "looks like a list rendered as text" in str(caught.value)
     assert emu.requests == []
+
+
+def test_the_tasks_that_change_holds_run_in_the_holds_pool_unless_given_another():
+    assert PauseReportOperator(task_id="pause", report_id="r1").pool == "pcinsights_holds"
+    assert ResumeReportOperator(task_id="restore", paused_by="pause").pool == "pcinsights_holds"
+    assert ResumeReportOperator(task_id="resume", report_id="r1").pool != "pcinsights_holds"
+    assert PauseReportOperator(task_id="p", report_id="r1", pool="mine").pool == "mine"
