@@ -189,15 +189,13 @@ class HoldTable:
         report_ids: Iterable[str],
         is_live: Callable[[Holder], bool],
         log: Any,
-        keep: Holder | None = None,
+        keep: Holder,
     ) -> None:
         """Treat as released the holds of runs that have ended (or are gone), saying so in the log.
 
         One question per DAG run, and none about ``keep``'s own run (it is running: it asks).
         """
-        live: dict[tuple[str, str], bool] = {}
-        if keep is not None:
-            live[(keep.dag_id, keep.run_id)] = True
+        live = {(keep.dag_id, keep.run_id): True}
 
         def dead(holder: Holder) -> bool:
             run = (holder.dag_id, holder.run_id)
