@@ -81,9 +81,9 @@ class _ReportActionOperator(InsightsOperator):
     ) -> dict[str, dict[str, Any]]:
         """Pause or resume (``name``) the reports: one batched read, then one call per report not in
         the wanted status yet; their records after, by id (see ``ReportAction.run``)."""
-        from airflow_provider_pcinsights.hooks.connection import whole_number
-
-        limit = whole_number(self.max_concurrency, "max_concurrency", minimum=1)
+        limit = self.max_concurrency
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"max_concurrency must be an integer of at least 1, got {limit!r}")
         hook = self.make_hook()
         try:
             # Sign in once, up front: a wrong secret or connection fails the task with its own
