@@ -19,10 +19,11 @@ Imported lazily by the hook (it pulls in ``requests``).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -133,19 +134,14 @@ def _stream(
                 f"({_storage_error(response)})",
                 status_code=response.status_code,
             )
-        decoder, rows, written, where = ReportFileDecoder(), RowCounter(file_format), 0, shown(url)
-
-        def put(data: bytes) -> None:
-            nonlocal written
-            if data:
-                rows.feed(data)
-                sink(data)
-                written += len(data)
-
+        rows, written, where = RowCounter(file_format), 0, shown(url)
         try:
-            for chunk in response.iter_content(_CHUNK):
-                put(decoder.feed(chunk))
-            put(decoder.finish())
+            compressed, decoded = decode(response.iter_content(_CHUNK))
+            for data in decoded:
+                if data:
+                    rows.feed(data)
+                    sink(data)
+                    written += len(data)
         except TruncatedFileError as err:
             raise ReportFileError(f"Could not {doing}: {err} ({where}, {written} bytes written)") from None
         except ValueError as err:  # not gzip after all, though it began like gzip
@@ -156,7 +152,7 @@ def _stream(
                 f"({type(err).__name__}: {redact(str(err))})"
             ) from None
         rows.finish()
-        return written, rows.rows, bool(decoder.compressed)
+        return written, rows.rows, compressed
     finally:
         response.close()
 
@@ -182,69 +178,47 @@ class TruncatedFileError(ValueError):
     """The gzip stream ended before its end marker: the download was cut short."""
 
 
-class ReportFileDecoder:
-    """Feed it the bytes of the file as they arrive; it returns the bytes to write.
+def decode(chunks: Iterable[bytes]) -> tuple[bool, Iterator[bytes]]:
+    """Whether the file is gzip (told by its first two bytes, read at once), and its bytes to write.
 
-    Handles gzip files of several members (``cat a.gz b.gz``), as ``gzip`` does.
-    ``compressed`` says whether the file was gzip, once the first two bytes were seen.
+    Reading them gunzips (every member of ``cat a.gz b.gz``, as ``gzip`` does) and drops a leading
+    byte-order mark; a gzip stream left unfinished raises ``TruncatedFileError``.
     """
+    source = iter(chunks)
+    head = _first(source, len(GZIP_MAGIC))
+    compressed = head.startswith(GZIP_MAGIC)
+    data = itertools.chain([head], source)
+    return compressed, _without_bom(_gunzipped(data) if compressed else data)
 
-    def __init__(self) -> None:
-        self.compressed: bool | None = None
-        self._head = b""  # bytes held until the format is known
-        self._inflater: zlib._Decompress | None = None
-        self._bom_checked = False
-        self._pending = b""  # decoded bytes held until the BOM question is settled
 
-    def feed(self, chunk: bytes) -> bytes:
-        if self.compressed is None:
-            self._head += chunk
-            if len(self._head) < len(GZIP_MAGIC):
-                return b""
-            chunk, self._head = self._head, b""
-            self.compressed = chunk.startswith(GZIP_MAGIC)
-        return self._without_bom(self._inflate(chunk) if self.compressed else chunk)
+def _first(chunks: Iterator[bytes], size: int) -> bytes:
+    """At least ``size`` bytes from ``chunks``, fewer if they end first."""
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= size:
+            break
+    return head
 
-    def finish(self) -> bytes:
-        """The last bytes; raises ``TruncatedFileError`` if a gzip stream was left unfinished."""
-        out = b""
-        if self.compressed is None:  # fewer than two bytes in all: not gzip
-            self.compressed = False
-            out, self._head = self._head, b""
-        elif self.compressed and (self._inflater is None or not self._inflater.eof):
-            raise TruncatedFileError("the report file ended before its gzip stream did (a cut download?)")
-        out = self._without_bom(out)
-        if not self._bom_checked:  # fewer than three bytes in all: not a whole BOM, so kept
-            out, self._pending = self._pending, b""
-            self._bom_checked = True
-        return out
 
-    def _inflate(self, chunk: bytes) -> bytes:
-        out = []
+def _without_bom(data: Iterator[bytes]) -> Iterator[bytes]:
+    yield _first(data, len(UTF8_BOM)).removeprefix(UTF8_BOM)
+    yield from data
+
+
+def _gunzipped(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    inflater = None
+    for chunk in chunks:
         while chunk:
-            if self._inflater is None:
-                self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            if inflater is None or inflater.eof:  # the first member, or another after one done
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
             try:
-                out.append(self._inflater.decompress(chunk))
+                yield inflater.decompress(chunk)
             except zlib.error as err:
                 raise ValueError(f"the report file is not valid gzip: {err}") from None
-            if self._inflater.eof:  # one member done: another may follow
-                chunk = self._inflater.unused_data
-                if chunk:
-                    self._inflater = None
-            else:
-                chunk = b""
-        return b"".join(out)
-
-    def _without_bom(self, data: bytes) -> bytes:
-        if self._bom_checked:
-            return data
-        self._pending += data
-        if len(self._pending) < len(UTF8_BOM) and UTF8_BOM.startswith(self._pending):
-            return b""  # could still be the start of a BOM
-        self._bom_checked = True
-        data, self._pending = self._pending, b""
-        return data[len(UTF8_BOM) :] if data.startswith(UTF8_BOM) else data
+            chunk = inflater.unused_data
+    if inflater is None or not inflater.eof:
+        raise TruncatedFileError("the report file ended before its gzip stream did (a cut download?)")
 
 
 class RowCounter:

@@ -19,9 +19,9 @@ from airflow_provider_pcinsights.exceptions import (
 )
 from airflow_provider_pcinsights.hooks.download import (
     UTF8_BOM,
-    ReportFileDecoder,
     RowCounter,
     TruncatedFileError,
+    decode,
 )
 
 
@@ -164,10 +164,9 @@ CSV = (
 )
 
 
-def _decode(data: bytes, size: int) -> tuple[bytes, ReportFileDecoder]:
-    decoder = ReportFileDecoder()
-    out = b"".join(decoder.feed(data[i : i + size]) for i in range(0, len(data), size))
-    return out + decoder.finish(), decoder
+def _decode(data: bytes, size: int) -> tuple[bytes, bool]:
+    compressed, decoded = decode(data[i : i + size] for i in range(0, len(data), size))
+    return b"".join(decoded), compressed
 
 
 def _rows(data: bytes, size: int, file_format: str = "csv") -> int:
@@ -180,17 +179,17 @@ def _rows(data: bytes, size: int, file_format: str = "csv") -> int:
 
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 100_000])
 def test_a_gzipped_file_with_a_bom_comes_out_plain_in_pieces_of_any_size(size):
-    out, decoder = _decode(gzip.compress(UTF8_BOM + CSV), size)
+    out, compressed = _decode(gzip.compress(UTF8_BOM + CSV), size)
     assert out == CSV
-    assert decoder.compressed is True
+    assert compressed is True
 
 
 @pytest.mark.parametrize("size", [1, 2, 64])
 def test_a_plain_file_is_passed_through_and_only_a_leading_bom_goes(size):
     body = UTF8_BOM + b"a,b\n" + UTF8_BOM + b"\n"
-    out, decoder = _decode(body, size)
+    out, compressed = _decode(body, size)
     assert out == b"a,b\n" + UTF8_BOM + b"\n"
-    assert decoder.compressed is False
+    assert compressed is False
 
 
 def test_several_gzip_members_are_one_file():
