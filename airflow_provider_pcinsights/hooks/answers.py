@@ -282,22 +282,20 @@ def _check_records(envelope: Envelope, answer: Answer, call: Call, secrets: tupl
             )
         if call.only_ids is not None and record_id.casefold() not in call.only_ids:
             continue
-        named = redact(record_id, secrets)
-        if status is None:
-            raise UnreadableStatusError(
-                f"Could not {call.action}: the service answered {call.record} {named} without a "
-                f"{status_field} ({where})",
-                status_code=answer.status,
-                report_id=call.report_id or record_id,
-            )
-        if not isinstance(status, str) or status.strip().casefold() not in folded:
-            raise UnreadableStatusError(
-                f"Could not {call.action}: the service answered {call.record} {named} with {status_field} "
-                f"{redact(repr(status), secrets)}, which the docs do not name (known: "
-                f"{', '.join(statuses)}); refusing to guess what it means ({where})",
-                status_code=answer.status,
-                report_id=call.report_id or record_id,
-            )
+        if isinstance(status, str) and status.strip().casefold() in folded:
+            continue
+        wrong = (
+            f"without a {status_field}"
+            if status is None
+            else f"with {status_field} {redact(repr(status), secrets)}, which the docs do not name (known: "
+            f"{', '.join(statuses)}); refusing to guess what it means"
+        )
+        raise UnreadableStatusError(
+            f"Could not {call.action}: the service answered {call.record} {redact(record_id, secrets)} "
+            f"{wrong} ({where})",
+            status_code=answer.status,
+            report_id=call.report_id or record_id,
+        )
 
 
 # ---------------------------------------------------------------------------------- bytes
@@ -378,16 +376,7 @@ def _failure(
     api_message, code = service_error(body)
     api_message = redact(api_message, secrets) if api_message else None
     wrong_route = bool(api_message and _WRONG_ROUTE.search(api_message))
-    if status == 404 and body is None:
-        raise UnexpectedResponseError(
-            f"Could not {call.action}: {answer.url.split('?', 1)[0]} answered HTTP 404 with a body that "
-            f"is not JSON ({quoted!r}; MS-RequestId {answer.request_id}). Check the connection's host, "
-            "program and api_version",
-            status_code=404,
-            api_message=quoted or None,
-            report_id=call.report_id,
-        )
-    if status == 404 and not wrong_route and call.nothing_matches_is_empty:
+    if status == 404 and body is not None and not wrong_route and call.nothing_matches_is_empty:
         return Envelope(records=[], total_count=0)  # nothing matches: no records, no next page
     body_excerpt = None if body is not None else quoted
     said = [f"HTTP {status}"]
@@ -406,11 +395,17 @@ def _failure(
         return kind(
             f"Could not {call.action}: {message}",
             status_code=status,
-            api_message=api_message or body_excerpt,
+            api_message=api_message or body_excerpt or None,
             report_id=call.report_id,
             **more,
         )
 
+    if status == 404 and body is None:
+        raise error(
+            UnexpectedResponseError,
+            f"{answer.url.split('?', 1)[0]} answered HTTP 404 with a body that is not JSON ({quoted!r}; "
+            f"MS-RequestId {answer.request_id}). Check the connection's host, program and api_version",
+        )
     if status == 404 and call.report_id and not wrong_route:
         raise error(ReportNotFoundError, f"report {call.report_id} is unknown to this account{detail}")
     if status == 404:
