@@ -239,10 +239,9 @@ class BoundedRetry(Retry):
 
     def get_backoff_time(self) -> float:
         # Every entry of the history is a failure: redirects never reach these retries (see
-        # ``new_session``), and no jitter is configured.
+        # ``new_session``), and no jitter is configured. urllib3 sleeps only after a failure, so
+        # the history is never empty here.
         failures = len(self.history)
-        if failures == 0:
-            return 0.0
         return float(max(0.0, min(self.backoff_max, self.backoff_factor * 2 ** (failures - 1))))
 
     def parse_retry_after(self, retry_after: str) -> float:
@@ -252,15 +251,13 @@ class BoundedRetry(Retry):
         to the exponential backoff instead.
         """
         try:
-            seconds = float(retry_after.strip())
+            seconds = float(retry_after)
         except ValueError:
             try:
                 seconds = float(super().parse_retry_after(retry_after))
             except Exception:
                 return 0.0
-        if seconds != seconds:  # NaN
-            return 0.0
-        return min(max(seconds, 0.0), self.max_retry_after)
+        return min(seconds, self.max_retry_after) if seconds > 0 else 0.0  # NaN and below 0 too
 
 
 # ---------------------------------------------------------------------------------- sessions
