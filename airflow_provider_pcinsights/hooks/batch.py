@@ -53,14 +53,13 @@ def fold(report_id: str) -> str:
 class BatchIO:
     """The hook's calls, each one HTTP request (paging aside).
 
-    :param read_batch: the reports among these ids, in one call (cmp v1.1's ``;``-joined filter).
-    :param read_one: the records of one id's filtered listing (``[]`` when it matches nothing).
+    :param read_batch: the reports among these ids, in one call (cmp v1.1's ``;``-joined filter); with
+        one id, that id's filtered listing, on any program (``[]`` when it matches nothing).
     :param listing: the account's reports, page by page, each with whether another follows (the
         hook's own paging, ``_pages``); the reader may stop early.
     """
 
     read_batch: Callable[[list[str]], list[Record]]
-    read_one: Callable[[str], list[Record]]
     listing: Callable[[], Iterator[tuple[Envelope, bool]]]
 
 
@@ -129,7 +128,7 @@ class BatchReads:
 
     def _singles(self, report_ids: list[str], io: BatchIO, found: dict[str, Record]) -> list[str]:
         """One call per id, several at once; the ids found."""
-        answers = self._in_parallel(io.read_one, report_ids)
+        answers = self._in_parallel(lambda rid: io.read_batch([rid]), report_ids)
         return [
             rid
             for rid, records in zip(report_ids, answers, strict=True)

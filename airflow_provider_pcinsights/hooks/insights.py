@@ -337,7 +337,6 @@ class PartnerCenterInsightsHook(BaseHook):
         wanted = frozenset(fold(one) for one in ids)
         io = BatchIO(
             read_batch=lambda chunk: self._read_ids(chunk, {}, wanted),
-            read_one=lambda one: self._read_ids([one], {}, wanted),
             listing=lambda: self._pages(REPORTS_PATH, {}, _listing("list reports", wanted)),
         )
         found = self._batch_reads.read(ids, io)
