@@ -94,9 +94,9 @@ class Call:
     """What was asked, and so what the answer must hold.
 
     :param action: what was attempted, for messages: ``"pause report X"``.
-    :param report_id: the report the call is about; a 404 then means it is unknown.
     :param record: ``"report"`` or ``"execution"``: every record must carry that kind's
-        id and a status the docs name. ``None`` checks nothing of the records.
+        id and a status the docs name.
+    :param report_id: the report the call is about; a 404 then means it is unknown.
     :param records_required: the answer must carry ``value`` (a listing), rather than
         maybe (pause and resume, read back when the answer has no record).
     :param nothing_matches_is_empty: a 404 with JSON is an empty listing, not an error.
@@ -106,8 +106,8 @@ class Call:
     """
 
     action: str
+    record: str
     report_id: str | None = None
-    record: str | None = None
     records_required: bool = True
     nothing_matches_is_empty: bool = False
     only_ids: frozenset[str] | None = None
@@ -259,14 +259,13 @@ def read_answer(answer: Answer, call: Call, settings: InsightsSettings, secrets:
         return _failure(envelope.status_code, answer, call, settings, secrets, body, quoted)
     if call.records_required and not envelope.has_value:
         raise unexpected("an envelope without value, where records were expected")
-    if call.record is not None:
-        _check_records(envelope, answer, call, secrets)
+    _check_records(envelope, answer, call, secrets)
     return envelope
 
 
 def _check_records(envelope: Envelope, answer: Answer, call: Call, secrets: tuple[str, ...]) -> None:
     """Every record names itself and carries a status the docs name; anything else cannot be acted on."""
-    id_field, status_field, statuses = RECORD_KINDS[call.record or ""]
+    id_field, status_field, statuses = RECORD_KINDS[call.record]
     folded = {status.casefold() for status in statuses}
     for record in envelope.records:
         record_id = record.get(id_field)
@@ -499,7 +498,7 @@ def follow_pages(
     base_url: str,
     action: str,
     max_pages: int,
-    record: str | None = None,
+    record: str,
     secrets: Iterable[str] = (),
 ) -> Iterator[tuple[Envelope, bool]]:
     """Each page of one listing (``read_page(url, params)``), with whether another follows.
@@ -507,26 +506,22 @@ def follow_pages(
     The next page is checked before this one is handed on, so a caller that stops early has seen
     only pages that led somewhere sound: ``nextLink`` on ``base_url``'s origin only, never back to
     a page already read (``same_page_key``), no record twice on a page or again on a later one
-    (records are told apart by ``record``'s id field, whole without one), and no more than
+    (records are told apart by ``record``'s id field, which ``read_answer`` checked every record
+    carries), and no more than
     ``max_pages`` pages (a runaway).
     """
-    id_field = RECORD_KINDS[record][0] if record else None
+    id_field = RECORD_KINDS[record][0]
     secrets = tuple(secrets)
     page_of_url: dict[str, int] = {}
     page_of_record: dict[str, int] = {}
-
-    def key_and_name(item: Mapping[str, Any]) -> tuple[str, str]:
-        if id_field and isinstance(item.get(id_field), str):
-            return f"id:{item[id_field].casefold()}", f"{id_field} {redact(item[id_field], secrets)}"
-        return "record:" + json.dumps(item, sort_keys=True, default=str), "a record"
-
     for read in itertools.count(1):
         envelope = read_page(url, params)
         page_of_url.setdefault(same_page_key(with_query(url, params)), read)
         named: dict[str, str] = {}
         for item in envelope.records:
-            key, name = key_and_name(item)
-            if key in named and key.startswith("id:"):  # two records named alike: which one is true?
+            key = item[id_field].casefold()
+            name = f"{id_field} {redact(item[id_field], secrets)}"
+            if key in named:  # two records named alike: which one is true?
                 raise PagingLoopError(
                     f"Could not {action}: page {read} holds {name} twice; the listing cannot be trusted"
                 )
