@@ -221,21 +221,21 @@ class BoundedRetry(Retry):
             raise MaxRetryError(_pool, url, error) from error
         if response is not None and getattr(response, "status", None) == 429:
             # Before retrying (or giving up): the last 429 of a call is a signal too.
-            for observer in list(self.observers):
-                try:
-                    observer.throttled()
-                except Exception:
-                    log.exception("Retry observer %r failed on a 429", observer)
+            self._tell("on a 429", lambda observer: observer.throttled())
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
     def sleep(self, response: Any = None) -> None:
         with contextlib.ExitStack() as stack:
-            for observer in list(self.observers):
-                try:
-                    stack.enter_context(observer.backing_off())
-                except Exception:
-                    log.exception("Retry observer %r failed before a backoff", observer)
+            self._tell("before a backoff", lambda observer: stack.enter_context(observer.backing_off()))
             super().sleep(response)
+
+    def _tell(self, when: str, act: Callable[[Any], object]) -> None:
+        """``act`` on each observer; one that fails is logged and the others still hear."""
+        for observer in list(self.observers):
+            try:
+                act(observer)
+            except Exception:
+                log.exception("Retry observer %r failed %s", observer, when)
 
     def get_backoff_time(self) -> float:
         # Every entry of the history is a failure: redirects never reach these retries (see
