@@ -42,7 +42,6 @@ _XML_TEXT = re.compile(r"<(Code|Message|AuthenticationErrorDetail)>(.*?)</\1>", 
 GZIP_MAGIC = b"\x1f\x8b"
 # A line feed (after any carriage returns) that ends a line with something on it.
 _RECORD_END = re.compile(rb"[^\r\n]\r*\n")
-_LINE_END_FIRST = re.compile(rb"\r*\n")
 
 
 @dataclass(frozen=True)
@@ -234,39 +233,24 @@ class RowCounter:
         self.quoted = (file_format or "csv").strip().lower() != "tsv"
         self.records = 0
         self._in_quotes = False
-        self._open_record = False  # bytes seen since the last record ended
+        self._open_record = False  # something seen since the last record ended
 
     def feed(self, data: bytes) -> None:
-        if not data:
-            return
-        if not self.quoted or (b'"' not in data and not self._in_quotes):
-            self._count_lines(data)
-            return
-        for index, part in enumerate(data.split(b'"')):
-            if index:
-                self._in_quotes = not self._in_quotes
-                self._open_record = True  # the quote itself belongs to a record
-            if not self._in_quotes:
-                self._count_lines(part)
-            elif part:
-                self._open_record = True
-
-    def _count_lines(self, data: bytes) -> None:
-        """Count the records that end in ``data`` (text outside quotes); blank lines are no records."""
-        if not data:
-            return
-        ends = len(_RECORD_END.findall(data))
-        if self._open_record and _LINE_END_FIRST.match(data):
-            ends += 1  # closes a record begun in an earlier piece
-        self.records += ends
-        last = data.rfind(b"\n")
-        rest = data[last + 1 :] if last >= 0 else data
-        self._open_record = bool(rest.strip(b"\r")) or (last < 0 and self._open_record)
+        if self.quoted:
+            parts = data.split(b'"')
+            for index in range(len(parts)):
+                if index:
+                    self._in_quotes = not self._in_quotes
+                if self._in_quotes:
+                    parts[index] = b"q"  # a quoted field, line feeds and all, is something in a record
+            data = b"".join(parts)
+        text = (b"q" if self._open_record else b"") + data
+        self.records += len(_RECORD_END.findall(text))
+        self._open_record = bool(text[text.rfind(b"\n") + 1 :].strip(b"\r"))
 
     def finish(self) -> None:
-        if self._open_record:
-            self.records += 1
-            self._open_record = False
+        self.records += self._open_record  # a last record without a line feed
+        self._open_record = False
 
     @property
     def rows(self) -> int:
