@@ -18,7 +18,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin
 
@@ -373,14 +373,11 @@ class PartnerCenterInsightsHook(BaseHook):
         report_id = validate_report_id(report_id)
         params: dict[str, str] = {}
         if execution_id is not None:
-            ids = _several(execution_id, "execution_id")
-            params["executionId"] = MULTI_VALUE_SEPARATOR.join(
-                validate_report_id(one, name="execution_id") for one in ids
+            params["executionId"] = _several(
+                execution_id, "execution_id", partial(validate_report_id, name="execution_id")
             )
         if execution_status is not None:
-            params["executionStatus"] = MULTI_VALUE_SEPARATOR.join(
-                _execution_status(one) for one in _several(execution_status, "execution_status")
-            )
+            params["executionStatus"] = _several(execution_status, "execution_status", _execution_status)
         if get_latest_execution is not None:
             params["getLatestExecution"] = "true" if get_latest_execution else "false"
         return self._executions(report_id, params)
@@ -548,8 +545,9 @@ def _listing(action: str, only_ids: frozenset[str] | None = None) -> Call:
     return Call(action=action, record="report", nothing_matches_is_empty=True, only_ids=only_ids)
 
 
-def _several(value: Any, name: str) -> list[str]:
-    """One value or several: a list, or one string joined by ';'. A ',' is refused, not guessed at."""
+def _several(value: Any, name: str, check: Callable[[str], str]) -> str:
+    """One value or several (a list, or one string joined by ';'), each passed through ``check``, as
+    the service reads them: joined by ';'. A ',' is refused, not guessed at."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, Sequence) or isinstance(items, (bytes, bytearray)) or not items:
         raise ValueError(f"{name} must be a non-empty string or a list of them, got {value!r}")
@@ -563,12 +561,12 @@ def _several(value: Any, name: str) -> list[str]:
                 f"Join several with ';' ({';'.join(p.strip() for p in item.split(','))!r}) or pass a list"
             )
         values += [part.strip() for part in item.split(MULTI_VALUE_SEPARATOR) if part.strip()]
-    return values
+    return MULTI_VALUE_SEPARATOR.join(check(one) for one in values)
 
 
 def _execution_status(value: str) -> str:
     for status in EXECUTION_STATUSES:
-        if status.casefold() == value.strip().casefold():
+        if status.casefold() == value.casefold():
             return status
     raise ValueError(
         f"execution_status has unknown status {value!r}; use one of {', '.join(EXECUTION_STATUSES)}"
