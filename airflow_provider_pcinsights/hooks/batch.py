@@ -118,10 +118,10 @@ class BatchReads:
             vouched = self._batches([original[w] for w in wanted], io, found)
         elif way == "listing":
             vouched = self._listing(wanted, io, found)
-        unvouched = [original[w] for w in wanted if w not in found and w not in vouched]
-        self._singles(unvouched, io, found)
-        to_confirm = [original[w] for w in wanted if w in vouched and w not in found]
-        rescued = self._singles(to_confirm, io, found)
+        # Ids not found yet are read singly: those the way chosen did not vouch for, and those it
+        # called unknown, which a single read then confirms (or finds: the way left them out).
+        missing = [original[w] for w in wanted if w not in found]
+        rescued = [rid for rid in self._singles(missing, io, found) if fold(rid) in vouched]
         if rescued:
             self._distrust(way, rescued)
         return found
