@@ -293,8 +293,7 @@ class PinnedSession(requests.Session):
         kwargs["verify"] = self.pinned_verify
         kwargs["allow_redirects"] = False
         from_environment = self._proxies_from_environment(url if isinstance(url, str) else url.decode())
-        if self.pinned_proxies or from_environment or kwargs.get("proxies"):
-            kwargs["proxies"] = {**from_environment, **self.pinned_proxies, **(kwargs.get("proxies") or {})}
+        kwargs["proxies"] = {**from_environment, **self.pinned_proxies, **(kwargs.get("proxies") or {})}
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         return super().request(method, url, *args, **kwargs)
