@@ -27,15 +27,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-# Set in the context of a call made through run_blocking: its thread was started by
-# sync_to_async, so asgiref knows the loop that waits for it (contextvars follow the call into
-# the thread; a thread it starts itself does not inherit them, nor asgiref's thread-local).
-_UNDER_LOOP: contextvars.ContextVar[bool] = contextvars.ContextVar("pcinsights_under_loop", default=False)
+# The loop that waits for a call made through run_blocking, set in the call's context: its
+# thread was started by sync_to_async (contextvars follow the call into the thread; a thread it
+# starts itself does not inherit them, nor asgiref's thread-local).
+_WAITING_LOOP: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
+    "pcinsights_waiting_loop", default=None
+)
 
 
 async def run_blocking(function: Callable[..., R], *args: Any) -> R:
@@ -46,15 +48,16 @@ async def run_blocking(function: Callable[..., R], *args: Any) -> R:
     records the waiting loop in the worker, so that Airflow's ``async_to_sync`` from there
     (``mask_secret``, a connection look-up) runs on the triggerer's own loop.
     """
-    return await sync_to_async(_under_loop, thread_sensitive=False)(function, *args)
+    loop = asyncio.get_running_loop()
+    return await sync_to_async(_under_loop, thread_sensitive=False)(loop, function, *args)
 
 
-def _under_loop(function: Callable[..., R], *args: Any) -> R:
-    token = _UNDER_LOOP.set(True)
+def _under_loop(loop: asyncio.AbstractEventLoop, function: Callable[..., R], *args: Any) -> R:
+    token = _WAITING_LOOP.set(loop)
     try:
         return function(*args)
     finally:
-        _UNDER_LOOP.reset(token)
+        _WAITING_LOOP.reset(token)
 
 
 def map_in_threads(
@@ -67,8 +70,15 @@ def map_in_threads(
     ``sync_to_async`` on the waiting loop, so that what they send to Airflow reaches the
     triggerer's loop too; elsewhere (a task, a sensor) they are a plain thread pool.
     """
-    if _UNDER_LOOP.get():
-        return async_to_sync(_amap)(function, items, workers, thread_name_prefix)
+    loop = _WAITING_LOOP.get()
+    if loop is not None:
+        # Not asgiref's async_to_sync: when the loop is ending (asyncio.run cancels every task it
+        # has), a task it scheduled can be cancelled before its first step, and then nothing ever
+        # answers the waiting thread, nor the loop's executor shutdown that waits for the thread
+        # (a bench's asyncio.run hung so under load). run_coroutine_threadsafe hands the
+        # cancellation on: the call raises CancelledError instead.
+        fan_out = _amap(function, items, workers, thread_name_prefix)
+        return asyncio.run_coroutine_threadsafe(fan_out, loop).result()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name_prefix) as pool:
         futures = [pool.submit(function, item) for item in items]
     return [future.result() for future in futures]
