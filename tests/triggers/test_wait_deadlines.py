@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from trigger_runs import all_events, run_to_end
 
+from airflow_provider_pcinsights.hooks.insights import PartnerCenterInsightsHook
 from airflow_provider_pcinsights.triggers.hub import poll_hub
 from airflow_provider_pcinsights.triggers.report import ReportExecutionTrigger, ReportStatusTrigger
 
@@ -64,11 +65,15 @@ def test_the_deadline_and_the_wait_s_start_serialize_as_absolute_times():
 
 
 def test_a_wait_met_at_its_last_read_succeeds(emu):
+    """The first read must come before the deadline: signed in beforehand (the token is the
+    process's), and 15 s ahead. With a cold sign-in and 5 s, a loaded machine read first after the
+    deadline, and that read was the last one."""
     report_id = emu.report_ids()[0]
     emu.set_report_status("mpn", report_id, "Paused")
     emu.change_status_after_reads("mpn", report_id, "Active", reads=1)  # Active from the second read on
+    PartnerCenterInsightsHook(**NO_RETRIES).get_token()
 
-    payload = run_to_end(_status_trigger([report_id], deadline=_in(5)))
+    payload = run_to_end(_status_trigger([report_id], deadline=_in(15)))
 
     assert payload["status"] == "success"  # Airflow's deferral timeout would have failed it unread
     assert payload["statuses"] == {report_id: "Active"}
