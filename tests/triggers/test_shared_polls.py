@@ -170,5 +170,10 @@ def test_execution_triggers_share_the_session_and_batch_their_status_reads(emu):
     assert [[e.payload["status"] for e in run] for run in events] == [["failure"]] * len(ids)
     assert all(f"{rid} (Paused)" in run[0].payload["message"] for rid, run in zip(ids, events, strict=True))
     assert len(emu.api_requests(path_contains="/execution/")) == 2 * len(ids)  # one a wait a poll
-    assert len(_reads(emu)) == 2  # the statuses of all five waits: one read a poll
+    # The statuses of all five waits, batched: one read a poll when the five start together. Under
+    # load a wait can start after the others' gathering window and read on its own (a loaded run
+    # saw 4 reads): what must hold is that waits share reads, never one read a wait a poll.
+    reads = _reads(emu)
+    assert 2 <= len(reads) < 2 * len(ids)
+    assert max(len(r.query["reportId"].split(";")) for r in reads) > 1
     assert (stats.lookups, stats.hooks_built) == (1, 1)
