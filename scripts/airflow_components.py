@@ -122,13 +122,13 @@ class Processes:
         The scheduler and the triggerer serve no logs (``--skip-serve-logs``): these scripts read the log
         files, and a log server is one more port that a concurrent run could take first."""
         skip = ["--skip-serve-logs"] if name in ("scheduler", "triggerer") else []
-        # The triggerer first for the CPU (_raise_priority, _RUNNER_FIRST): a deployment gives it CPUs of its
+        # The triggerer first for the CPU (_RUNNER_FIRST): a deployment gives it CPUs of its
         # own, here it shares 2 cores with the other components, their task workers and other test runs. Its
         # watchdog ("async thread was blocked", which the checks fail on) should see a trigger that holds the
         # loop, not a loop that waited for a core. Needs root (the suite runs as root).
         if name == "triggerer":
             command = [sys.executable, "-c", _RUNNER_FIRST, name, *skip]
-            self.start(name, command, env, preexec_fn=_raise_priority)
+            self.start(name, command, env)
         else:
             self.start(name, [sys.executable, "-m", "airflow", name, *skip], env)
 
@@ -179,38 +179,31 @@ class Processes:
             self.started.clear()
 
 
-def _raise_priority() -> None:
-    """Round-robin real-time scheduling (priority 1) for the triggerer, as if it had CPUs of its own; else
-    nice -10; else nothing (not root).
-
-    Airflow's watchdog measures the loop in wall time. With nice -10 alone, a 3.2.2 runner starting its
-    loop beside a make test line and make bench (load 4-5 on 2 cores) logged "blocked for 0.23 seconds"
-    with no callback over 0.1 s (PYTHONASYNCIODEBUG=1) and no garbage collection past 50 ms in it: the
-    process waited for a core. What the checks are for, a trigger or a collection holding the loop
-    or the GIL, stops the loop whatever the scheduling, so it still fails them. Linux keeps 5% of each
-    second for other processes (sched_rt_runtime_us), so a busy triggerer cannot lock the machine.
-    """
-    try:
-        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(1))
-    except (AttributeError, OSError):
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, 0, -10)
-
-
-# ``python -c`` for the triggerer: ``airflow triggerer``, with the runner it forks (Airflow 3) one real-time
-# priority above its supervisor. At equal priority, a supervisor's garbage collections (0.2-0.4 s on 3.2 and
-# 3.3 as it starts and builds its in-process execution API) and another test run's triggerer took both cores
-# while the runner's loop waited for one: two e2e runs side by side under load logged "blocked for 0.20
-# seconds" and "0.26" on 3.3.2 with no collection and no slow callback in the runner. On 2.11 the triggers
-# run in a thread of the triggerer itself, which nothing forks.
+# ``python -c`` for the triggerer: ``airflow triggerer`` with round-robin real-time scheduling, priority 1,
+# as if it had CPUs of its own (else nice -10; else nothing, not root), and the runner it forks (Airflow 3)
+# at priority 2, above its supervisor. Airflow's watchdog measures the loop in wall time: with nice -10
+# alone, a 3.2.2 runner beside a make test line and make bench (load 4-5) logged "blocked for 0.23 seconds"
+# with no slow callback and no collection in it, the process waiting for a core; at equal real-time
+# priority, a supervisor's garbage collections (0.2-0.4 s on 3.2 and 3.3 as it builds its in-process
+# execution API) and another run's triggerer took both cores while the runner's loop waited ("blocked for
+# 0.20" and "0.26" on 3.3.2, two e2e runs side by side under load). What the checks are for, a trigger or a
+# collection holding the loop or the GIL, stops the loop whatever the scheduling, so it still fails them.
+# Linux keeps 5% of each second for other processes (sched_rt_runtime_us). On 2.11 the triggers run in a
+# thread of the triggerer itself, which nothing forks.
 _RUNNER_FIRST = """
-import contextlib, os, runpy, sys
+import os, runpy, sys
 
-def runner_first():
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(2))
+def first(priority):
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(priority))
+    except (AttributeError, OSError):
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, -10)
+        except OSError:
+            pass
 
-os.register_at_fork(after_in_child=runner_first)
+first(1)
+os.register_at_fork(after_in_child=lambda: first(2))
 sys.argv[0] = "airflow"
 runpy.run_module("airflow", run_name="__main__", alter_sys=True)
 """
